@@ -1,0 +1,21 @@
+//! Native Rust actors: the typed API actor authors use, and the runtime that hosts one actor.
+//!
+//! An actor is a type implementing [`Actor`]. It has persisted `State` (serde), a SQLite
+//! database, actions (name → typed args → typed output), events broadcast to subscribed
+//! connections, and scheduled actions. Every action runs inside one SQLite transaction that also
+//! stores the state, so an action either happens completely or not at all.
+
+mod cbor;
+mod context;
+mod definition;
+mod factory;
+mod instance;
+mod mailbox;
+mod schedule;
+
+pub use context::Ctx;
+pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
+pub use factory::{ActorControl, ActorFactory, ActorInit, NativeFactory, Registry};
+pub use mailbox::{ActorHandle, ConnId, ConnSink, StopOutcome};
+
+pub(crate) use cbor::{cbor_from_json, cbor_to_json};

@@ -1,0 +1,124 @@
+//! What an action sees: the state, the database, and the effects it may request.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::cbor::to_cbor;
+use super::definition::{ActionError, Actor};
+use super::schedule;
+
+/// Identity of a running actor instance.
+#[derive(Debug, Clone)]
+pub(crate) struct ActorMeta {
+    pub(crate) actor_id: String,
+    pub(crate) generation: u32,
+    pub(crate) key: Option<String>,
+    pub(crate) files_dir: std::path::PathBuf,
+}
+
+/// Effects an action requests; they take effect only if its transaction commits.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Events to broadcast: (name, CBOR argument list).
+    pub(crate) events: Vec<(String, Vec<u8>)>,
+    pub(crate) schedule_changed: bool,
+    pub(crate) sleep_requested: bool,
+}
+
+/// The context of one action or lifecycle hook.
+///
+/// Everything done through it (state changes, SQL, broadcasts, schedules) belongs to one
+/// transaction: if the action returns an error, none of it happens.
+pub struct Ctx<'a, A: Actor> {
+    pub(crate) state: &'a mut A::State,
+    pub(crate) db: &'a rusqlite::Connection,
+    pub(crate) effects: &'a mut Effects,
+    pub(crate) meta: &'a ActorMeta,
+}
+
+impl<A: Actor> std::fmt::Debug for Ctx<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("actor", &A::NAME)
+            .field("actor_id", &self.meta.actor_id)
+            .field("generation", &self.meta.generation)
+            .finish()
+    }
+}
+
+impl<A: Actor> Ctx<'_, A> {
+    /// The persisted state.
+    pub fn state(&self) -> &A::State {
+        self.state
+    }
+
+    /// The persisted state, for changing it. Changes are saved when the action succeeds.
+    pub fn state_mut(&mut self) -> &mut A::State {
+        self.state
+    }
+
+    /// The actor's SQLite database, inside the action's transaction.
+    pub fn sql(&self) -> &rusqlite::Connection {
+        self.db
+    }
+
+    /// The actor's mounted files directory.
+    pub fn files_dir(&self) -> &Path {
+        &self.meta.files_dir
+    }
+
+    /// The Rivet actor id.
+    pub fn actor_id(&self) -> &str {
+        &self.meta.actor_id
+    }
+
+    /// The generation of this instance (+1 on every re-allocation).
+    pub fn generation(&self) -> u32 {
+        self.meta.generation
+    }
+
+    /// The actor's key, if it was created with one.
+    pub fn key(&self) -> Option<&str> {
+        self.meta.key.as_deref()
+    }
+
+    /// Broadcasts an event with one argument to every connection subscribed to `name`.
+    /// It is sent after the action commits.
+    pub fn broadcast<T: Serialize>(&mut self, name: &str, arg: &T) -> Result<(), ActionError> {
+        let args = to_cbor(&[arg]).map_err(ActionError::internal)?;
+        self.effects.events.push((name.to_owned(), args));
+        Ok(())
+    }
+
+    /// Runs `action` with `args` (a tuple of positional arguments) after `delay`, even if the
+    /// actor sleeps meanwhile: the engine wakes it with an alarm.
+    pub fn schedule_after<T: Serialize>(
+        &mut self,
+        delay: Duration,
+        action: &str,
+        args: &T,
+    ) -> Result<(), ActionError> {
+        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        self.schedule_at(schedule::now_ms().saturating_add(delay_ms), action, args)
+    }
+
+    /// Runs `action` at `at_ms` (milliseconds since the Unix epoch).
+    pub fn schedule_at<T: Serialize>(
+        &mut self,
+        at_ms: i64,
+        action: &str,
+        args: &T,
+    ) -> Result<(), ActionError> {
+        let args = to_cbor(args).map_err(ActionError::internal)?;
+        schedule::insert(self.db, at_ms, action, &args)?;
+        self.effects.schedule_changed = true;
+        Ok(())
+    }
+
+    /// Asks the engine to put this actor to sleep once the action completes.
+    pub fn sleep(&mut self) {
+        self.effects.sleep_requested = true;
+    }
+}

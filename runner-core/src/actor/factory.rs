@@ -1,0 +1,124 @@
+//! Actor definitions by name, and how an instance is started from one.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ActorStartError;
+use crate::storage::ActorFiles;
+
+use super::definition::Actor;
+use super::instance;
+use super::mailbox::ActorHandle;
+
+/// What the host lets an actor ask of the engine.
+pub trait ActorControl: Send + Sync {
+    /// Asks the engine to put the actor to sleep (intent Sleep).
+    fn request_sleep(&self);
+    /// Sets (or clears) the time the engine wakes the actor, in ms since the Unix epoch.
+    fn set_alarm(&self, at_ms: Option<i64>);
+}
+
+/// Everything needed to start one actor instance.
+pub struct ActorInit {
+    /// Rivet actor id.
+    pub actor_id: String,
+    /// Generation of this allocation.
+    pub generation: u32,
+    /// The actor's key.
+    pub key: Option<String>,
+    /// Create input (CBOR bytes), sent with every start.
+    pub input: Option<Vec<u8>>,
+    /// The actor's opened local data.
+    pub files: ActorFiles,
+    /// Idle time after which the actor asks to sleep.
+    pub idle_sleep: Duration,
+    /// Engine-side controls.
+    pub control: Arc<dyn ActorControl>,
+}
+
+impl std::fmt::Debug for ActorInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorInit")
+            .field("actor_id", &self.actor_id)
+            .field("generation", &self.generation)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts instances of one kind of actor. Native Rust actors use [`NativeFactory`]; sandboxed
+/// runtimes implement this trait too.
+pub trait ActorFactory: Send + Sync + 'static {
+    /// The actor name.
+    fn name(&self) -> &str;
+    /// Loads the actor's data, runs its start hooks and spawns its task. Blocking: call it from a
+    /// blocking context.
+    fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError>;
+}
+
+/// The factory for a native Rust actor type.
+pub struct NativeFactory<A>(PhantomData<fn() -> A>);
+
+impl<A> Default for NativeFactory<A> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<A> std::fmt::Debug for NativeFactory<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NativeFactory")
+    }
+}
+
+impl<A: Actor> ActorFactory for NativeFactory<A> {
+    fn name(&self) -> &str {
+        A::NAME
+    }
+
+    fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
+        instance::start::<A>(init)
+    }
+}
+
+/// The actors a runner hosts, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    factories: BTreeMap<String, Arc<dyn ActorFactory>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.factories.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a native Rust actor type.
+    pub fn with_actor<A: Actor>(self) -> Self {
+        self.with_factory(Arc::new(NativeFactory::<A>::default()))
+    }
+
+    /// Registers any factory under its name.
+    pub fn with_factory(mut self, factory: Arc<dyn ActorFactory>) -> Self {
+        self.factories.insert(factory.name().to_owned(), factory);
+        self
+    }
+
+    /// The factory for `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn ActorFactory>> {
+        self.factories.get(name).cloned()
+    }
+
+    /// Registered actor names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,352 @@
+//! The task that hosts one native actor instance.
+//!
+//! One task per instance processes its mailbox in order, so actions never race. Each action
+//! runs in a SQLite transaction that also stores the state; events and schedule changes it made
+//! take effect only after the commit (an output gate: nothing leaves the actor before the data
+//! behind it is saved).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::error::{ActorStartError, StorageError};
+use crate::storage::{self, close_database};
+
+use super::cbor::{from_cbor, to_cbor};
+use super::context::{ActorMeta, Ctx, Effects};
+use super::definition::{ActionError, Actions, Actor};
+use super::factory::{ActorControl, ActorInit};
+use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome};
+use super::schedule;
+
+const MAILBOX_CAPACITY: usize = 1024;
+
+struct Conn {
+    sink: Arc<dyn ConnSink>,
+    subscriptions: HashSet<String>,
+}
+
+pub(crate) struct Instance<A: Actor> {
+    meta: ActorMeta,
+    db: Connection,
+    state: A::State,
+    /// The state as last committed, to skip unchanged writes and to roll back failed actions.
+    committed: Vec<u8>,
+    actions: Actions<A>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    control: Arc<dyn ActorControl>,
+    next_due: Option<i64>,
+    idle_sleep: Duration,
+    last_activity: Instant,
+    sleep_requested: bool,
+}
+
+/// Loads the actor, runs its start hooks and spawns its task.
+pub(crate) fn start<A: Actor>(init: ActorInit) -> Result<ActorHandle, ActorStartError> {
+    let span = tracing::info_span!("actor", actor = A::NAME, actor_id = %init.actor_id, generation = init.generation);
+    let _entered = span.enter();
+    let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
+    let handle = ActorHandle::new(tx, &init.actor_id, init.generation, init.key.as_deref());
+    let instance = Instance::<A>::boot(init)?;
+    tracing::info!("actor started");
+    tokio::spawn(instance.run(rx).instrument(span.clone()));
+    Ok(handle)
+}
+
+impl<A: Actor> Instance<A> {
+    fn boot(init: ActorInit) -> Result<Self, ActorStartError> {
+        let ActorInit {
+            actor_id,
+            generation,
+            key,
+            input,
+            files,
+            idle_sleep,
+            control,
+        } = init;
+        let stored = storage::load_state(&files.db)?;
+        let is_new = stored.is_none();
+        let state = match &stored {
+            Some(bytes) => from_cbor(bytes).map_err(StorageError::DecodeState)?,
+            None => A::create_state(decode_input::<A>(input.as_deref())?),
+        };
+        let mut instance = Self {
+            meta: ActorMeta {
+                actor_id,
+                generation,
+                key,
+                files_dir: files.files_dir,
+            },
+            db: files.db,
+            state,
+            committed: stored.unwrap_or_default(),
+            actions: Actions::collect(),
+            conns: HashMap::new(),
+            next_conn: 0,
+            control,
+            next_due: None,
+            idle_sleep,
+            last_activity: Instant::now(),
+            sleep_requested: false,
+        };
+        if is_new {
+            instance
+                .transact(A::on_create)
+                .map_err(|err| ActorStartError::Hook(err.to_string()))?;
+        }
+        instance
+            .transact(A::on_wake)
+            .map_err(|err| ActorStartError::Hook(err.to_string()))?;
+        instance.refresh_schedule();
+        Ok(instance)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Mail>) {
+        loop {
+            let wake_at = self.next_wake();
+            tokio::select! {
+                mail = rx.recv() => match mail {
+                    Some(Mail::Stop { destroy, reply }) => {
+                        let _ = reply.send(self.stop(destroy));
+                        return;
+                    }
+                    Some(mail) => self.handle(mail),
+                    None => {
+                        // The host dropped every handle without a stop: save and close.
+                        let _ = self.stop(false);
+                        return;
+                    }
+                },
+                () = sleep_until(wake_at) => self.on_timer(),
+            }
+        }
+    }
+
+    fn handle(&mut self, mail: Mail) {
+        self.last_activity = Instant::now();
+        match mail {
+            Mail::Action { name, args, reply } => {
+                let _ = reply.send(self.run_action(&name, &args));
+            }
+            Mail::Request { request, reply } => {
+                let response = self.transact(|ctx| Ok(A::on_request(ctx, &request)));
+                let _ = reply.send(response.unwrap_or(None));
+            }
+            Mail::ConnOpen { sink, reply } => {
+                let id = self.next_conn;
+                self.next_conn += 1;
+                self.conns.insert(
+                    id,
+                    Conn {
+                        sink,
+                        subscriptions: HashSet::new(),
+                    },
+                );
+                let _ = reply.send(id);
+            }
+            Mail::Subscribe {
+                conn,
+                event,
+                subscribe,
+            } => {
+                if let Some(conn) = self.conns.get_mut(&conn) {
+                    if subscribe {
+                        conn.subscriptions.insert(event);
+                    } else {
+                        conn.subscriptions.remove(&event);
+                    }
+                }
+            }
+            Mail::ConnClose { conn } => {
+                self.conns.remove(&conn);
+            }
+            Mail::Stop { .. } => unreachable!("stop is handled by the run loop"),
+        }
+    }
+
+    fn run_action(&mut self, name: &str, args: &[u8]) -> Result<Vec<u8>, ActionError> {
+        let action = self
+            .actions
+            .get(name)
+            .ok_or_else(|| ActionError::action_not_found(name))?;
+        let result = self.transact(|ctx| action(ctx, args));
+        if let Err(err) = &result {
+            tracing::debug!(action = name, error = %err, "action failed");
+        }
+        result
+    }
+
+    /// Runs `f` in one transaction with the state; commits state, rows and effects together, or
+    /// rolls all of them back.
+    fn transact<R>(
+        &mut self,
+        f: impl FnOnce(&mut Ctx<'_, A>) -> Result<R, ActionError>,
+    ) -> Result<R, ActionError> {
+        let mut effects = Effects::default();
+        let tx = self.db.transaction()?;
+        let result = {
+            let mut ctx = Ctx {
+                state: &mut self.state,
+                db: &tx,
+                effects: &mut effects,
+                meta: &self.meta,
+            };
+            f(&mut ctx)
+        };
+        let committed = result.and_then(|value| {
+            let bytes = to_cbor(&self.state).map_err(ActionError::internal)?;
+            if bytes != self.committed {
+                storage::save_state(&tx, &bytes).map_err(ActionError::internal)?;
+            }
+            tx.commit()?;
+            Ok((value, bytes))
+        });
+        match committed {
+            Ok((value, bytes)) => {
+                self.committed = bytes;
+                self.apply(effects);
+                Ok(value)
+            }
+            Err(err) => {
+                self.rollback_state();
+                Err(err)
+            }
+        }
+    }
+
+    fn rollback_state(&mut self) {
+        if self.committed.is_empty() {
+            return;
+        }
+        match from_cbor(&self.committed) {
+            Ok(state) => self.state = state,
+            Err(err) => tracing::error!(error = %err, "restore committed state after rollback"),
+        }
+    }
+
+    fn apply(&mut self, effects: Effects) {
+        for (name, args) in &effects.events {
+            for conn in self.conns.values() {
+                if conn.subscriptions.contains(name) {
+                    conn.sink.event(name, args);
+                }
+            }
+        }
+        if effects.schedule_changed {
+            self.refresh_schedule();
+        }
+        if effects.sleep_requested {
+            self.request_sleep();
+        }
+    }
+
+    fn refresh_schedule(&mut self) {
+        let next = match schedule::next_due(&self.db) {
+            Ok(next) => next,
+            Err(err) => {
+                tracing::error!(error = %err, "read schedule");
+                return;
+            }
+        };
+        if next != self.next_due {
+            self.next_due = next;
+            self.control.set_alarm(next);
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let due = self.next_due.map(|at_ms| {
+            let wait = at_ms.saturating_sub(schedule::now_ms()).max(0);
+            Instant::now() + Duration::from_millis(u64::try_from(wait).unwrap_or(0))
+        });
+        let idle = (self.conns.is_empty() && !self.sleep_requested)
+            .then(|| self.last_activity + self.idle_sleep);
+        match (due, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_timer(&mut self) {
+        self.run_due_schedules();
+        let idle = self.last_activity.elapsed() >= self.idle_sleep;
+        if idle && self.conns.is_empty() && !self.sleep_requested {
+            tracing::info!("idle: requesting sleep");
+            self.request_sleep();
+        }
+    }
+
+    fn run_due_schedules(&mut self) {
+        loop {
+            let due = match schedule::take_due(&self.db, schedule::now_ms()) {
+                Ok(Some(due)) => due,
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::error!(error = %err, "read due schedule");
+                    break;
+                }
+            };
+            self.last_activity = Instant::now();
+            let action = self.actions.get(&due.action);
+            let result = self.transact(|ctx| {
+                schedule::remove(ctx.db, due.id)?;
+                let action = action.ok_or_else(|| ActionError::action_not_found(&due.action))?;
+                action(ctx, &due.args)
+            });
+            if let Err(err) = result {
+                // A failing scheduled action is dropped rather than retried forever.
+                tracing::warn!(action = %due.action, error = %err, "scheduled action failed; dropping it");
+                if let Err(err) = schedule::remove(&self.db, due.id) {
+                    tracing::error!(error = %err, "remove failed scheduled action");
+                    break;
+                }
+            }
+        }
+        self.refresh_schedule();
+    }
+
+    fn request_sleep(&mut self) {
+        if !self.sleep_requested {
+            self.sleep_requested = true;
+            self.control.request_sleep();
+        }
+    }
+
+    /// Saves and closes the actor's data. On destroy, hooks are skipped: the data is deleted.
+    fn stop(mut self, destroy: bool) -> StopOutcome {
+        if !destroy {
+            if let Err(err) = self.transact(A::on_sleep) {
+                tracing::warn!(error = %err, "on_sleep failed");
+            }
+            self.refresh_schedule();
+        }
+        for conn in self.conns.values() {
+            conn.sink.close("actor stopped");
+        }
+        close_database(self.db).map_err(|err| err.to_string())?;
+        tracing::info!(destroy, "actor stopped");
+        Ok(())
+    }
+}
+
+fn decode_input<A: Actor>(input: Option<&[u8]>) -> Result<Option<A::Input>, ActorStartError> {
+    match input {
+        None | Some([]) => Ok(None),
+        Some(bytes) => from_cbor(bytes)
+            .map(Some)
+            .map_err(ActorStartError::BadInput),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,150 @@
+//! The type-erased interface to a running actor: messages in, replies out.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::definition::{ActionError, RawRequest, RawResponse};
+
+/// Identifies a client connection within one actor instance.
+pub type ConnId = u64;
+
+/// How an actor reaches one connected client. The client layer implements it with the
+/// connection's encoding; the actor only deals in event names and CBOR arguments.
+pub trait ConnSink: Send + Sync {
+    /// Delivers an event (CBOR argument list) to the client.
+    fn event(&self, name: &str, args: &[u8]);
+    /// Closes the connection because the actor is going away.
+    fn close(&self, reason: &str);
+}
+
+/// The result of stopping an actor: `Err` carries why its data could not be saved.
+pub type StopOutcome = Result<(), String>;
+
+pub(crate) enum Mail {
+    Action {
+        name: String,
+        args: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, ActionError>>,
+    },
+    Request {
+        request: RawRequest,
+        reply: oneshot::Sender<Option<RawResponse>>,
+    },
+    ConnOpen {
+        sink: Arc<dyn ConnSink>,
+        reply: oneshot::Sender<ConnId>,
+    },
+    Subscribe {
+        conn: ConnId,
+        event: String,
+        subscribe: bool,
+    },
+    ConnClose {
+        conn: ConnId,
+    },
+    Stop {
+        destroy: bool,
+        reply: oneshot::Sender<StopOutcome>,
+    },
+}
+
+/// A handle to one running actor instance. Cloning it is cheap.
+#[derive(Clone, Debug)]
+pub struct ActorHandle {
+    tx: mpsc::Sender<Mail>,
+    actor_id: Arc<str>,
+    generation: u32,
+    key: Option<Arc<str>>,
+}
+
+impl ActorHandle {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Mail>,
+        actor_id: &str,
+        generation: u32,
+        key: Option<&str>,
+    ) -> Self {
+        Self {
+            tx,
+            actor_id: actor_id.into(),
+            generation,
+            key: key.map(Into::into),
+        }
+    }
+
+    /// The Rivet actor id.
+    pub fn actor_id(&self) -> &str {
+        &self.actor_id
+    }
+
+    /// The instance's generation.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The actor's key.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Runs an action with CBOR-encoded positional args; returns the CBOR output.
+    pub async fn action(&self, name: &str, args: Vec<u8>) -> Result<Vec<u8>, ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Mail::Action {
+            name: name.to_owned(),
+            args,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Hands a raw HTTP request to the actor's `on_request`.
+    pub async fn request(&self, request: RawRequest) -> Result<Option<RawResponse>, ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Mail::Request { request, reply }).await?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Registers a client connection; events it subscribes to go to `sink`.
+    pub async fn open_conn(&self, sink: Arc<dyn ConnSink>) -> Result<ConnId, ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Mail::ConnOpen { sink, reply }).await?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Subscribes or unsubscribes a connection to an event.
+    pub async fn subscribe(&self, conn: ConnId, event: String, subscribe: bool) {
+        let _ = self
+            .send(Mail::Subscribe {
+                conn,
+                event,
+                subscribe,
+            })
+            .await;
+    }
+
+    /// Forgets a closed connection.
+    pub async fn close_conn(&self, conn: ConnId) {
+        let _ = self.send(Mail::ConnClose { conn }).await;
+    }
+
+    /// Stops the actor: saves and closes its data (or prepares it for deletion if `destroy`).
+    pub async fn stop(&self, destroy: bool) -> StopOutcome {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Mail::Stop { destroy, reply }).await.is_err() {
+            return Err("actor task ended before it could be stopped".to_owned());
+        }
+        rx.await
+            .map_err(|_| "actor task ended during stop".to_owned())?
+    }
+
+    async fn send(&self, mail: Mail) -> Result<(), ActionError> {
+        self.tx.send(mail).await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> ActionError {
+    ActionError::unavailable("the actor is stopping")
+}

@@ -1,0 +1,90 @@
+//! Typed runner configuration. Plain data: nothing here reads the environment; adapters build a
+//! [`RunnerConfig`] from their own platform settings (see each adapter's README for the table).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the core needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Path prefix the serverless routes live under, without a trailing slash (`/api/rivet`).
+    pub base_path: String,
+    /// Deploy version reported as `envoy.version` in `/metadata` and on the envoy connection.
+    /// Raising it on every deploy lets the engine drain instances running older code.
+    pub deploy_version: u32,
+    /// Who may call `/start`, and which engines the runner may connect to.
+    pub access: StartAccess,
+    /// Largest accepted `/start` body. The engine's body is ~100 bytes without KV preload.
+    pub max_start_body_bytes: usize,
+    /// Where actor databases and files live while an actor runs.
+    pub data_dir: PathBuf,
+    /// An actor with no requests, connections or due work for this long asks the engine to sleep.
+    pub idle_sleep: Duration,
+    /// How long before the platform's hard deadline the core drains actors itself.
+    pub deadline_margin: Duration,
+    /// How long a `/start` may wait for the envoy connection to the engine to come up.
+    pub engine_connect_timeout: Duration,
+}
+
+impl RunnerConfig {
+    /// A configuration with the documented defaults, storing actor data under `data_dir`.
+    pub fn new(access: StartAccess, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            base_path: "/api/rivet".to_owned(),
+            deploy_version: 1,
+            access,
+            max_start_body_bytes: 1024 * 1024,
+            data_dir: data_dir.into(),
+            idle_sleep: Duration::from_secs(30),
+            deadline_margin: Duration::from_secs(5),
+            engine_connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `/start` security boundary: a pre-shared secret plus allow-lists.
+///
+/// Anyone can reach a public endpoint, and `/start` makes the runner open a connection to the
+/// endpoint named in `x-rivet-endpoint` and serve actor data to it. Without these checks a caller
+/// could point the runner at its own "engine" and read actors' data.
+#[derive(Clone)]
+pub struct StartAccess {
+    /// Header the engine sends the secret in (configured in the runner config's `headers`).
+    pub secret_header: String,
+    /// The shared secret. `None` disables the check (only sensible on loopback).
+    pub secret: Option<String>,
+    /// Engine endpoints the runner may connect to, compared after normalisation.
+    pub endpoints: Vec<String>,
+    /// Namespaces the runner serves; empty means any.
+    pub namespaces: Vec<String>,
+    /// Pools (runner names) the runner serves; empty means any.
+    pub pools: Vec<String>,
+}
+
+impl std::fmt::Debug for StartAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartAccess")
+            .field("secret_header", &self.secret_header)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("endpoints", &self.endpoints)
+            .field("namespaces", &self.namespaces)
+            .field("pools", &self.pools)
+            .finish()
+    }
+}
+
+impl StartAccess {
+    /// The default secret header name.
+    pub const DEFAULT_SECRET_HEADER: &'static str = "x-runner-secret";
+
+    /// Access for one engine endpoint, guarded by `secret`.
+    pub fn new(endpoint: impl Into<String>, secret: Option<String>) -> Self {
+        Self {
+            secret_header: Self::DEFAULT_SECRET_HEADER.to_owned(),
+            secret,
+            endpoints: vec![endpoint.into()],
+            namespaces: Vec::new(),
+            pools: Vec::new(),
+        }
+    }
+}

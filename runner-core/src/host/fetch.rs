@@ -1,0 +1,177 @@
+//! Tunnelled HTTP requests to an actor: actions and raw `/request/*`.
+
+use std::collections::HashMap;
+
+use rivet_envoy_client::config::{HttpRequest, HttpResponse};
+
+use crate::actor::{ActionError, ActorHandle, RawRequest};
+use crate::client::{
+    ActorRoute, ActorSpec, Encoding, decode_action_args, encode_action_output, encode_http_error,
+    route_path,
+};
+
+/// Largest action request body accepted, as RivetKit's default `maxIncomingMessageSize`.
+const MAX_ACTION_BODY: usize = 64 * 1024 * 1024;
+
+pub(super) async fn handle(actor: Option<ActorHandle>, request: HttpRequest) -> HttpResponse {
+    let Some(actor) = actor else {
+        // A 503 with `x-rivet-error` makes the gateway retry with a fresh route.
+        return HttpResponse {
+            status: 503,
+            headers: HashMap::from([(
+                "x-rivet-error".to_owned(),
+                "envoy.actor_not_found".to_owned(),
+            )]),
+            body: Some(b"actor not found on this runner".to_vec()),
+            body_stream: None,
+        };
+    };
+    let encoding = Encoding::from_name(header(&request, "x-rivet-encoding"));
+    let spec = ActorSpec {
+        actor_id: actor.actor_id().to_owned(),
+        generation: actor.generation(),
+        key: actor.key().map(str::to_owned),
+    };
+    let mut response = match route_path(&request.path) {
+        ActorRoute::Action(name) if request.method == "POST" => {
+            action(&actor, &name, encoding, &request, &spec).await
+        }
+        ActorRoute::Action(_) => error_response(
+            encoding,
+            &ActionError::new("actor", "method_not_allowed", "actions take POST"),
+            405,
+            &spec,
+        ),
+        ActorRoute::Request(path) => raw_request(&actor, path, request, encoding, &spec).await,
+        ActorRoute::Health => plain(200, "ok"),
+        ActorRoute::Connect | ActorRoute::NotFound => error_response(
+            encoding,
+            &ActionError::new(
+                "actor",
+                "not_found",
+                format!("no route for `{}`", request.path),
+            ),
+            404,
+            &spec,
+        ),
+    };
+    add_actor_headers(&mut response, &spec);
+    response
+}
+
+async fn action(
+    actor: &ActorHandle,
+    name: &str,
+    encoding: Encoding,
+    request: &HttpRequest,
+    spec: &ActorSpec,
+) -> HttpResponse {
+    let body = request.body.as_deref().unwrap_or_default();
+    if body.len() > MAX_ACTION_BODY {
+        let error = ActionError::new("message", "incoming_too_long", "request body is too large");
+        return error_response(encoding, &error, 400, spec);
+    }
+    let args = match decode_action_args(encoding, body) {
+        Ok(args) => args,
+        Err(detail) => {
+            let error = ActionError::new(
+                "actor",
+                "invalid_request",
+                format!("could not decode action request: {detail}"),
+            );
+            return error_response(encoding, &error, 400, spec);
+        }
+    };
+    let output = match actor.action(name, args).await {
+        Ok(output) => output,
+        Err(error) => return error_response(encoding, &error, error.http_status(), spec),
+    };
+    match encode_action_output(encoding, &output) {
+        Ok(body) => HttpResponse {
+            status: 200,
+            headers: HashMap::from([(
+                "content-type".to_owned(),
+                encoding.content_type().to_owned(),
+            )]),
+            body: Some(body),
+            body_stream: None,
+        },
+        Err(detail) => error_response(encoding, &ActionError::internal(detail), 500, spec),
+    }
+}
+
+async fn raw_request(
+    actor: &ActorHandle,
+    path: String,
+    request: HttpRequest,
+    encoding: Encoding,
+    spec: &ActorSpec,
+) -> HttpResponse {
+    let raw = RawRequest {
+        method: request.method,
+        path,
+        headers: request.headers,
+        body: request.body.unwrap_or_default(),
+    };
+    match actor.request(raw).await {
+        Ok(Some(response)) => HttpResponse {
+            status: response.status,
+            headers: response.headers,
+            body: Some(response.body),
+            body_stream: None,
+        },
+        Ok(None) => error_response(
+            encoding,
+            &ActionError::new("actor", "not_found", "this actor has no request handler"),
+            404,
+            spec,
+        ),
+        Err(error) => error_response(encoding, &error, error.http_status(), spec),
+    }
+}
+
+fn error_response(
+    encoding: Encoding,
+    error: &ActionError,
+    status: u16,
+    spec: &ActorSpec,
+) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: HashMap::from([(
+            "content-type".to_owned(),
+            encoding.content_type().to_owned(),
+        )]),
+        body: Some(encode_http_error(encoding, error, Some(spec))),
+        body_stream: None,
+    }
+}
+
+fn plain(status: u16, body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: HashMap::from([("content-type".to_owned(), "text/plain".to_owned())]),
+        body: Some(body.as_bytes().to_vec()),
+        body_stream: None,
+    }
+}
+
+fn add_actor_headers(response: &mut HttpResponse, spec: &ActorSpec) {
+    let headers = &mut response.headers;
+    headers.insert("x-rivet-actor".to_owned(), spec.actor_id.clone());
+    headers.insert(
+        "x-rivet-actor-generation".to_owned(),
+        spec.generation.to_string(),
+    );
+    if let Some(key) = spec.key.as_ref().filter(|k| !k.contains(['\r', '\n'])) {
+        headers.insert("x-rivet-actor-key".to_owned(), key.clone());
+    }
+}
+
+fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}

@@ -1,0 +1,37 @@
+//! # runner-core
+//!
+//! A platform-agnostic serverless runner for [Rivet Actors](https://rivet.dev). It serves the
+//! endpoint the Rivet engine calls (`GET /metadata`, `POST /start` as a server-sent-event stream,
+//! `GET /health`, under a base path such as `/api/rivet`), keeps one envoy WebSocket per engine
+//! to host actors, and handles the end of each request's lifespan without losing state.
+//!
+//! What it is not: an HTTP server or a platform integration. Adapters (container, Lambda,
+//! Workers) turn their platform's requests into [`http::Request`]s, call [`Runner::handle`], and
+//! write the [`Body`] back. The core never names a platform.
+//!
+//! ```no_run
+//! use runner_core::{Runner, RunnerConfig, StartAccess, actor::Registry};
+//! # struct Counter;
+//! # impl runner_core::actor::Actor for Counter {
+//! #     const NAME: &'static str = "counter"; type State = i64; type Input = ();
+//! #     fn create_state(_: Option<()>) -> i64 { 0 }
+//! #     fn actions(_: &mut runner_core::actor::Actions<Self>) {}
+//! # }
+//! let access = StartAccess::new("http://127.0.0.1:6420", Some("secret".into()));
+//! let runner = Runner::new(RunnerConfig::new(access, "/tmp/actors"), Registry::new().with_actor::<Counter>());
+//! // adapter: runner.handle(request, deadline).await
+//! ```
+
+pub mod actor;
+mod client;
+pub mod config;
+pub mod error;
+mod host;
+mod runner;
+mod serverless;
+pub mod storage;
+
+pub use client::Encoding;
+pub use config::{RunnerConfig, StartAccess};
+pub use error::{ActorStartError, StartError, StorageError};
+pub use runner::{Body, Deadline, Runner};

@@ -1,0 +1,14 @@
+//! The `/api/rivet` endpoint the engine calls: `metadata`, `start` and `health`.
+
+mod envoys;
+mod headers;
+mod payload;
+mod sse;
+
+pub(crate) use envoys::Envoys;
+pub(crate) use headers::{StartHeaders, authorize};
+pub(crate) use payload::decode as decode_start;
+pub(crate) use sse::stream as start_stream;
+
+#[cfg(test)]
+pub(crate) use payload::tests::golden_start;
