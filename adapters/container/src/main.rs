@@ -1,1 +1,49 @@
-fn main() {}
+//! `rivet-runner`: the container entry point. Run with `cargo run -p runner-container`.
+
+use anyhow::Context as _;
+use runner_container::{ContainerConfig, build_runner, serve};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ContainerConfig::from_env().context("invalid configuration")?;
+    init_tracing(config.json_logs);
+    let runner = build_runner(&config);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("bind {}", config.listen))?;
+    tracing::info!(listen = %config.listen, base_path = %config.runner.base_path, "serving");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(serve(listener, runner.clone(), stop_rx));
+    wait_for_termination().await?;
+    // Keep serving while actors drain: their /start streams must end with `stopping`.
+    runner.shutdown(config.shutdown_grace).await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_termination() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        result = tokio::signal::ctrl_c() => {
+            result.context("install SIGINT handler")?;
+            tracing::info!("SIGINT: draining");
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

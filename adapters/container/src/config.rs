@@ -1,0 +1,224 @@
+//! Container configuration from `RUNNER_*` environment variables. Every variable, its default
+//! and its meaning is in this crate's README; every bad value is a startup error that names it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runner_core::{RunnerConfig, StartAccess};
+
+/// A configuration value that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The value does not parse.
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A combination of values is unsafe.
+    #[error("{0}")]
+    Unsafe(String),
+}
+
+/// Everything the container binary needs.
+#[derive(Debug, Clone)]
+pub struct ContainerConfig {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// How long SIGTERM waits for actors to drain and persist before exiting.
+    pub shutdown_grace: Duration,
+    /// Log as JSON lines instead of text.
+    pub json_logs: bool,
+    /// The core's configuration.
+    pub runner: RunnerConfig,
+}
+
+impl ContainerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`, so tests never touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let listen: SocketAddr = parse(var("RUNNER_LISTEN"), "RUNNER_LISTEN", "127.0.0.1:8088")?;
+        let secret = var("RUNNER_SECRET");
+        if secret.is_none() && !listen.ip().is_loopback() {
+            return Err(ConfigError::Unsafe(format!(
+                "RUNNER_SECRET is required when listening on {listen}: without it anyone who can reach /start can make the runner serve actor data"
+            )));
+        }
+        let mut access = StartAccess::new("", secret);
+        access.endpoints = list(var("RUNNER_ENGINE_ENDPOINTS"), "http://127.0.0.1:6420");
+        access.namespaces = list(var("RUNNER_NAMESPACES"), "");
+        access.pools = list(var("RUNNER_POOLS"), "");
+        if let Some(header) = var("RUNNER_SECRET_HEADER") {
+            access.secret_header = header.to_ascii_lowercase();
+        }
+        let data_dir = var("RUNNER_DATA_DIR").unwrap_or_else(|| ".rivet-runner/data".to_owned());
+        let mut runner = RunnerConfig::new(access, PathBuf::from(data_dir));
+        if let Some(base) = var("RUNNER_BASE_PATH") {
+            if !base.starts_with('/') {
+                return Err(invalid("RUNNER_BASE_PATH", &base, "must start with `/`"));
+            }
+            runner.base_path = base.trim_end_matches('/').to_owned();
+        }
+        runner.deploy_version = parse(var("RUNNER_DEPLOY_VERSION"), "RUNNER_DEPLOY_VERSION", "1")?;
+        runner.idle_sleep = millis(var("RUNNER_IDLE_SLEEP_MS"), "RUNNER_IDLE_SLEEP_MS", 30_000)?;
+        runner.max_start_body_bytes = parse(
+            var("RUNNER_MAX_START_BODY_BYTES"),
+            "RUNNER_MAX_START_BODY_BYTES",
+            "1048576",
+        )?;
+        runner.engine_connect_timeout = millis(
+            var("RUNNER_ENGINE_CONNECT_TIMEOUT_MS"),
+            "RUNNER_ENGINE_CONNECT_TIMEOUT_MS",
+            10_000,
+        )?;
+        let shutdown_grace = millis(
+            var("RUNNER_SHUTDOWN_GRACE_MS"),
+            "RUNNER_SHUTDOWN_GRACE_MS",
+            25_000,
+        )?;
+        let json_logs = match var("RUNNER_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "RUNNER_LOG_FORMAT",
+                    other,
+                    "expected `text` or `json`",
+                ));
+            }
+        };
+        Ok(Self {
+            listen,
+            shutdown_grace,
+            json_logs,
+            runner,
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    value: Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    let value = value.unwrap_or_else(|| default.to_owned());
+    value
+        .trim()
+        .parse()
+        .map_err(|err: T::Err| invalid(name, &value, &err.to_string()))
+}
+
+fn millis(
+    value: Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    parse::<u64>(value, name, &default.to_string()).map(Duration::from_millis)
+}
+
+fn list(value: Option<String>, default: &str) -> Vec<String> {
+    value
+        .as_deref()
+        .unwrap_or(default)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<ContainerConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ContainerConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_a_loopback_demo() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8088");
+        assert_eq!(config.runner.base_path, "/api/rivet");
+        assert_eq!(
+            config.runner.access.endpoints,
+            vec!["http://127.0.0.1:6420"]
+        );
+        assert!(config.runner.access.namespaces.is_empty());
+        assert_eq!(config.runner.idle_sleep, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let config = config(&[
+            ("RUNNER_LISTEN", "0.0.0.0:9000"),
+            ("RUNNER_SECRET", "s"),
+            (
+                "RUNNER_ENGINE_ENDPOINTS",
+                "https://a.example, https://b.example",
+            ),
+            ("RUNNER_NAMESPACES", "prod"),
+            ("RUNNER_IDLE_SLEEP_MS", "1500"),
+            ("RUNNER_LOG_FORMAT", "json"),
+            ("RUNNER_BASE_PATH", "/rivet/"),
+        ])
+        .unwrap();
+        assert_eq!(config.runner.access.endpoints.len(), 2);
+        assert_eq!(config.runner.access.namespaces, vec!["prod"]);
+        assert_eq!(config.runner.idle_sleep, Duration::from_millis(1500));
+        assert_eq!(config.runner.base_path, "/rivet");
+        assert!(config.json_logs);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[("RUNNER_IDLE_SLEEP_MS", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RUNNER_IDLE_SLEEP_MS"), "{err}");
+        let err = config(&[("RUNNER_LISTEN", "nowhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RUNNER_LISTEN"), "{err}");
+        let err = config(&[("RUNNER_LOG_FORMAT", "xml")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RUNNER_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn a_public_listener_needs_a_secret() {
+        let err = config(&[("RUNNER_LISTEN", "0.0.0.0:8088")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RUNNER_SECRET"), "{err}");
+    }
+}
