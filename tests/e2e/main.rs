@@ -1,1 +1,44 @@
+//! End-to-end tests: the real Rivet engine (npm, 2.3.19) on loopback drives the runner through
+//! its serverless endpoint; clients call actors through the engine gateway.
+//!
+//! Each test starts its own engine and runner (free ports, fresh data directories).
 
+mod connect;
+mod lifecycle;
+mod resilience;
+mod start_security;
+
+use std::time::Duration;
+
+use runner_tests::{Engine, TestRunner};
+
+/// An engine with the runner registered as the `default` serverless pool.
+pub(crate) struct Setup {
+    pub(crate) engine: Engine,
+    pub(crate) runner: TestRunner,
+}
+
+pub(crate) async fn setup(idle_sleep_ms: u64, lifespan: u32, drain: u32) -> anyhow::Result<Setup> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let idle = idle_sleep_ms.to_string();
+    let runner =
+        TestRunner::start(&engine.url(), &[("RUNNER_IDLE_SLEEP_MS", idle.as_str())]).await?;
+    engine
+        .put_runner_config(&runner.runner_config(lifespan, drain))
+        .await?;
+    Ok(Setup { engine, runner })
+}
+
+/// Waits until the engine reports the actor asleep.
+pub(crate) async fn wait_asleep(
+    engine: &Engine,
+    actor_id: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    runner_tests::wait_for("actor to sleep", timeout, || async {
+        let actor = engine.actor(actor_id).await.ok()?;
+        actor["sleep_ts"].as_i64().map(|_| ())
+    })
+    .await
+}

@@ -21,24 +21,22 @@ pub(crate) fn route_path(path: &str) -> ActorRoute {
         Some((bare, query)) => (bare, Some(query)),
         None => (path, None),
     };
-    if let Some(rest) = bare.strip_prefix("/request") {
-        if rest.is_empty() || rest.starts_with('/') {
-            let mut inner = if rest.is_empty() {
-                "/".to_owned()
-            } else {
-                rest.to_owned()
-            };
-            if let Some(query) = query {
-                inner.push('?');
-                inner.push_str(query);
-            }
-            return ActorRoute::Request(inner);
+    if let Some(rest) = bare
+        .strip_prefix("/request")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    {
+        let mut inner = if rest.is_empty() { "/" } else { rest }.to_owned();
+        if let Some(query) = query {
+            inner.push('?');
+            inner.push_str(query);
         }
+        return ActorRoute::Request(inner);
     }
-    if let Some(name) = bare.strip_prefix("/action/") {
-        if !name.is_empty() && !name.contains('/') {
-            return ActorRoute::Action(percent_decode(name));
-        }
+    if let Some(name) = bare
+        .strip_prefix("/action/")
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+    {
+        return ActorRoute::Action(percent_decode(name));
     }
     match bare {
         "/connect" | "/connect/" => ActorRoute::Connect,

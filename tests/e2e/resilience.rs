@@ -1,0 +1,57 @@
+//! The engine going away and coming back; the runner shutting down.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::setup;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_reconnects_after_engine_restart() -> anyhow::Result<()> {
+    let mut s = setup(120_000, 300, 10).await?;
+    let gw = s.engine.gateway();
+    let id = s.engine.create_actor("counter", "restart", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([3])).await?, json!(3));
+
+    s.engine.restart().await?;
+    let after = runner_tests::wait_for(
+        "actor reachable after engine restart",
+        Duration::from_secs(60),
+        || {
+            let gw = gw.clone();
+            let id = id.clone();
+            async move { gw.action(&id, "increment", json!([1])).await.ok() }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}; engine log:\n{}", s.engine.log_tail()))?;
+    assert_eq!(after, json!(4), "state must survive the engine restart");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_and_persists_actors() -> anyhow::Result<()> {
+    let s = setup(120_000, 300, 10).await?;
+    let gw = s.engine.gateway();
+    let id = s.engine.create_actor("counter", "shutdown", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([9])).await?, json!(9));
+    assert_eq!(s.runner.runner.running_actors(), 1);
+
+    s.runner.shutdown(Duration::from_secs(20)).await;
+    assert_eq!(
+        s.runner.runner.running_actors(),
+        0,
+        "shutdown must stop every actor"
+    );
+
+    // A second runner picks the actor up; its data directory is the same disk here, so the
+    // state is the persisted one.
+    let db = s.runner.data_dir.join("default").join(&id).join("actor.db");
+    assert!(db.exists());
+    assert!(
+        !db.with_extension("db-wal").exists()
+            || std::fs::metadata(db.with_extension("db-wal"))?.len() == 0,
+        "the WAL is folded into the database on stop"
+    );
+    Ok(())
+}
