@@ -162,3 +162,31 @@ async fn actions_speak_json_cbor_and_bare() -> anyhow::Result<()> {
     assert_eq!(bad_args.body["code"], "invalid_request");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_deadline_drains_before_the_engine_would() -> anyhow::Result<()> {
+    // The engine would drain at 290 s; the platform ends requests after 7 s. The core must
+    // put the actor to sleep (persisting it) at 7 − 3 = 4 s, and the next call wakes it.
+    runner_tests::init_tracing();
+    let engine = runner_tests::Engine::start().await?;
+    let runner = runner_tests::TestRunner::start(
+        &engine.url(),
+        &[
+            ("RUNNER_REQUEST_TIMEOUT_MS", "7000"),
+            ("RUNNER_DEADLINE_MARGIN_MS", "3000"),
+        ],
+    )
+    .await?;
+    engine
+        .put_runner_config(&runner.runner_config(300, 10))
+        .await?;
+    let gw = engine.gateway();
+    let id = engine.create_actor("counter", "deadline", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([6])).await?, json!(6));
+
+    wait_asleep(&engine, &id, Duration::from_secs(10)).await?;
+    assert_eq!(runner.runner.running_actors(), 0);
+    let woken = gw.action_reply(&id, "count", json!([])).await?;
+    assert_eq!((woken.body, woken.generation), (json!(6), Some(2)));
+    Ok(())
+}

@@ -46,7 +46,12 @@ impl TestRunner {
         let addr = listener.local_addr()?;
         let runner = build_runner(&config);
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(serve(listener, runner.clone(), stop_rx));
+        tokio::spawn(serve(
+            listener,
+            runner.clone(),
+            config.request_timeout,
+            stop_rx,
+        ));
         Ok(Self {
             addr,
             runner,

@@ -35,6 +35,9 @@ pub struct ContainerConfig {
     pub shutdown_grace: Duration,
     /// Log as JSON lines instead of text.
     pub json_logs: bool,
+    /// The platform's per-request timeout (Cloud Run's request timeout, a load balancer's idle
+    /// limit). When set, each request gets a deadline and the core drains actors before it.
+    pub request_timeout: Option<Duration>,
     /// The core's configuration.
     pub runner: RunnerConfig,
 }
@@ -82,6 +85,23 @@ impl ContainerConfig {
             "RUNNER_ENGINE_CONNECT_TIMEOUT_MS",
             10_000,
         )?;
+        runner.deadline_margin = millis(
+            var("RUNNER_DEADLINE_MARGIN_MS"),
+            "RUNNER_DEADLINE_MARGIN_MS",
+            5_000,
+        )?;
+        let request_timeout = var("RUNNER_REQUEST_TIMEOUT_MS")
+            .map(|v| millis(Some(v), "RUNNER_REQUEST_TIMEOUT_MS", 0))
+            .transpose()?;
+        if let Some(timeout) = request_timeout
+            && timeout <= runner.deadline_margin
+        {
+            return Err(ConfigError::Unsafe(format!(
+                "RUNNER_REQUEST_TIMEOUT_MS ({} ms) must be longer than RUNNER_DEADLINE_MARGIN_MS ({} ms)",
+                timeout.as_millis(),
+                runner.deadline_margin.as_millis()
+            )));
+        }
         let shutdown_grace = millis(
             var("RUNNER_SHUTDOWN_GRACE_MS"),
             "RUNNER_SHUTDOWN_GRACE_MS",
@@ -102,6 +122,7 @@ impl ContainerConfig {
             listen,
             shutdown_grace,
             json_logs,
+            request_timeout,
             runner,
         })
     }
@@ -212,6 +233,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("RUNNER_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn request_timeout_must_exceed_the_margin() {
+        let config = config(&[("RUNNER_REQUEST_TIMEOUT_MS", "60000")]).unwrap();
+        assert_eq!(config.request_timeout, Some(Duration::from_secs(60)));
+        let err = config_err(&[("RUNNER_REQUEST_TIMEOUT_MS", "4000")]);
+        assert!(err.contains("RUNNER_DEADLINE_MARGIN_MS"), "{err}");
+    }
+
+    fn config_err(pairs: &[(&str, &str)]) -> String {
+        config(pairs).unwrap_err().to_string()
     }
 
     #[test]

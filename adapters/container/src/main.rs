@@ -16,7 +16,12 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, base_path = %config.runner.base_path, "serving");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(serve(listener, runner.clone(), stop_rx));
+    let server = tokio::spawn(serve(
+        listener,
+        runner.clone(),
+        config.request_timeout,
+        stop_rx,
+    ));
     wait_for_termination().await?;
     // Keep serving while actors drain: their /start streams must end with `stopping`.
     runner.shutdown(config.shutdown_grace).await;

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -12,13 +13,18 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use runner_core::{Body, Runner};
+use runner_core::{Body, Deadline, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Serves `runner` on `listener` until `stop` turns true; then stops accepting and lets open
-/// connections finish.
-pub async fn serve(listener: TcpListener, runner: Runner, mut stop: watch::Receiver<bool>) {
+/// connections finish. `request_timeout` is the platform's per-request limit, if it has one.
+pub async fn serve(
+    listener: TcpListener,
+    runner: Runner,
+    request_timeout: Option<Duration>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -34,7 +40,8 @@ pub async fn serve(listener: TcpListener, runner: Runner, mut stop: watch::Recei
                 connections.spawn(async move {
                     let service = service_fn(move |request| {
                         let runner = runner.clone();
-                        async move { Ok::<_, Infallible>(answer(&runner, request).await) }
+                        let deadline = request_timeout.map(|t| Deadline(Instant::now() + t));
+                        async move { Ok::<_, Infallible>(answer(&runner, request, deadline).await) }
                     });
                     if let Err(err) = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -50,7 +57,11 @@ pub async fn serve(listener: TcpListener, runner: Runner, mut stop: watch::Recei
     while connections.join_next().await.is_some() {}
 }
 
-async fn answer(runner: &Runner, request: Request<Incoming>) -> Response<StreamingBody> {
+async fn answer(
+    runner: &Runner,
+    request: Request<Incoming>,
+    deadline: Option<Deadline>,
+) -> Response<StreamingBody> {
     let limit = runner.max_body_bytes();
     let declared = request
         .headers()
@@ -65,9 +76,8 @@ async fn answer(runner: &Runner, request: Request<Incoming>) -> Response<Streami
         Ok(collected) => collected.to_bytes(),
         Err(_) => return runner.body_too_large(limit + 1).map(StreamingBody),
     };
-    // No per-request deadline in a container: SIGTERM is the deadline, handled by shutdown.
     runner
-        .handle(Request::from_parts(parts, bytes), None)
+        .handle(Request::from_parts(parts, bytes), deadline)
         .await
         .map(StreamingBody)
 }
