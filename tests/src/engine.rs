@@ -29,6 +29,11 @@ pub fn engine_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("RIVET_ENGINE_BINARY") {
         return Ok(PathBuf::from(path));
     }
+    // Tests run in parallel threads of one process: install once, not concurrently.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let prefix = cache_dir().join(format!("engine-{ENGINE_VERSION}"));
     let binary = prefix
         .join("node_modules")
