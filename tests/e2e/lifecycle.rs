@@ -83,7 +83,7 @@ async fn alarm_wakes_a_sleeping_actor() -> anyhow::Result<()> {
     let s = setup(60_000, 300, 10).await?;
     let gw = s.engine.gateway();
     let id = s.engine.create_actor("counter", "alarm", None).await?;
-    gw.action(&id, "incrementLater", json!([3, 2500])).await?;
+    gw.action(&id, "incrementLater", json!([3, 6000])).await?;
     gw.action(&id, "goToSleep", json!([])).await?;
     wait_asleep(&s.engine, &id, Duration::from_secs(10)).await?;
     assert_eq!(s.runner.runner.running_actors(), 0);

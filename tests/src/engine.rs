@@ -80,6 +80,8 @@ pub struct Engine {
 /// A serverless runner config (pool) to register.
 #[derive(Debug, Clone)]
 pub struct RunnerConfigSpec {
+    /// Pool (runner config) name in the `default` namespace.
+    pub pool: String,
     /// Base URL of the runner's `/api/rivet`.
     pub url: String,
     /// Headers the engine sends on every call (the shared secret goes here).
@@ -241,7 +243,7 @@ impl Engine {
         .await
     }
 
-    /// Registers (upserts) the `default` pool as a serverless runner config and refreshes its
+    /// Registers (upserts) `spec.pool` as a serverless runner config and refreshes its
     /// metadata so envoy mode is on before the first actor.
     pub async fn put_runner_config(&self, spec: &RunnerConfigSpec) -> anyhow::Result<()> {
         let headers: serde_json::Map<String, Value> = spec
@@ -255,6 +257,7 @@ impl Engine {
             "drain_grace_period": spec.drain_grace_period,
             "max_concurrent_actors": 1000,
         }}}});
+        let pool = &spec.pool;
         // The engine creates the `default` namespace shortly after /health answers: wait for it.
         let mut last_error = None;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -280,21 +283,32 @@ impl Engine {
         }
         self.call(
             reqwest::Method::POST,
-            "/runner-configs/default/refresh-metadata?namespace=default",
+            &format!("/runner-configs/{pool}/refresh-metadata?namespace=default"),
             Some(json!({})),
         )
         .await?;
         Ok(())
     }
 
-    /// Creates an actor; `input` is CBOR bytes. Returns its id.
+    /// Creates an actor in the `default` pool; `input` is CBOR bytes. Returns its id.
     pub async fn create_actor(
         &self,
         name: &str,
         key: &str,
         input: Option<&[u8]>,
     ) -> anyhow::Result<String> {
-        let mut body = json!({"name": name, "key": key, "runner_name_selector": "default", "crash_policy": "sleep"});
+        self.create_actor_in("default", name, key, input).await
+    }
+
+    /// Creates an actor in `pool`; `input` is CBOR bytes. Returns its id.
+    pub async fn create_actor_in(
+        &self,
+        pool: &str,
+        name: &str,
+        key: &str,
+        input: Option<&[u8]>,
+    ) -> anyhow::Result<String> {
+        let mut body = json!({"name": name, "key": key, "runner_name_selector": pool, "crash_policy": "sleep"});
         if let Some(input) = input {
             body["input"] = json!(base64::engine::general_purpose::STANDARD.encode(input));
         }
@@ -321,6 +335,17 @@ impl Engine {
             )
             .await?;
         Ok(list["actors"][0].clone())
+    }
+
+    /// Asks the engine to put an actor to sleep.
+    pub async fn sleep_actor(&self, actor_id: &str) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/actors/{actor_id}/sleep?namespace=default"),
+            Some(json!({})),
+        )
+        .await
+        .map(drop)
     }
 
     /// Destroys an actor.

@@ -73,6 +73,7 @@ impl TestRunner {
         drain_grace_period: u32,
     ) -> crate::RunnerConfigSpec {
         crate::RunnerConfigSpec {
+            pool: "default".into(),
             url: self.url(),
             headers: vec![("x-runner-secret".into(), SECRET.into())],
             request_lifespan,
