@@ -110,6 +110,37 @@ async fn alarm_wakes_a_sleeping_actor() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_input_reaches_create_state() -> anyhow::Result<()> {
+    let s = setup(60_000, 300, 10).await?;
+    let mut input = Vec::new();
+    ciborium::into_writer(&json!({"start": 40}), &mut input)?;
+    let id = s
+        .engine
+        .create_actor("counter", "with-input", Some(&input))
+        .await?;
+    assert_eq!(
+        s.engine
+            .gateway()
+            .action(&id, "increment", json!([2]))
+            .await?,
+        json!(42)
+    );
+
+    // Input that does not decode fails the start with a clear error instead of guessing.
+    let bad = s
+        .engine
+        .create_actor("counter", "bad-input", Some(b"\xff\xfe"))
+        .await?;
+    let reply = s
+        .engine
+        .gateway()
+        .action_reply(&bad, "count", json!([]))
+        .await?;
+    assert_ne!(reply.status, 200, "{}", reply.body);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_removes_the_actor_and_its_data() -> anyhow::Result<()> {
     let s = setup(60_000, 300, 10).await?;
     let gw = s.engine.gateway();

@@ -3,6 +3,7 @@
 //!
 //! Each test starts its own engine and runner (free ports, fresh data directories).
 
+mod binary;
 mod connect;
 mod lifecycle;
 mod resilience;

@@ -55,3 +55,38 @@ async fn shutdown_drains_and_persists_actors() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_a_silent_engine() -> anyhow::Result<()> {
+    let mut s = setup(120_000, 300, 10).await?;
+    let gw = s.engine.gateway();
+    let id = s.engine.create_actor("counter", "health", None).await?;
+    gw.action(&id, "count", json!([])).await?;
+    let health = format!("{}/health", s.runner.url());
+    assert_eq!(reqwest::get(&health).await?.status(), 200);
+
+    s.engine.kill().await;
+    runner_tests::wait_for(
+        "/health to report the silent engine",
+        Duration::from_secs(45),
+        || {
+            let health = health.clone();
+            async move {
+                let response = reqwest::get(&health).await.ok()?;
+                (response.status() == 503).then_some(response)
+            }
+        },
+    )
+    .await?
+    .json::<serde_json::Value>()
+    .await
+    .map(|body| assert_eq!(body["status"], "engine_ping_stale"))?;
+
+    s.engine.restart().await?;
+    runner_tests::wait_for("/health to recover", Duration::from_secs(45), || {
+        let health = health.clone();
+        async move { (reqwest::get(&health).await.ok()?.status() == 200).then_some(()) }
+    })
+    .await?;
+    Ok(())
+}
