@@ -21,7 +21,7 @@ use super::cbor::{from_cbor, to_cbor};
 use super::context::{ActorMeta, Ctx, Effects};
 use super::definition::{ActionError, Actions, Actor};
 use super::factory::{ActorControl, ActorInit};
-use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome};
+use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
 use super::schedule;
 
 const MAILBOX_CAPACITY: usize = 1024;
@@ -116,7 +116,7 @@ impl<A: Actor> Instance<A> {
                         let _ = reply.send(self.stop(destroy));
                         return;
                     }
-                    Some(mail) => self.handle(mail),
+                    Some(Mail::Work(work)) => self.handle(work),
                     None => {
                         // The host dropped every handle without a stop: save and close.
                         let _ = self.stop(false);
@@ -128,17 +128,17 @@ impl<A: Actor> Instance<A> {
         }
     }
 
-    fn handle(&mut self, mail: Mail) {
+    fn handle(&mut self, work: Work) {
         self.last_activity = Instant::now();
-        match mail {
-            Mail::Action { name, args, reply } => {
+        match work {
+            Work::Action { name, args, reply } => {
                 let _ = reply.send(self.run_action(&name, &args));
             }
-            Mail::Request { request, reply } => {
+            Work::Request { request, reply } => {
                 let response = self.transact(|ctx| Ok(A::on_request(ctx, &request)));
                 let _ = reply.send(response.unwrap_or(None));
             }
-            Mail::ConnOpen { sink, reply } => {
+            Work::ConnOpen { sink, reply } => {
                 let id = self.next_conn;
                 self.next_conn += 1;
                 self.conns.insert(
@@ -150,7 +150,7 @@ impl<A: Actor> Instance<A> {
                 );
                 let _ = reply.send(id);
             }
-            Mail::Subscribe {
+            Work::Subscribe {
                 conn,
                 event,
                 subscribe,
@@ -163,10 +163,9 @@ impl<A: Actor> Instance<A> {
                     }
                 }
             }
-            Mail::ConnClose { conn } => {
+            Work::ConnClose { conn } => {
                 self.conns.remove(&conn);
             }
-            Mail::Stop { .. } => unreachable!("stop is handled by the run loop"),
         }
     }
 

@@ -22,6 +22,16 @@ pub trait ConnSink: Send + Sync {
 pub type StopOutcome = Result<(), String>;
 
 pub(crate) enum Mail {
+    /// Save (or, if `destroy`, prepare to delete) and end the task.
+    Stop {
+        destroy: bool,
+        reply: oneshot::Sender<StopOutcome>,
+    },
+    /// Anything else, handled in order.
+    Work(Work),
+}
+
+pub(crate) enum Work {
     Action {
         name: String,
         args: Vec<u8>,
@@ -42,10 +52,6 @@ pub(crate) enum Mail {
     },
     ConnClose {
         conn: ConnId,
-    },
-    Stop {
-        destroy: bool,
-        reply: oneshot::Sender<StopOutcome>,
     },
 }
 
@@ -91,7 +97,7 @@ impl ActorHandle {
     /// Runs an action with CBOR-encoded positional args; returns the CBOR output.
     pub async fn action(&self, name: &str, args: Vec<u8>) -> Result<Vec<u8>, ActionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Mail::Action {
+        self.send(Work::Action {
             name: name.to_owned(),
             args,
             reply,
@@ -103,21 +109,21 @@ impl ActorHandle {
     /// Hands a raw HTTP request to the actor's `on_request`.
     pub async fn request(&self, request: RawRequest) -> Result<Option<RawResponse>, ActionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Mail::Request { request, reply }).await?;
+        self.send(Work::Request { request, reply }).await?;
         rx.await.map_err(|_| stopped())
     }
 
     /// Registers a client connection; events it subscribes to go to `sink`.
     pub async fn open_conn(&self, sink: Arc<dyn ConnSink>) -> Result<ConnId, ActionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Mail::ConnOpen { sink, reply }).await?;
+        self.send(Work::ConnOpen { sink, reply }).await?;
         rx.await.map_err(|_| stopped())
     }
 
     /// Subscribes or unsubscribes a connection to an event.
     pub async fn subscribe(&self, conn: ConnId, event: String, subscribe: bool) {
         let _ = self
-            .send(Mail::Subscribe {
+            .send(Work::Subscribe {
                 conn,
                 event,
                 subscribe,
@@ -127,7 +133,7 @@ impl ActorHandle {
 
     /// Forgets a closed connection.
     pub async fn close_conn(&self, conn: ConnId) {
-        let _ = self.send(Mail::ConnClose { conn }).await;
+        let _ = self.send(Work::ConnClose { conn }).await;
     }
 
     /// Stops the actor: saves and closes its data (or prepares it for deletion if `destroy`).
@@ -140,8 +146,8 @@ impl ActorHandle {
             .map_err(|_| "actor task ended during stop".to_owned())?
     }
 
-    async fn send(&self, mail: Mail) -> Result<(), ActionError> {
-        self.tx.send(mail).await.map_err(|_| stopped())
+    async fn send(&self, work: Work) -> Result<(), ActionError> {
+        self.tx.send(Mail::Work(work)).await.map_err(|_| stopped())
     }
 }
 
