@@ -14,7 +14,7 @@ use axum::response::Response;
 use futures::stream;
 use rivetkit::action::{Action, Raw};
 use rivetkit::prelude::*;
-use rivetkit::sqlite::BindParam;
+use rivetkit::BindParam;
 use rivetkit::{CoreServerlessRuntime, EngineSpawnMode, Registry, ServeConfig, ServerlessRequest};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
