@@ -265,7 +265,7 @@ impl Engine {
             match self
                 .call(
                     reqwest::Method::PUT,
-                    "/runner-configs/default?namespace=default",
+                    &format!("/runner-configs/{pool}?namespace=default"),
                     Some(body.clone()),
                 )
                 .await
