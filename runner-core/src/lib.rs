@@ -27,6 +27,7 @@ mod client;
 pub mod config;
 pub mod error;
 mod host;
+pub mod object_store;
 mod runner;
 mod serverless;
 pub mod storage;
