@@ -15,6 +15,8 @@
 
 mod local;
 mod memory;
+#[cfg(feature = "s3")]
+mod s3;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -27,6 +29,8 @@ use bytes::Bytes;
 
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Store, StaticCredentials};
 
 /// A boxed future, so stores can sit behind `Arc<dyn ObjectStore>`.
 pub type StoreFuture<'a, T> =

@@ -6,6 +6,7 @@
 mod binary;
 mod connect;
 mod lifecycle;
+mod object_store;
 mod resilience;
 mod start_security;
 

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod gateway;
 pub mod runner;
+pub mod s3_server;
 pub mod start_spy;
 
 pub use engine::{Engine, RunnerConfigSpec};
