@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::{setup, wait_asleep};
+use crate::{setup, wait_asleep, wait_runner_idle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_health_check_accepts_metadata() -> anyhow::Result<()> {
@@ -86,7 +86,7 @@ async fn alarm_wakes_a_sleeping_actor() -> anyhow::Result<()> {
     gw.action(&id, "incrementLater", json!([3, 6000])).await?;
     gw.action(&id, "goToSleep", json!([])).await?;
     wait_asleep(&s.engine, &id, Duration::from_secs(10)).await?;
-    assert_eq!(s.runner.runner.running_actors(), 0);
+    wait_runner_idle(&s.runner).await?;
 
     // Nobody calls the actor: only the engine's alarm can start it again.
     runner_tests::wait_for(
@@ -216,7 +216,7 @@ async fn platform_deadline_drains_before_the_engine_would() -> anyhow::Result<()
     assert_eq!(gw.action(&id, "increment", json!([6])).await?, json!(6));
 
     wait_asleep(&engine, &id, Duration::from_secs(10)).await?;
-    assert_eq!(runner.runner.running_actors(), 0);
+    crate::wait_runner_idle(&runner).await?;
     let woken = gw.action_reply(&id, "count", json!([])).await?;
     assert_eq!((woken.body, woken.generation), (json!(6), Some(2)));
     Ok(())

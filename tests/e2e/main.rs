@@ -32,6 +32,17 @@ pub(crate) async fn setup(idle_sleep_ms: u64, lifespan: u32, drain: u32) -> anyh
     Ok(Setup { engine, runner })
 }
 
+/// Waits until the runner hosts no actor (the engine marks an actor asleep slightly before its
+/// stop command reaches the runner).
+pub(crate) async fn wait_runner_idle(runner: &TestRunner) -> anyhow::Result<()> {
+    runner_tests::wait_for(
+        "the runner to stop its actors",
+        Duration::from_secs(15),
+        || async { (runner.runner.running_actors() == 0).then_some(()) },
+    )
+    .await
+}
+
 /// Waits until the engine reports the actor asleep.
 pub(crate) async fn wait_asleep(
     engine: &Engine,

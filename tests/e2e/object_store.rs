@@ -47,13 +47,25 @@ async fn wrong_credentials_are_a_clear_error() -> anyhow::Result<()> {
         max_attempts: 1,
     };
     let store = S3Store::new(config.clone()).await;
-    let err = store.get("some/key").await.expect_err("bad credentials must fail");
+    let err = store
+        .get("some/key")
+        .await
+        .expect_err("bad credentials must fail");
     assert!(!err.is_retryable(), "{err}");
-    assert!(err.to_string().contains("SignatureDoesNotMatch") || err.to_string().contains("Access"), "{err}");
+    assert!(
+        err.to_string().contains("SignatureDoesNotMatch") || err.to_string().contains("Access"),
+        "{err}"
+    );
 
     config.endpoint = Some(format!("http://127.0.0.1:{}", runner_tests::free_port()?));
     let unreachable = S3Store::new(config).await;
-    let err = unreachable.get("some/key").await.expect_err("nothing listens there");
-    assert!(err.is_retryable(), "an unreachable store is transient: {err}");
+    let err = unreachable
+        .get("some/key")
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        err.is_retryable(),
+        "an unreachable store is transient: {err}"
+    );
     Ok(())
 }

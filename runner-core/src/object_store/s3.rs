@@ -14,7 +14,9 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{Object, ObjectMeta, ObjectStore, ObjectStoreError, PutMode, StoreFuture, validate_key};
+use super::{
+    Object, ObjectMeta, ObjectStore, ObjectStoreError, PutMode, StoreFuture, validate_key,
+};
 
 /// Where and how to reach the bucket.
 #[derive(Clone)]
@@ -52,7 +54,10 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
             .field("force_path_style", &self.force_path_style)
-            .field("credentials", &self.credentials.as_ref().map(|_| "<static>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<static>"),
+            )
             .field("max_attempts", &self.max_attempts)
             .finish()
     }
@@ -83,7 +88,8 @@ impl S3Store {
             ));
         }
         let shared = loader.load().await;
-        let mut builder = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
@@ -95,16 +101,23 @@ impl S3Store {
 }
 
 /// Maps an SDK failure to the port's error, by HTTP status where there is one.
-fn map_error<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, err: SdkError<E>) -> ObjectStoreError {
+fn map_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    key: &str,
+    err: SdkError<E>,
+) -> ObjectStoreError {
     let status = err.raw_response().map(|r| r.status().as_u16());
-    let code = err.as_service_error().and_then(|e| e.code().map(str::to_owned));
+    let code = err
+        .as_service_error()
+        .and_then(|e| e.code().map(str::to_owned));
     let detail = match (&code, err.as_service_error().and_then(|e| e.message())) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.clone(),
         _ => format!("{err}"),
     };
     match (status, &err) {
-        (Some(412 | 409), _) => ObjectStoreError::PreconditionFailed { key: key.to_owned() },
+        (Some(412 | 409), _) => ObjectStoreError::PreconditionFailed {
+            key: key.to_owned(),
+        },
         (Some(429 | 503), _) => ObjectStoreError::Throttled(detail),
         (Some(500..=599), _) => ObjectStoreError::Unavailable(detail),
         (_, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) => {
@@ -115,14 +128,22 @@ fn map_error<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, err: SdkError
 }
 
 fn is_not_found<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
-    err.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+    err.raw_response()
+        .is_some_and(|r| r.status().as_u16() == 404)
 }
 
 impl ObjectStore for S3Store {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Object>> {
         Box::pin(async move {
             validate_key(key)?;
-            let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            let output = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
                 Ok(output) => output,
                 Err(err) if is_not_found(&err) => return Ok(None),
                 Err(err) => return Err(map_error(key, err)),
@@ -145,12 +166,21 @@ impl ObjectStore for S3Store {
                 return Ok(self.get(key).await?.map(|_| Bytes::new()));
             }
             let header = format!("bytes={}-{}", range.start, range.end - 1);
-            let request = self.client.get_object().bucket(&self.bucket).key(key).range(header);
+            let request = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .range(header);
             let output = match request.send().await {
                 Ok(output) => output,
                 Err(err) if is_not_found(&err) => return Ok(None),
                 // 416: the range starts past the end of the object.
-                Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                Err(err)
+                    if err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 416) =>
+                {
                     return Ok(Some(Bytes::new()));
                 }
                 Err(err) => return Err(map_error(key, err)),
