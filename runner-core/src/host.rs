@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::actor::{ActorHandle, Registry};
-use crate::storage::ActorStore;
+use crate::persist::Persistence;
+use crate::storage::{ActorKey, ActorStore};
 
 pub(crate) use callbacks::HostCallbacks;
 
@@ -20,15 +21,23 @@ pub(crate) struct ActorHost {
     registry: Registry,
     store: ActorStore,
     idle_sleep: Duration,
+    /// Where actor data goes between invocations; `None` keeps it on local disk only.
+    persistence: Option<Arc<Persistence>>,
     actors: Mutex<HashMap<String, ActorHandle>>,
 }
 
 impl ActorHost {
-    pub(crate) fn new(registry: Registry, store: ActorStore, idle_sleep: Duration) -> Arc<Self> {
+    pub(crate) fn new(
+        registry: Registry,
+        store: ActorStore,
+        idle_sleep: Duration,
+        persistence: Option<Arc<Persistence>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             registry,
             store,
             idle_sleep,
+            persistence,
             actors: Mutex::new(HashMap::new()),
         })
     }
@@ -52,6 +61,29 @@ impl ActorHost {
             Some(handle) if handle.generation() == generation => actors.remove(actor_id),
             _ => None,
         }
+    }
+
+    /// Persists (or, on destroy, deletes) a stopped actor's data.
+    async fn after_stop(
+        &self,
+        key: &ActorKey,
+        generation: u32,
+        destroy: bool,
+    ) -> Result<(), String> {
+        let dir = self.store.actor_dir(key);
+        let remote = match (&self.persistence, destroy) {
+            (None, _) => Ok(()),
+            (Some(p), true) => p.destroy(key).await,
+            (Some(p), false) => p.flush(key, generation, &dir).await,
+        };
+        if let Some(p) = &self.persistence {
+            p.release(key, generation);
+        }
+        remote.map_err(|err| err.to_string())?;
+        if destroy {
+            self.store.destroy(key).map_err(|err| err.to_string())?;
+        }
+        Ok(())
     }
 
     /// Number of actor instances running in this process.

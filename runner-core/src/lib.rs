@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 mod host;
 pub mod object_store;
+pub mod persist;
 mod runner;
 mod serverless;
 pub mod storage;

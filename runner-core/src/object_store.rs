@@ -121,8 +121,8 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// The ETag the in-process stores give content: its SHA-256, hex.
-pub(crate) fn content_etag(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, hex: the in-process stores' ETag, and the checksum snapshots carry.
+pub fn content_etag(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }

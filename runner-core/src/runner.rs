@@ -15,6 +15,7 @@ use crate::actor::Registry;
 use crate::config::RunnerConfig;
 use crate::error::StartError;
 use crate::host::ActorHost;
+use crate::persist::Persistence;
 use crate::serverless::{self, Envoys, StartHeaders};
 use crate::storage::ActorStore;
 
@@ -54,10 +55,27 @@ struct Inner {
 }
 
 impl Runner {
-    /// A runner hosting the actors in `registry`.
+    /// A runner hosting the actors in `registry`, keeping their data on local disk only.
     pub fn new(config: RunnerConfig, registry: Registry) -> Self {
+        Self::build(config, registry, None)
+    }
+
+    /// A runner that restores actors from, and persists them to, an object store.
+    pub fn with_persistence(
+        config: RunnerConfig,
+        registry: Registry,
+        persistence: Persistence,
+    ) -> Self {
+        Self::build(config, registry, Some(Arc::new(persistence)))
+    }
+
+    fn build(
+        config: RunnerConfig,
+        registry: Registry,
+        persistence: Option<Arc<Persistence>>,
+    ) -> Self {
         let store = ActorStore::new(&config.data_dir);
-        let host = ActorHost::new(registry, store, config.idle_sleep);
+        let host = ActorHost::new(registry, store, config.idle_sleep, persistence);
         let envoys = Envoys::new(
             host.clone(),
             config.deploy_version,

@@ -34,6 +34,10 @@ impl TestRunner {
             ("RUNNER_SECRET".into(), SECRET.into()),
             ("RUNNER_ENGINE_ENDPOINTS".into(), engine_url.into()),
             ("RUNNER_DATA_DIR".into(), data_dir.display().to_string()),
+            (
+                "RUNNER_OBJECT_STORE_DIR".into(),
+                tempdir.path().join("objects").display().to_string(),
+            ),
         ];
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = ContainerConfig::from_lookup(|name| {
@@ -44,7 +48,7 @@ impl TestRunner {
         })?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let runner = build_runner(&config);
+        let runner = build_runner(&config).await;
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(serve(
             listener,

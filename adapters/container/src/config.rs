@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use runner_core::object_store::{S3Config, StaticCredentials};
 use runner_core::{RunnerConfig, StartAccess};
 
 /// A configuration value that could not be used.
@@ -38,8 +39,23 @@ pub struct ContainerConfig {
     /// The platform's per-request timeout (Cloud Run's request timeout, a load balancer's idle
     /// limit). When set, each request gets a deadline and the core drains actors before it.
     pub request_timeout: Option<Duration>,
+    /// Where actor data is persisted between invocations.
+    pub store: StoreConfig,
+    /// Key prefix for actor data in the store.
+    pub store_prefix: String,
     /// The core's configuration.
     pub runner: RunnerConfig,
+}
+
+/// The object store actor data is persisted to.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// Local disk only (no object store).
+    None,
+    /// A directory: the embedded default.
+    Local(PathBuf),
+    /// An S3 bucket (or S3-compatible server).
+    S3(S3Config),
 }
 
 impl ContainerConfig {
@@ -118,13 +134,69 @@ impl ContainerConfig {
                 ));
             }
         };
+        let store = store_config(&var)?;
+        let store_prefix = var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned());
         Ok(Self {
             listen,
             shutdown_grace,
             json_logs,
             request_timeout,
+            store,
+            store_prefix,
             runner,
         })
+    }
+}
+
+fn store_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
+    match var("RUNNER_OBJECT_STORE").as_deref() {
+        None | Some("local") => Ok(StoreConfig::Local(PathBuf::from(
+            var("RUNNER_OBJECT_STORE_DIR").unwrap_or_else(|| ".rivet-runner/objects".to_owned()),
+        ))),
+        Some("none") => Ok(StoreConfig::None),
+        Some("s3") => {
+            let bucket = var("RUNNER_S3_BUCKET").ok_or_else(|| {
+                ConfigError::Unsafe("RUNNER_OBJECT_STORE=s3 needs RUNNER_S3_BUCKET".to_owned())
+            })?;
+            let endpoint = var("RUNNER_S3_ENDPOINT");
+            let path_style_default = if endpoint.is_some() { "true" } else { "false" };
+            Ok(StoreConfig::S3(S3Config {
+                bucket,
+                region: var("RUNNER_S3_REGION")
+                    .or_else(|| var("AWS_REGION"))
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                force_path_style: parse(
+                    var("RUNNER_S3_FORCE_PATH_STYLE"),
+                    "RUNNER_S3_FORCE_PATH_STYLE",
+                    path_style_default,
+                )?,
+                endpoint,
+                // Without explicit keys, the AWS default chain applies (AWS_ACCESS_KEY_ID/…, a
+                // profile, the ECS/EC2 or Lambda role).
+                credentials: match (
+                    var("RUNNER_S3_ACCESS_KEY_ID"),
+                    var("RUNNER_S3_SECRET_ACCESS_KEY"),
+                ) {
+                    (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
+                        access_key_id,
+                        secret_access_key,
+                        session_token: None,
+                    }),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ConfigError::Unsafe(
+                            "set both RUNNER_S3_ACCESS_KEY_ID and RUNNER_S3_SECRET_ACCESS_KEY, or neither".to_owned(),
+                        ));
+                    }
+                },
+                max_attempts: parse(var("RUNNER_S3_MAX_ATTEMPTS"), "RUNNER_S3_MAX_ATTEMPTS", "5")?,
+            }))
+        }
+        Some(other) => Err(invalid(
+            "RUNNER_OBJECT_STORE",
+            other,
+            "expected `local`, `s3` or `none`",
+        )),
     }
 }
 
@@ -245,6 +317,33 @@ mod tests {
 
     fn config_err(pairs: &[(&str, &str)]) -> String {
         config(pairs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn object_store_choices() {
+        assert!(matches!(config(&[]).unwrap().store, StoreConfig::Local(_)));
+        assert!(matches!(
+            config(&[("RUNNER_OBJECT_STORE", "none")]).unwrap().store,
+            StoreConfig::None
+        ));
+        let err = config_err(&[("RUNNER_OBJECT_STORE", "s3")]);
+        assert!(err.contains("RUNNER_S3_BUCKET"), "{err}");
+        let s3 = config(&[
+            ("RUNNER_OBJECT_STORE", "s3"),
+            ("RUNNER_S3_BUCKET", "b"),
+            ("RUNNER_S3_ENDPOINT", "http://127.0.0.1:8333"),
+        ])
+        .unwrap();
+        let StoreConfig::S3(s3) = s3.store else {
+            panic!("expected s3")
+        };
+        assert!(
+            s3.force_path_style,
+            "a custom endpoint defaults to path-style"
+        );
+        assert_eq!(s3.region, "us-east-1");
+        let err = config_err(&[("RUNNER_OBJECT_STORE", "ftp")]);
+        assert!(err.contains("RUNNER_OBJECT_STORE"), "{err}");
     }
 
     #[test]

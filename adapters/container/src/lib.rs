@@ -8,11 +8,15 @@
 mod config;
 mod server;
 
-pub use config::{ConfigError, ContainerConfig};
+pub use config::{ConfigError, ContainerConfig, StoreConfig};
 pub use server::{StreamingBody, serve};
+
+use std::sync::Arc;
 
 use runner_core::Runner;
 use runner_core::actor::Registry;
+use runner_core::object_store::{LocalStore, ObjectStore, S3Store};
+use runner_core::persist::Persistence;
 
 /// The actors the container hosts by default: the examples.
 pub fn default_registry() -> Registry {
@@ -20,6 +24,12 @@ pub fn default_registry() -> Registry {
 }
 
 /// Builds the runner for `config` with the default actors.
-pub fn build_runner(config: &ContainerConfig) -> Runner {
-    Runner::new(config.runner.clone(), default_registry())
+pub async fn build_runner(config: &ContainerConfig) -> Runner {
+    let store: Arc<dyn ObjectStore> = match &config.store {
+        StoreConfig::None => return Runner::new(config.runner.clone(), default_registry()),
+        StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
+        StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
+    };
+    let persistence = Persistence::new(store, config.store_prefix.clone());
+    Runner::with_persistence(config.runner.clone(), default_registry(), persistence)
 }

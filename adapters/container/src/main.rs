@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let config = ContainerConfig::from_env().context("invalid configuration")?;
     init_tracing(config.json_logs);
-    let runner = build_runner(&config);
+    let runner = build_runner(&config).await;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind {}", config.listen))?;

@@ -45,6 +45,12 @@ impl EnvoyCallbacks for HostCallbacks {
                 actor_id: actor_id.clone(),
                 generation,
             });
+            if let Some(persistence) = &host.persistence {
+                persistence
+                    .restore(&key, generation, &host.store.actor_dir(&key))
+                    .await
+                    .context("restore actor data")?;
+            }
             let store = host.store.clone();
             let idle_sleep = host.idle_sleep;
             // Opening SQLite and running start hooks block: keep them off the async workers.
@@ -83,16 +89,16 @@ impl EnvoyCallbacks for HostCallbacks {
                 protocol::StopActorReason::StopIntent | protocol::StopActorReason::Destroy
             );
             tracing::info!(%actor_id, generation, ?reason, "stopping actor");
+            let key = ActorKey {
+                namespace: envoy.namespace().to_owned(),
+                actor_id: actor_id.clone(),
+            };
             let mut outcome = match host.remove(&actor_id, generation) {
                 Some(actor) => actor.stop(destroy).await,
                 None => Ok(()),
             };
-            if destroy && outcome.is_ok() {
-                let key = ActorKey {
-                    namespace: envoy.namespace().to_owned(),
-                    actor_id: actor_id.clone(),
-                };
-                outcome = host.store.destroy(&key).map_err(|err| err.to_string());
+            if outcome.is_ok() {
+                outcome = host.after_stop(&key, generation, destroy).await;
             }
             if let Err(err) = &outcome {
                 tracing::error!(%actor_id, generation, error = %err, "actor stop failed");
