@@ -7,6 +7,7 @@ mod binary;
 mod connect;
 mod lifecycle;
 mod object_store;
+mod official_client;
 mod persistence;
 mod resilience;
 mod start_security;
