@@ -3,30 +3,14 @@
 
 use std::sync::Arc;
 
-use runner_core::object_store::{ObjectStore, S3Config, S3Store, StaticCredentials, conformance};
-use runner_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
-
-async fn store(server: &S3Server) -> S3Store {
-    S3Store::new(S3Config {
-        bucket: server.bucket.clone(),
-        region: "us-east-1".into(),
-        endpoint: Some(server.endpoint.clone()),
-        force_path_style: true,
-        credentials: Some(StaticCredentials {
-            access_key_id: ACCESS_KEY.into(),
-            secret_access_key: SECRET_KEY.into(),
-            session_token: None,
-        }),
-        max_attempts: 3,
-    })
-    .await
-}
+use runner_core::object_store::{ObjectStore, S3Store, conformance};
+use runner_tests::s3_server::S3Server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_store_conforms_against_seaweedfs() -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let server = S3Server::start("runner-conformance").await?;
-    let store: Arc<dyn ObjectStore> = Arc::new(store(&server).await);
+    let store: Arc<dyn ObjectStore> = Arc::new(server.store().await);
     conformance::run_all(store, "conformance").await;
     Ok(())
 }
@@ -34,18 +18,11 @@ async fn s3_store_conforms_against_seaweedfs() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_a_clear_error() -> anyhow::Result<()> {
     let server = S3Server::start("runner-auth").await?;
-    let mut config = S3Config {
-        bucket: server.bucket.clone(),
-        region: "us-east-1".into(),
-        endpoint: Some(server.endpoint.clone()),
-        force_path_style: true,
-        credentials: Some(StaticCredentials {
-            access_key_id: ACCESS_KEY.into(),
-            secret_access_key: "wrong-secret".into(),
-            session_token: None,
-        }),
-        max_attempts: 1,
-    };
+    let mut config = server.config();
+    config.max_attempts = 1;
+    if let Some(credentials) = config.credentials.as_mut() {
+        credentials.secret_access_key = "wrong-secret".into();
+    }
     let store = S3Store::new(config.clone()).await;
     let err = store
         .get("some/key")

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use runner_core::object_store::{ObjectStore, S3Config, S3Store, StaticCredentials};
+use runner_core::object_store::ObjectStore;
 use runner_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use runner_tests::{Engine, TestRunner, wait_for};
 use serde_json::json;
@@ -64,19 +64,7 @@ async fn an_actor_moves_to_an_empty_runner_with_its_state() -> anyhow::Result<()
     assert_eq!(gw.action(&id, "count", json!([])).await?, json!(7));
     assert_eq!(second.runner.running_actors(), 1);
 
-    let store = S3Store::new(S3Config {
-        bucket: s3.bucket.clone(),
-        region: "us-east-1".into(),
-        endpoint: Some(s3.endpoint.clone()),
-        force_path_style: true,
-        credentials: Some(StaticCredentials {
-            access_key_id: ACCESS_KEY.into(),
-            secret_access_key: SECRET_KEY.into(),
-            session_token: None,
-        }),
-        max_attempts: 3,
-    })
-    .await;
+    let store = s3.store().await;
     let keys: Vec<String> = store
         .list(&format!("actors/default/{id}/"))
         .await?

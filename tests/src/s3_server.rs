@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use runner_core::object_store::{S3Config, S3Store, StaticCredentials};
 use tokio::process::{Child, Command};
 
 /// The SeaweedFS release the tests pin.
@@ -64,6 +65,27 @@ pub struct S3Server {
 }
 
 impl S3Server {
+    /// An [`S3Store`] on this server's bucket with its credentials.
+    pub async fn store(&self) -> S3Store {
+        S3Store::new(self.config()).await
+    }
+
+    /// The store configuration for this server's bucket.
+    pub fn config(&self) -> S3Config {
+        S3Config {
+            bucket: self.bucket.clone(),
+            region: "us-east-1".into(),
+            endpoint: Some(self.endpoint.clone()),
+            force_path_style: true,
+            credentials: Some(StaticCredentials {
+                access_key_id: ACCESS_KEY.into(),
+                secret_access_key: SECRET_KEY.into(),
+                session_token: None,
+            }),
+            max_attempts: 3,
+        }
+    }
+
     /// Starts a server with a fresh data directory and bucket `bucket`.
     pub async fn start(bucket: &str) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("seaweedfs-").tempdir()?;

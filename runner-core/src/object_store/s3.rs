@@ -127,6 +127,13 @@ fn map_error<E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
+async fn read_body(key: &str, body: ByteStream) -> Result<Bytes, ObjectStoreError> {
+    body.collect()
+        .await
+        .map(|data| data.into_bytes())
+        .map_err(|err| ObjectStoreError::Unavailable(format!("read `{key}`: {err}")))
+}
+
 fn is_not_found<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     err.raw_response()
         .is_some_and(|r| r.status().as_u16() == 404)
@@ -149,12 +156,7 @@ impl ObjectStore for S3Store {
                 Err(err) => return Err(map_error(key, err)),
             };
             let etag = output.e_tag().unwrap_or_default().to_owned();
-            let bytes = output
-                .body
-                .collect()
-                .await
-                .map_err(|err| ObjectStoreError::Unavailable(format!("read `{key}`: {err}")))?
-                .into_bytes();
+            let bytes = read_body(key, output.body).await?;
             Ok(Some(Object { bytes, etag }))
         })
     }
@@ -185,13 +187,7 @@ impl ObjectStore for S3Store {
                 }
                 Err(err) => return Err(map_error(key, err)),
             };
-            let bytes = output
-                .body
-                .collect()
-                .await
-                .map_err(|err| ObjectStoreError::Unavailable(format!("read `{key}`: {err}")))?
-                .into_bytes();
-            Ok(Some(bytes))
+            Ok(Some(read_body(key, output.body).await?))
         })
     }
 
