@@ -9,6 +9,7 @@ mod cbor;
 mod context;
 mod definition;
 mod factory;
+mod gate;
 mod instance;
 mod mailbox;
 mod schedule;

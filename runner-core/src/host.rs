@@ -63,27 +63,16 @@ impl ActorHost {
         }
     }
 
-    /// Persists (or, on destroy, deletes) a stopped actor's data.
-    async fn after_stop(
-        &self,
-        key: &ActorKey,
-        generation: u32,
-        destroy: bool,
-    ) -> Result<(), String> {
-        let dir = self.store.actor_dir(key);
-        let remote = match (&self.persistence, destroy) {
-            (None, _) => Ok(()),
-            (Some(p), true) => p.destroy(key).await,
-            (Some(p), false) => p.flush(key, generation, &dir).await,
-        };
-        if let Some(p) = &self.persistence {
-            p.release(key, generation);
+    /// Deletes a destroyed actor's data, locally and in the object store. (A stopping actor
+    /// ships its own last writes before it closes.)
+    async fn after_destroy(&self, key: &ActorKey) -> Result<(), String> {
+        if let Some(persistence) = &self.persistence {
+            persistence
+                .destroy(key)
+                .await
+                .map_err(|err| err.to_string())?;
         }
-        remote.map_err(|err| err.to_string())?;
-        if destroy {
-            self.store.destroy(key).map_err(|err| err.to_string())?;
-        }
-        Ok(())
+        self.store.destroy(key).map_err(|err| err.to_string())
     }
 
     /// Number of actor instances running in this process.

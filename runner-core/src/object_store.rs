@@ -13,6 +13,8 @@
 //! keeps the ETag: anything advanced by compare-and-swap must carry a unique version in its
 //! content. The manifest does (generation and sequence number).
 
+#[cfg(any(test, feature = "testing"))]
+mod faulty;
 mod local;
 mod memory;
 #[cfg(feature = "s3")]
@@ -27,6 +29,8 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+#[cfg(any(test, feature = "testing"))]
+pub use faulty::{Fault, FaultPlan, FaultyStore, StoreStats};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "s3")]

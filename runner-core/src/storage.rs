@@ -11,9 +11,15 @@
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::StorageError;
+
+/// The database file in an actor's directory.
+pub const DB_FILE: &str = "actor.db";
+/// The actor's mounted files directory, inside its directory.
+pub const FILES_DIR: &str = "files";
 
 /// Identifies one actor's data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +45,8 @@ pub struct ActorFiles {
     pub files_dir: PathBuf,
     /// Open database connection.
     pub db: Connection,
+    /// Whether the WAL is shipped (no automatic checkpoints).
+    pub replicated: bool,
 }
 
 impl ActorStore {
@@ -54,13 +62,20 @@ impl ActorStore {
             .join(sanitize(&key.actor_id))
     }
 
-    /// Opens (creating if needed) the actor's database and files directory.
-    pub fn open(&self, key: &ActorKey) -> Result<ActorFiles, StorageError> {
+    /// Opens (creating if needed) the actor's database and files directory. A `replicated`
+    /// database never checkpoints on its own: its WAL is what gets shipped (see
+    /// [`crate::persist`]), and only compaction folds it into the database file.
+    pub fn open(&self, key: &ActorKey, replicated: bool) -> Result<ActorFiles, StorageError> {
         let dir = self.actor_dir(key);
-        let files_dir = dir.join("files");
+        let files_dir = dir.join(FILES_DIR);
         create_dir(&files_dir)?;
-        let db = open_database(&dir.join("actor.db"))?;
-        Ok(ActorFiles { dir, files_dir, db })
+        let db = open_database(&dir.join(DB_FILE), replicated)?;
+        Ok(ActorFiles {
+            dir,
+            files_dir,
+            db,
+            replicated,
+        })
     }
 
     /// Removes every trace of the actor (on destroy).
@@ -78,10 +93,13 @@ impl ActorStore {
     }
 }
 
-/// Closes the database after folding the WAL into the main file, so the directory is a single
-/// self-contained database at rest.
-pub fn close_database(db: Connection) -> Result<(), StorageError> {
-    db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+/// Closes the database. A local-only database first folds its WAL into the main file, so the
+/// directory is one self-contained file at rest; a replicated one keeps its WAL, which is
+/// exactly what the object store holds.
+pub fn close_database(db: Connection, replicated: bool) -> Result<(), StorageError> {
+    if !replicated {
+        db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     db.close().map_err(|(_, err)| StorageError::Sqlite(err))
 }
 
@@ -104,8 +122,14 @@ pub fn save_state(db: &Connection, state: &[u8]) -> Result<(), StorageError> {
     Ok(())
 }
 
-fn open_database(path: &Path) -> Result<Connection, StorageError> {
+fn open_database(path: &Path, replicated: bool) -> Result<Connection, StorageError> {
     let db = Connection::open(path)?;
+    if replicated {
+        // The shipper reads committed WAL bytes: no checkpoint may rewrite the log under it
+        // (autocheckpoint, close), and no transaction may spill uncommitted pages into it.
+        db.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        db.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_spill = OFF;")?;
+    }
     // WAL + synchronous=NORMAL: a commit survives a process crash (the WAL is written before
     // the commit returns); fsync happens at checkpoints. busy_timeout guards against a stale
     // process that still holds the file after a fast restart.
@@ -167,13 +191,13 @@ mod tests {
     fn state_round_trips_through_reopen() {
         let tmp = tempfile::tempdir().unwrap();
         let store = ActorStore::new(tmp.path());
-        let files = store.open(&key("a1")).unwrap();
+        let files = store.open(&key("a1"), false).unwrap();
         assert_eq!(load_state(&files.db).unwrap(), None);
         save_state(&files.db, b"v1").unwrap();
         save_state(&files.db, b"v2").unwrap();
-        close_database(files.db).unwrap();
+        close_database(files.db, false).unwrap();
 
-        let files = store.open(&key("a1")).unwrap();
+        let files = store.open(&key("a1"), false).unwrap();
         assert_eq!(load_state(&files.db).unwrap().as_deref(), Some(&b"v2"[..]));
     }
 
@@ -181,8 +205,8 @@ mod tests {
     fn destroy_removes_the_directory_and_is_idempotent() {
         let tmp = tempfile::tempdir().unwrap();
         let store = ActorStore::new(tmp.path());
-        let files = store.open(&key("a2")).unwrap();
-        close_database(files.db).unwrap();
+        let files = store.open(&key("a2"), false).unwrap();
+        close_database(files.db, false).unwrap();
         assert!(store.actor_dir(&key("a2")).exists());
         store.destroy(&key("a2")).unwrap();
         assert!(!store.actor_dir(&key("a2")).exists());

@@ -19,6 +19,8 @@ pub struct TestRunner {
     pub runner: Runner,
     /// Where actor data lives.
     pub data_dir: PathBuf,
+    /// The local object store actor data is persisted to.
+    pub objects_dir: PathBuf,
     stop: watch::Sender<bool>,
     _tempdir: tempfile::TempDir,
 }
@@ -29,6 +31,7 @@ impl TestRunner {
     pub async fn start(engine_url: &str, vars: &[(&str, &str)]) -> anyhow::Result<Self> {
         let tempdir = tempfile::Builder::new().prefix("rivet-runner-").tempdir()?;
         let data_dir = tempdir.path().join("data");
+        let objects_dir = tempdir.path().join("objects");
         let mut all: Vec<(String, String)> = vec![
             ("RUNNER_LISTEN".into(), "127.0.0.1:0".into()),
             ("RUNNER_SECRET".into(), SECRET.into()),
@@ -36,7 +39,7 @@ impl TestRunner {
             ("RUNNER_DATA_DIR".into(), data_dir.display().to_string()),
             (
                 "RUNNER_OBJECT_STORE_DIR".into(),
-                tempdir.path().join("objects").display().to_string(),
+                objects_dir.display().to_string(),
             ),
         ];
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -60,9 +63,22 @@ impl TestRunner {
             addr,
             runner,
             data_dir,
+            objects_dir,
             stop,
             _tempdir: tempdir,
         })
+    }
+
+    /// The actor's database as persisted in the object store (restored into a temporary
+    /// directory without claiming the actor), after `PRAGMA integrity_check` passed.
+    pub async fn persisted_db(&self, actor_id: &str) -> anyhow::Result<PersistedDb> {
+        persisted_db(
+            std::sync::Arc::new(runner_core::object_store::LocalStore::new(
+                &self.objects_dir,
+            )),
+            actor_id,
+        )
+        .await
     }
 
     /// The base URL the engine should call.
@@ -96,4 +112,31 @@ impl Drop for TestRunner {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// A persisted actor database, restored for inspection.
+pub struct PersistedDb {
+    /// The open database.
+    pub db: rusqlite::Connection,
+    _dir: tempfile::TempDir,
+}
+
+/// Restores `actor_id` (namespace `default`, prefix `actors`) from `store` into a temporary
+/// directory and checks its integrity.
+pub async fn persisted_db(
+    store: std::sync::Arc<dyn runner_core::object_store::ObjectStore>,
+    actor_id: &str,
+) -> anyhow::Result<PersistedDb> {
+    let dir = tempfile::tempdir()?;
+    let key = runner_core::storage::ActorKey {
+        namespace: "default".into(),
+        actor_id: actor_id.into(),
+    };
+    runner_core::persist::Persistence::new(store, "actors")
+        .export(&key, dir.path())
+        .await?;
+    let db = rusqlite::Connection::open(dir.path().join(runner_core::storage::DB_FILE))?;
+    let check: String = db.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    anyhow::ensure!(check == "ok", "integrity_check: {check}");
+    Ok(PersistedDb { db, _dir: dir })
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use runner_core::object_store::{S3Config, StaticCredentials};
+use runner_core::persist::{DurabilityMode, PersistOptions};
 use runner_core::{RunnerConfig, StartAccess};
 
 /// A configuration value that could not be used.
@@ -43,6 +44,8 @@ pub struct ContainerConfig {
     pub store: StoreConfig,
     /// Key prefix for actor data in the store.
     pub store_prefix: String,
+    /// Durability mode and compaction threshold.
+    pub persist: PersistOptions,
     /// The core's configuration.
     pub runner: RunnerConfig,
 }
@@ -136,6 +139,7 @@ impl ContainerConfig {
         };
         let store = store_config(&var)?;
         let store_prefix = var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned());
+        let persist = persist_options(&var)?;
         Ok(Self {
             listen,
             shutdown_grace,
@@ -143,6 +147,7 @@ impl ContainerConfig {
             request_timeout,
             store,
             store_prefix,
+            persist,
             runner,
         })
     }
@@ -198,6 +203,44 @@ fn store_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<StoreCo
             "expected `local`, `s3` or `none`",
         )),
     }
+}
+
+fn persist_options(
+    var: &impl Fn(&'static str) -> Option<String>,
+) -> Result<PersistOptions, ConfigError> {
+    let mode = match var("RUNNER_DURABILITY").as_deref() {
+        None | Some("strict") => DurabilityMode::Strict,
+        Some("interval") => {
+            let every = millis(
+                var("RUNNER_SHIP_INTERVAL_MS"),
+                "RUNNER_SHIP_INTERVAL_MS",
+                1_000,
+            )?;
+            if every.is_zero() {
+                return Err(invalid(
+                    "RUNNER_SHIP_INTERVAL_MS",
+                    "0",
+                    "must be at least 1",
+                ));
+            }
+            DurabilityMode::Interval(every)
+        }
+        Some(other) => {
+            return Err(invalid(
+                "RUNNER_DURABILITY",
+                other,
+                "expected `strict` or `interval`",
+            ));
+        }
+    };
+    Ok(PersistOptions {
+        mode,
+        compact_min_wal_bytes: parse(
+            var("RUNNER_COMPACT_MIN_WAL_BYTES"),
+            "RUNNER_COMPACT_MIN_WAL_BYTES",
+            "4194304",
+        )?,
+    })
 }
 
 fn parse<T: std::str::FromStr>(
@@ -317,6 +360,27 @@ mod tests {
 
     fn config_err(pairs: &[(&str, &str)]) -> String {
         config(pairs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn durability_defaults_to_strict_and_interval_takes_a_period() {
+        assert_eq!(config(&[]).unwrap().persist.mode, DurabilityMode::Strict);
+        let interval = config(&[
+            ("RUNNER_DURABILITY", "interval"),
+            ("RUNNER_SHIP_INTERVAL_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(
+            interval.persist.mode,
+            DurabilityMode::Interval(Duration::from_millis(250))
+        );
+        let err = config_err(&[("RUNNER_DURABILITY", "eventually")]);
+        assert!(err.contains("RUNNER_DURABILITY"), "{err}");
+        let err = config_err(&[
+            ("RUNNER_DURABILITY", "interval"),
+            ("RUNNER_SHIP_INTERVAL_MS", "0"),
+        ]);
+        assert!(err.contains("RUNNER_SHIP_INTERVAL_MS"), "{err}");
     }
 
     #[test]

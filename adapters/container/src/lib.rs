@@ -30,6 +30,7 @@ pub async fn build_runner(config: &ContainerConfig) -> Runner {
         StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
         StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
     };
-    let persistence = Persistence::new(store, config.store_prefix.clone());
+    let persistence =
+        Persistence::new(store, config.store_prefix.clone()).with_options(config.persist);
     Runner::with_persistence(config.runner.clone(), default_registry(), persistence)
 }

@@ -25,6 +25,8 @@ pub(crate) struct Effects {
     pub(crate) events: Vec<(String, Vec<u8>)>,
     pub(crate) schedule_changed: bool,
     pub(crate) sleep_requested: bool,
+    /// The action looked at the files directory, so it may have changed files in it.
+    pub(crate) files_touched: std::cell::Cell<bool>,
 }
 
 /// The context of one action or lifecycle hook.
@@ -64,8 +66,10 @@ impl<A: Actor> Ctx<'_, A> {
         self.db
     }
 
-    /// The actor's mounted files directory.
+    /// The actor's mounted files directory. It is persisted with the actor's data: files
+    /// changed by an action are uploaded with that action's writes.
     pub fn files_dir(&self) -> &Path {
+        self.effects.files_touched.set(true);
         &self.meta.files_dir
     }
 

@@ -144,12 +144,22 @@ impl ActionError {
         Self::new("actor", "stopping", message)
     }
 
+    /// The action's writes could not be made durable. It may or may not have been applied:
+    /// like a timeout in any database, the outcome is unknown to the caller.
+    pub(crate) fn not_durable(reason: &str) -> Self {
+        Self::new(
+            "actor",
+            "not_durable",
+            format!("the action's writes could not be persisted: {reason}"),
+        )
+    }
+
     /// The HTTP status this error is answered with.
     pub fn http_status(&self) -> u16 {
         match (self.group.as_str(), self.code.as_str()) {
             ("actor", "action_not_found") => 404,
             ("actor", "invalid_request") | ("user", _) => 400,
-            ("actor", "stopping") => 503,
+            ("actor", "stopping" | "not_durable") => 503,
             _ => 500,
         }
     }

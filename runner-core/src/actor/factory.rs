@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ActorStartError;
+use crate::persist::Replica;
 use crate::storage::ActorFiles;
 
 use super::definition::Actor;
@@ -36,6 +37,8 @@ pub struct ActorInit {
     pub idle_sleep: Duration,
     /// Engine-side controls.
     pub control: Arc<dyn ActorControl>,
+    /// Ships the actor's writes to the object store, if persistence is on.
+    pub replica: Option<Replica>,
 }
 
 impl std::fmt::Debug for ActorInit {

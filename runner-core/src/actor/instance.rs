@@ -2,8 +2,8 @@
 //!
 //! One task per instance processes its mailbox in order, so actions never race. Each action
 //! runs in a SQLite transaction that also stores the state; events and schedule changes it made
-//! take effect only after the commit (an output gate: nothing leaves the actor before the data
-//! behind it is saved).
+//! take effect only after the commit. With a strict [`Replica`] the replies and events also
+//! wait for the commit to be durable in the object store ([`OutputGate`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,12 +15,14 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{ActorStartError, StorageError};
+use crate::persist::Replica;
 use crate::storage::{self, close_database};
 
 use super::cbor::{from_cbor, to_cbor};
 use super::context::{ActorMeta, Ctx, Effects};
 use super::definition::{ActionError, Actions, Actor};
 use super::factory::{ActorControl, ActorInit};
+use super::gate::{Output, OutputGate};
 use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
 use super::schedule;
 
@@ -45,6 +47,8 @@ pub(crate) struct Instance<A: Actor> {
     idle_sleep: Duration,
     last_activity: Instant,
     sleep_requested: bool,
+    replica: Option<Replica>,
+    gate: OutputGate,
 }
 
 /// Loads the actor, runs its start hooks and spawns its task.
@@ -69,7 +73,9 @@ impl<A: Actor> Instance<A> {
             files,
             idle_sleep,
             control,
+            replica,
         } = init;
+        let replicated = files.replicated;
         let stored = storage::load_state(&files.db)?;
         let is_new = stored.is_none();
         let state = match &stored {
@@ -94,7 +100,10 @@ impl<A: Actor> Instance<A> {
             idle_sleep,
             last_activity: Instant::now(),
             sleep_requested: false,
+            replica,
+            gate: OutputGate::default(),
         };
+        debug_assert_eq!(replicated, instance.replica.is_some());
         if is_new {
             instance
                 .transact(A::on_create)
@@ -113,17 +122,25 @@ impl<A: Actor> Instance<A> {
             tokio::select! {
                 mail = rx.recv() => match mail {
                     Some(Mail::Stop { destroy, reply }) => {
-                        let _ = reply.send(self.stop(destroy));
+                        let _ = reply.send(self.stop(destroy).await);
                         return;
                     }
                     Some(Mail::Work(work)) => self.handle(work),
                     None => {
                         // The host dropped every handle without a stop: save and close.
-                        let _ = self.stop(false);
+                        let _ = self.stop(false).await;
                         return;
                     }
                 },
                 () = sleep_until(wake_at) => self.on_timer(),
+                alive = replica_changed(self.replica.as_mut()) => {
+                    if alive {
+                        self.settle();
+                        self.compact_if_due().await;
+                    } else {
+                        self.gate.fail_all("the shipper stopped");
+                    }
+                }
             }
         }
     }
@@ -132,11 +149,12 @@ impl<A: Actor> Instance<A> {
         self.last_activity = Instant::now();
         match work {
             Work::Action { name, args, reply } => {
-                let _ = reply.send(self.run_action(&name, &args));
+                let result = self.run_action(&name, &args);
+                self.deliver(Output::Action(reply, result));
             }
             Work::Request { request, reply } => {
                 let response = self.transact(|ctx| Ok(A::on_request(ctx, &request)));
-                let _ = reply.send(response.unwrap_or(None));
+                self.deliver(Output::Request(reply, response.unwrap_or(None)));
             }
             Work::ConnOpen { sink, reply } => {
                 let id = self.next_conn;
@@ -209,6 +227,9 @@ impl<A: Actor> Instance<A> {
         match committed {
             Ok((value, bytes)) => {
                 self.committed = bytes;
+                if let Some(replica) = &mut self.replica {
+                    replica.after_commit(effects.files_touched.get());
+                }
                 self.apply(effects);
                 Ok(value)
             }
@@ -230,18 +251,54 @@ impl<A: Actor> Instance<A> {
     }
 
     fn apply(&mut self, effects: Effects) {
-        for (name, args) in &effects.events {
-            for conn in self.conns.values() {
-                if conn.subscriptions.contains(name) {
-                    conn.sink.event(name, args);
-                }
-            }
+        if !effects.events.is_empty() {
+            self.deliver(Output::Events(effects.events));
         }
         if effects.schedule_changed {
             self.refresh_schedule();
         }
         if effects.sleep_requested {
             self.request_sleep();
+        }
+    }
+
+    /// Sends `output` now, or holds it until the writes before it are durable.
+    fn deliver(&mut self, output: Output) {
+        match &self.replica {
+            Some(replica) if replica.gates_output() => {
+                self.gate.hold(replica.latest(), output);
+                self.settle();
+            }
+            _ => output.send(&mut broadcaster(&self.conns)),
+        }
+    }
+
+    /// Releases (or fails) held outputs according to the shipper's progress.
+    fn settle(&mut self) {
+        let Some(replica) = &self.replica else { return };
+        let status = replica.status();
+        self.gate.settle(&status, &mut broadcaster(&self.conns));
+        if status.fenced && !self.sleep_requested {
+            tracing::warn!("a newer generation owns this actor: stopping");
+            self.request_sleep();
+        }
+    }
+
+    /// Folds a long WAL chain into a new snapshot, once everything before it is durable.
+    async fn compact_if_due(&mut self) {
+        let Some(replica) = &mut self.replica else {
+            return;
+        };
+        let status = replica.status();
+        if !status.compact || status.fenced || status.durable < replica.latest() {
+            return;
+        }
+        let compacted = match replica.flush().await {
+            Ok(_) => replica.rebase(&self.db),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = compacted {
+            tracing::warn!(error = %err, "compaction failed; the WAL chain keeps growing");
         }
     }
 
@@ -317,18 +374,37 @@ impl<A: Actor> Instance<A> {
         }
     }
 
-    /// Saves and closes the actor's data. On destroy, hooks are skipped: the data is deleted.
-    fn stop(mut self, destroy: bool) -> StopOutcome {
+    /// Saves and closes the actor's data: runs `on_sleep`, ships the last writes, closes the
+    /// database. On destroy, hooks and shipping are skipped: the data is deleted.
+    async fn stop(mut self, destroy: bool) -> StopOutcome {
         if !destroy {
             if let Err(err) = self.transact(A::on_sleep) {
                 tracing::warn!(error = %err, "on_sleep failed");
             }
             self.refresh_schedule();
         }
+        let flushed = match &self.replica {
+            Some(replica) if !destroy => Some(replica.flush().await),
+            _ => None,
+        };
+        self.settle();
+        self.gate.fail_all("the actor stopped");
         for conn in self.conns.values() {
             conn.sink.close("actor stopped");
         }
-        close_database(self.db).map_err(|err| err.to_string())?;
+        close_database(self.db, self.replica.is_some()).map_err(|err| err.to_string())?;
+        match (flushed, &self.replica) {
+            (Some(Ok(content_id)), Some(replica)) => {
+                if let Err(err) = replica.mark_clean(&content_id) {
+                    tracing::warn!(error = %err, "could not mark the local copy as persisted");
+                }
+            }
+            (Some(Err(err)), _) => {
+                tracing::error!(error = %err, "the actor's last writes were not persisted");
+                return Err(err.to_string());
+            }
+            _ => {}
+        }
         tracing::info!(destroy, "actor stopped");
         Ok(())
     }
@@ -340,6 +416,25 @@ fn decode_input<A: Actor>(input: Option<&[u8]>) -> Result<Option<A::Input>, Acto
         Some(bytes) => from_cbor(bytes)
             .map(Some)
             .map_err(ActorStartError::BadInput),
+    }
+}
+
+/// Sends an event to every connection subscribed to it.
+fn broadcaster(conns: &HashMap<ConnId, Conn>) -> impl FnMut(&str, &[u8]) + '_ {
+    move |name, args| {
+        for conn in conns.values() {
+            if conn.subscriptions.contains(name) {
+                conn.sink.event(name, args);
+            }
+        }
+    }
+}
+
+/// Resolves when the shipper's status changes (`false` once it is gone); never without one.
+async fn replica_changed(replica: Option<&mut Replica>) -> bool {
+    match replica {
+        Some(replica) => replica.changed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -45,17 +45,20 @@ impl EnvoyCallbacks for HostCallbacks {
                 actor_id: actor_id.clone(),
                 generation,
             });
-            if let Some(persistence) = &host.persistence {
-                persistence
-                    .restore(&key, generation, &host.store.actor_dir(&key))
-                    .await
-                    .context("restore actor data")?;
-            }
+            let replica = match &host.persistence {
+                Some(persistence) => Some(
+                    persistence
+                        .restore(&key, generation, &host.store.actor_dir(&key))
+                        .await
+                        .context("restore actor data")?,
+                ),
+                None => None,
+            };
             let store = host.store.clone();
             let idle_sleep = host.idle_sleep;
             // Opening SQLite and running start hooks block: keep them off the async workers.
             let handle = tokio::task::spawn_blocking(move || {
-                let files = store.open(&key)?;
+                let files = store.open(&key, replica.is_some())?;
                 factory.start(ActorInit {
                     actor_id,
                     generation,
@@ -64,6 +67,7 @@ impl EnvoyCallbacks for HostCallbacks {
                     files,
                     idle_sleep,
                     control: init_control,
+                    replica,
                 })
             })
             .await
@@ -97,8 +101,8 @@ impl EnvoyCallbacks for HostCallbacks {
                 Some(actor) => actor.stop(destroy).await,
                 None => Ok(()),
             };
-            if outcome.is_ok() {
-                outcome = host.after_stop(&key, generation, destroy).await;
+            if outcome.is_ok() && destroy {
+                outcome = host.after_destroy(&key).await;
             }
             if let Err(err) = &outcome {
                 tracing::error!(%actor_id, generation, error = %err, "actor stop failed");

@@ -1,6 +1,12 @@
-//! The per-actor manifest.
+//! The per-actor manifest: the only object ever overwritten, and only by compare-and-swap.
 
 use serde::{Deserialize, Serialize};
+
+use crate::object_store::content_etag;
+
+/// Current manifest format. Format 1 (a checkpointed snapshot only) reads as format 2 with an
+/// empty chain and no files.
+pub(crate) const FORMAT: u32 = 2;
 
 /// What the object store holds for one actor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,13 +17,19 @@ pub struct Manifest {
     pub generation: u32,
     /// Increases with every manifest write; keeps each write's content (and ETag) unique.
     pub seq: u64,
-    /// The current database snapshot, if one was ever uploaded.
-    pub snapshot: Option<SnapshotRef>,
+    /// The database file the WAL chain applies to; `None` until the actor first ships.
+    pub snapshot: Option<ObjectRef>,
+    /// The WAL written since the snapshot, as an ordered chain of segments.
+    #[serde(default)]
+    pub wal: WalChain,
+    /// The index of the actor's mounted files, if it ever had any.
+    #[serde(default)]
+    pub files: Option<ObjectRef>,
 }
 
-/// A database snapshot object.
+/// An immutable object and how to check it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotRef {
+pub struct ObjectRef {
     /// Object key.
     pub key: String,
     /// Size in bytes.
@@ -26,14 +38,122 @@ pub struct SnapshotRef {
     pub sha256: String,
 }
 
+/// WAL segments since the snapshot. Segment `i` holds WAL bytes that continue segment `i - 1`
+/// (segment 0 starts with the WAL header), so their concatenation is the WAL file.
+///
+/// The chain is described, not listed, so the manifest stays a few hundred bytes however many
+/// segments there are: keys derive from the chain id, the index and the generation that wrote
+/// the segment (`writers`), and one rolling hash covers them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WalChain {
+    /// Names the chain; a new chain starts with every new snapshot.
+    pub id: String,
+    /// Number of segments.
+    pub segments: u32,
+    /// Total WAL bytes (the WAL file length after replay).
+    pub len: u64,
+    /// `sha256(previous hash ‖ sha256(segment))` over the segments in order, hex; empty when
+    /// there are none.
+    pub sha256: String,
+    /// Which generation wrote which segments: each entry covers indices from `first` to the
+    /// next entry's `first`. Generations never share a key, so a stale writer cannot
+    /// overwrite a segment the current one wrote.
+    pub writers: Vec<ChainWriter>,
+}
+
+/// The first segment index written by one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainWriter {
+    /// First segment index.
+    pub first: u32,
+    /// The generation.
+    pub generation: u32,
+}
+
+impl WalChain {
+    /// The object key of segment `index` under `base`.
+    pub fn segment_key(&self, base: &str, index: u32) -> Option<String> {
+        let writer = self.writers.iter().rev().find(|w| w.first <= index)?;
+        Some(segment_key(base, &self.id, index, writer.generation))
+    }
+
+    /// Appends a segment written by `generation`.
+    pub fn push(&mut self, generation: u32, bytes: &[u8]) {
+        if self.writers.last().map(|w| w.generation) != Some(generation) {
+            self.writers.push(ChainWriter {
+                first: self.segments,
+                generation,
+            });
+        }
+        self.sha256 = chain_hash(&self.sha256, bytes);
+        self.segments += 1;
+        self.len += bytes.len() as u64;
+    }
+}
+
+/// The rolling hash after appending `segment`.
+pub(crate) fn chain_hash(previous: &str, segment: &[u8]) -> String {
+    content_etag(format!("{previous}{}", content_etag(segment)).as_bytes())
+}
+
+/// `{base}/wal/{chain}/{index}-g{generation}`.
+pub(crate) fn segment_key(base: &str, chain: &str, index: u32, generation: u32) -> String {
+    format!("{base}/wal/{chain}/{index:08}-g{generation:010}")
+}
+
 impl Manifest {
     /// The manifest of an actor nobody has claimed yet.
     pub fn empty() -> Self {
         Self {
-            format: 1,
+            format: FORMAT,
             generation: 0,
             seq: 0,
             snapshot: None,
+            wal: WalChain::default(),
+            files: None,
         }
+    }
+
+    /// Identifies the persisted content (not who holds it): equal ids mean equal data.
+    pub fn content_id(&self) -> String {
+        let snapshot = self.snapshot.as_ref().map_or("", |s| s.sha256.as_str());
+        let files = self.files.as_ref().map_or("", |f| f.sha256.as_str());
+        content_etag(
+            format!(
+                "{snapshot}|{}|{}|{}|{files}",
+                self.wal.id, self.wal.len, self.wal.sha256
+            )
+            .as_bytes(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_keys_follow_the_generation_that_wrote_them() {
+        let mut chain = WalChain {
+            id: "c1".into(),
+            ..WalChain::default()
+        };
+        chain.push(1, b"a");
+        chain.push(1, b"b");
+        chain.push(3, b"c");
+        assert_eq!(chain.segments, 3);
+        assert_eq!(chain.len, 3);
+        assert_eq!(chain.writers.len(), 2);
+        assert_eq!(
+            chain.segment_key("p", 1).unwrap(),
+            "p/wal/c1/00000001-g0000000001"
+        );
+        assert_eq!(
+            chain.segment_key("p", 2).unwrap(),
+            "p/wal/c1/00000002-g0000000003"
+        );
+        let mut other = chain.clone();
+        other.push(3, b"d");
+        assert_ne!(chain.sha256, other.sha256);
     }
 }

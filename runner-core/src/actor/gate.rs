@@ -1,0 +1,143 @@
+//! The output gate: in strict durability mode nothing an actor produces (a reply, an event)
+//! leaves it before every write committed up to that moment is durable in the object store.
+//! Outputs wait in commit order; a failed upload fails the outputs that depended on it.
+
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
+
+use crate::persist::ReplicaStatus;
+
+use super::definition::{ActionError, RawResponse};
+
+/// Something an actor sends out.
+pub(crate) enum Output {
+    Action(
+        oneshot::Sender<Result<Vec<u8>, ActionError>>,
+        Result<Vec<u8>, ActionError>,
+    ),
+    Request(oneshot::Sender<Option<RawResponse>>, Option<RawResponse>),
+    /// Events to broadcast: (name, CBOR argument list).
+    Events(Vec<(String, Vec<u8>)>),
+}
+
+impl Output {
+    /// Sends the output; events go through `broadcast`.
+    pub(crate) fn send(self, broadcast: &mut impl FnMut(&str, &[u8])) {
+        match self {
+            Self::Action(reply, result) => {
+                let _ = reply.send(result);
+            }
+            Self::Request(reply, response) => {
+                let _ = reply.send(response);
+            }
+            Self::Events(events) => {
+                for (name, args) in &events {
+                    broadcast(name, args);
+                }
+            }
+        }
+    }
+
+    /// Answers with `error` instead; events are dropped.
+    fn fail(self, error: &ActionError) {
+        match self {
+            Self::Action(reply, _) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Self::Request(reply, _) => {
+                let _ = reply.send(Some(RawResponse {
+                    status: error.http_status(),
+                    headers: [("content-type".to_owned(), "text/plain".to_owned())].into(),
+                    body: error.message.clone().into_bytes(),
+                }));
+            }
+            Self::Events(_) => {}
+        }
+    }
+}
+
+/// Outputs waiting for their commit to become durable.
+#[derive(Default)]
+pub(crate) struct OutputGate {
+    held: VecDeque<(u64, Output)>,
+}
+
+impl OutputGate {
+    /// Holds `output` until commit `after` is durable.
+    pub(crate) fn hold(&mut self, after: u64, output: Output) {
+        self.held.push_back((after, output));
+    }
+
+    /// Sends what is now durable and fails what could not be made durable, in order.
+    pub(crate) fn settle(
+        &mut self,
+        status: &ReplicaStatus,
+        broadcast: &mut impl FnMut(&str, &[u8]),
+    ) {
+        while let Some((after, _)) = self.held.front() {
+            let after = *after;
+            if after <= status.durable {
+                let (_, output) = self.held.pop_front().expect("front exists");
+                output.send(broadcast);
+            } else if after <= status.failed {
+                let (_, output) = self.held.pop_front().expect("front exists");
+                let reason = status.error.as_deref().unwrap_or("upload failed");
+                output.fail(&ActionError::not_durable(reason));
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Fails everything still held (the actor is going away without its writes saved).
+    pub(crate) fn fail_all(&mut self, reason: &str) {
+        let error = ActionError::not_durable(reason);
+        for (_, output) in self.held.drain(..) {
+            output.fail(&error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(durable: u64, failed: u64) -> ReplicaStatus {
+        ReplicaStatus {
+            durable,
+            failed,
+            error: Some("SlowDown".into()),
+            ..ReplicaStatus::default()
+        }
+    }
+
+    #[test]
+    fn outputs_leave_in_order_once_durable_and_fail_when_their_upload_failed() {
+        let mut gate = OutputGate::default();
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, mut rx2) = oneshot::channel();
+        let (tx3, mut rx3) = oneshot::channel();
+        gate.hold(1, Output::Action(tx1, Ok(b"one".to_vec())));
+        gate.hold(2, Output::Action(tx2, Ok(b"two".to_vec())));
+        gate.hold(3, Output::Action(tx3, Ok(b"three".to_vec())));
+        let mut sent = Vec::new();
+        gate.hold(2, Output::Events(vec![("e".into(), vec![1])]));
+        let mut broadcast = |name: &str, _: &[u8]| sent.push(name.to_owned());
+
+        gate.settle(&status(0, 0), &mut broadcast);
+        assert!(rx1.try_recv().is_err(), "nothing is durable yet");
+
+        gate.settle(&status(1, 0), &mut broadcast);
+        assert_eq!(rx1.try_recv().unwrap().unwrap(), b"one");
+        assert!(rx2.try_recv().is_err());
+
+        gate.settle(&status(1, 2), &mut broadcast);
+        assert_eq!(rx2.try_recv().unwrap().unwrap_err().code, "not_durable");
+        assert!(rx3.try_recv().is_err(), "commit 3 is still in flight");
+
+        assert!(sent.is_empty(), "events of a failed commit are dropped");
+        gate.fail_all("stopping");
+        assert_eq!(rx3.try_recv().unwrap().unwrap_err().code, "not_durable");
+    }
+}

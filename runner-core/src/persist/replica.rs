@@ -1,0 +1,508 @@
+//! Shipping a running actor's WAL to the object store, and the durability status its output
+//! gate waits on.
+//!
+//! The actor task owns the SQLite connection; a shipper task per actor owns the manifest.
+//! After every commit that grew the WAL the actor reports `(commit number, WAL length)`; the
+//! shipper uploads the bytes since its last upload as one create-only segment, then advances
+//! the manifest by compare-and-swap. Commits reported while an upload is in flight go out
+//! together in the next one (group commit). In strict mode the actor holds every reply and
+//! event until the shipper reports its commit durable.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::object_store::{ObjectStore, ObjectStoreError, PutMode, content_etag};
+
+use super::files::{self, FileIndex};
+use super::manifest::{Manifest, ObjectRef, WalChain};
+use super::restore::LocalPaths;
+use super::retry::retry;
+use super::wal::{HEADER_LEN, WalHeader};
+use super::{PersistError, io};
+
+/// When a running actor's writes reach the object store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DurabilityMode {
+    /// Every reply and event leaves the runner only after the writes before it are durable.
+    #[default]
+    Strict,
+    /// Ship every interval; acknowledged writes since the last upload may be lost on a crash.
+    Interval(Duration),
+}
+
+/// What the shipper has achieved, as the actor's output gate sees it.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaStatus {
+    /// Every commit numbered up to this is durable.
+    pub durable: u64,
+    /// Commits up to this could not be shipped; their held outputs fail.
+    pub failed: u64,
+    /// Why the last ship failed.
+    pub error: Option<Arc<str>>,
+    /// A newer generation owns the actor: nothing this instance writes will be persisted.
+    pub fenced: bool,
+    /// The WAL chain is long enough to fold into a new snapshot.
+    pub compact: bool,
+}
+
+enum Cmd {
+    Committed { no: u64, wal_end: u64, files: bool },
+    Rebased,
+    Flush(oneshot::Sender<Result<String, PersistError>>),
+}
+
+/// The actor's side: reports commits, waits for durability.
+pub struct Replica {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    status: watch::Receiver<ReplicaStatus>,
+    mode: DurabilityMode,
+    paths: LocalPaths,
+    latest: u64,
+    reported_end: u64,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("mode", &self.mode)
+            .field("latest", &self.latest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Records a commit if it wrote anything (or touched files); returns the number of the
+    /// latest commit, which every output produced from now on waits for.
+    pub fn after_commit(&mut self, files_touched: bool) -> u64 {
+        let end = std::fs::metadata(&self.paths.wal).map_or(0, |m| m.len());
+        if end != self.reported_end || files_touched {
+            self.latest += 1;
+            self.reported_end = end;
+            let _ = self.cmds.send(Cmd::Committed {
+                no: self.latest,
+                wal_end: end,
+                files: files_touched,
+            });
+        }
+        self.latest
+    }
+
+    /// The latest commit number.
+    pub fn latest(&self) -> u64 {
+        self.latest
+    }
+
+    /// Whether outputs wait for durability.
+    pub fn gates_output(&self) -> bool {
+        self.mode == DurabilityMode::Strict
+    }
+
+    /// The current status.
+    pub fn status(&self) -> ReplicaStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits for the status to change; `false` once the shipper is gone.
+    pub async fn changed(&mut self) -> bool {
+        self.status.changed().await.is_ok()
+    }
+
+    /// Ships everything committed so far; returns the persisted content id.
+    pub async fn flush(&self) -> Result<String, PersistError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Flush(tx))
+            .map_err(|_| PersistError::ShipperGone)?;
+        rx.await.map_err(|_| PersistError::ShipperGone)?
+    }
+
+    /// Folds the WAL into the database file so the shipper starts a new snapshot and chain.
+    /// Call it only when everything committed is durable ([`Self::flush`] first); a failure
+    /// leaves the chain as it was.
+    pub fn rebase(&mut self, db: &rusqlite::Connection) -> Result<(), PersistError> {
+        let (busy, _, _): (i64, i64, i64) = db
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .map_err(|err| PersistError::Sqlite(err.to_string()))?;
+        let wal_len = std::fs::metadata(&self.paths.wal).map_or(0, |m| m.len());
+        if busy != 0 || wal_len != 0 {
+            return Err(PersistError::Sqlite(format!(
+                "checkpoint left {wal_len} WAL bytes (busy = {busy})"
+            )));
+        }
+        self.reported_end = 0;
+        let _ = self.cmds.send(Cmd::Rebased);
+        Ok(())
+    }
+
+    /// Records that the closed local database is exactly the persisted `content_id`, so the
+    /// next start of this actor on this instance skips the download.
+    pub fn mark_clean(&self, content_id: &str) -> Result<(), PersistError> {
+        std::fs::write(&self.paths.marker, content_id)
+            .map_err(io("write persisted marker", &self.paths.marker))
+    }
+}
+
+/// Everything the shipper starts from, after a restore and claim.
+pub(crate) struct ShipperInit {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) base: String,
+    pub(crate) generation: u32,
+    pub(crate) manifest: Manifest,
+    pub(crate) etag: String,
+    pub(crate) files: FileIndex,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) mode: DurabilityMode,
+    pub(crate) compact_min_wal_bytes: u64,
+}
+
+/// Starts the shipper task and returns the actor's handle to it.
+pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
+    let paths = LocalPaths::new(&init.dir);
+    let wal_header = if init.manifest.wal.len > 0 {
+        Some(read_header(&paths.wal)?)
+    } else {
+        None
+    };
+    let (cmds, rx) = mpsc::unbounded_channel();
+    let (status_tx, status) = watch::channel(ReplicaStatus::default());
+    let reported_end = init.manifest.wal.len;
+    let mode = init.mode;
+    let shipper = Shipper {
+        store: init.store,
+        manifest_key: format!("{}/manifest.json", init.base),
+        base: init.base,
+        generation: init.generation,
+        manifest: init.manifest,
+        etag: init.etag,
+        files: init.files,
+        paths: LocalPaths::new(&init.dir),
+        wal_header,
+        needs_base: false,
+        target: None,
+        files_dirty: false,
+        fenced: false,
+        status: status_tx,
+        compact_min_wal_bytes: init.compact_min_wal_bytes,
+    };
+    tokio::spawn(shipper.run(rx, mode));
+    Ok(Replica {
+        cmds,
+        status,
+        mode,
+        paths,
+        latest: 0,
+        reported_end,
+    })
+}
+
+struct Shipper {
+    store: Arc<dyn ObjectStore>,
+    base: String,
+    manifest_key: String,
+    generation: u32,
+    manifest: Manifest,
+    etag: String,
+    files: FileIndex,
+    paths: LocalPaths,
+    /// The header of the WAL the current chain holds.
+    wal_header: Option<WalHeader>,
+    /// The local WAL was checkpointed away: the next ship starts a new snapshot and chain.
+    needs_base: bool,
+    /// The newest reported commit not yet durable: (number, WAL length).
+    target: Option<(u64, u64)>,
+    files_dirty: bool,
+    fenced: bool,
+    status: watch::Sender<ReplicaStatus>,
+    compact_min_wal_bytes: u64,
+}
+
+impl Shipper {
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>, mode: DurabilityMode) {
+        let period = match mode {
+            DurabilityMode::Strict => None,
+            DurabilityMode::Interval(period) => Some(period),
+        };
+        let mut ticker = period.map(tokio::time::interval);
+        loop {
+            let mut flushes = Vec::new();
+            tokio::select! {
+                cmd = cmds.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    self.accept(cmd, &mut flushes);
+                    // Group commit: everything that queued up during the last upload ships together.
+                    while let Ok(cmd) = cmds.try_recv() {
+                        self.accept(cmd, &mut flushes);
+                    }
+                    if period.is_none() || !flushes.is_empty() {
+                        self.ship_and_report(flushes).await;
+                    }
+                }
+                _ = tick(&mut ticker) => self.ship_and_report(flushes).await,
+            }
+        }
+    }
+
+    fn accept(
+        &mut self,
+        cmd: Cmd,
+        flushes: &mut Vec<oneshot::Sender<Result<String, PersistError>>>,
+    ) {
+        match cmd {
+            Cmd::Committed { no, wal_end, files } => {
+                self.target = Some((no, wal_end));
+                self.files_dirty |= files;
+            }
+            Cmd::Rebased => {
+                self.needs_base = true;
+                self.wal_header = None;
+            }
+            Cmd::Flush(reply) => flushes.push(reply),
+        }
+    }
+
+    async fn ship_and_report(
+        &mut self,
+        flushes: Vec<oneshot::Sender<Result<String, PersistError>>>,
+    ) {
+        let pending = self.target.map(|(no, _)| no);
+        let result = if self.target.is_some() || self.files_dirty || self.needs_base {
+            self.ship().await
+        } else {
+            Ok(())
+        };
+        match &result {
+            Ok(()) => self.status.send_modify(|s| {
+                if let Some(no) = pending {
+                    s.durable = s.durable.max(no);
+                }
+                s.compact = self.wants_compaction();
+            }),
+            Err(err) => {
+                tracing::error!(error = %err, "shipping actor data failed");
+                let fenced = matches!(err, PersistError::Fenced { .. });
+                self.fenced |= fenced;
+                self.status.send_modify(|s| {
+                    s.failed = s.failed.max(pending.unwrap_or(0));
+                    s.error = Some(err.to_string().into());
+                    s.fenced |= fenced;
+                });
+            }
+        }
+        for reply in flushes {
+            let outcome = match &result {
+                Ok(()) => Ok(self.manifest.content_id()),
+                Err(err) => Err(PersistError::Ship(err.to_string())),
+            };
+            let _ = reply.send(outcome);
+        }
+    }
+
+    fn wants_compaction(&self) -> bool {
+        let snapshot = self.manifest.snapshot.as_ref().map_or(0, |s| s.size);
+        self.manifest.wal.len >= self.compact_min_wal_bytes.max(snapshot)
+    }
+
+    /// One upload round: a new snapshot if needed, the new WAL bytes, changed files, then the
+    /// manifest. Nothing is acknowledged unless the manifest write succeeds.
+    async fn ship(&mut self) -> Result<(), PersistError> {
+        if self.fenced {
+            return Err(PersistError::Ship(
+                "a newer generation owns this actor".into(),
+            ));
+        }
+        let mut next = self.manifest.clone();
+        next.generation = self.generation;
+        next.seq += 1;
+        let mut superseded = Vec::new();
+        if self.needs_base || next.snapshot.is_none() {
+            superseded = self.start_chain(&mut next).await?;
+        }
+        if let Some((_, end)) = self.target
+            && end > next.wal.len
+        {
+            self.ship_segment(&mut next, end).await?;
+        }
+        let mut new_files = None;
+        if self.files_dirty {
+            let index = files::scan(&self.paths.files)?;
+            if index != self.files {
+                let dir = self.paths.files.clone();
+                let object =
+                    files::upload(&self.store, &self.base, &dir, &index, &self.files).await?;
+                if let Some(old) = next.files.replace(object) {
+                    superseded.push(old.key);
+                }
+                new_files = Some(index);
+            }
+        }
+        let unchanged = next.snapshot == self.manifest.snapshot
+            && next.wal == self.manifest.wal
+            && next.files == self.manifest.files;
+        if !unchanged {
+            self.etag = self.write_manifest(&next).await?;
+            self.manifest = next;
+        }
+        self.needs_base = false;
+        self.target = None;
+        self.files_dirty = false;
+        for key in superseded {
+            super::delete_quietly(&self.store, &key).await;
+        }
+        if let Some(index) = new_files {
+            let previous = std::mem::replace(&mut self.files, index);
+            files::delete_unused(&self.store, &self.base, &previous, &self.files).await;
+        }
+        Ok(())
+    }
+
+    /// Uploads the database file as the base of a new, empty chain; returns what it replaces.
+    async fn start_chain(&mut self, next: &mut Manifest) -> Result<Vec<String>, PersistError> {
+        let bytes = Bytes::from(
+            std::fs::read(&self.paths.db).map_err(io("read database", &self.paths.db))?,
+        );
+        let id = format!("{:010}-{:012}", self.generation, next.seq);
+        let snapshot = ObjectRef {
+            key: format!("{}/snapshots/{id}.db", self.base),
+            size: bytes.len() as u64,
+            sha256: content_etag(&bytes),
+        };
+        retry("put snapshot", || {
+            self.store
+                .put(&snapshot.key, bytes.clone(), PutMode::Overwrite)
+        })
+        .await?;
+        let mut superseded: Vec<String> = next
+            .snapshot
+            .replace(snapshot)
+            .map(|s| s.key)
+            .into_iter()
+            .collect();
+        let old_chain = std::mem::replace(
+            &mut next.wal,
+            WalChain {
+                id,
+                ..WalChain::default()
+            },
+        );
+        for i in 0..old_chain.segments {
+            superseded.extend(old_chain.segment_key(&self.base, i));
+        }
+        Ok(superseded)
+    }
+
+    async fn ship_segment(&mut self, next: &mut Manifest, end: u64) -> Result<(), PersistError> {
+        let start = next.wal.len;
+        let segment = self.read_wal(start, end)?;
+        let index = next.wal.segments;
+        next.wal.push(self.generation, &segment);
+        let key = next
+            .wal
+            .segment_key(&self.base, index)
+            .expect("the segment just pushed has a writer");
+        let body = Bytes::from(segment);
+        retry("put WAL segment", || {
+            self.store.put(&key, body.clone(), PutMode::Overwrite)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Reads committed WAL bytes `start..end`, checking they continue the chain's log and end
+    /// on a commit.
+    fn read_wal(&mut self, start: u64, end: u64) -> Result<Vec<u8>, PersistError> {
+        use std::os::unix::fs::FileExt as _;
+        let path = &self.paths.wal;
+        let file = std::fs::File::open(path).map_err(io("open WAL", path))?;
+        let current = read_header_from(&file, path)?;
+        match self.wal_header {
+            Some(header) if header != current => {
+                return Err(PersistError::Sqlite(
+                    "the WAL was restarted outside a compaction".into(),
+                ));
+            }
+            _ => self.wal_header = Some(current),
+        }
+        let len = usize::try_from(end - start)
+            .map_err(|_| PersistError::Sqlite("WAL too large".into()))?;
+        let mut bytes = vec![0; len];
+        file.read_exact_at(&mut bytes, start)
+            .map_err(io("read WAL", path))?;
+        let last_frame_len = current.last_frame_len();
+        let mut last = vec![0; usize::try_from(last_frame_len).unwrap_or(0)];
+        file.read_exact_at(&mut last, end - last_frame_len)
+            .map_err(io("read WAL", path))?;
+        current
+            .check_commit_end(end, &last)
+            .map_err(PersistError::Sqlite)?;
+        Ok(bytes)
+    }
+
+    async fn write_manifest(&self, next: &Manifest) -> Result<String, PersistError> {
+        let body = Bytes::from(serde_json::to_vec(next).expect("a manifest serializes"));
+        let put = retry("put manifest", || {
+            self.store.put(
+                &self.manifest_key,
+                body.clone(),
+                PutMode::IfMatch(self.etag.clone()),
+            )
+        })
+        .await;
+        match put {
+            Ok(etag) => Ok(etag),
+            Err(ObjectStoreError::PreconditionFailed { .. }) => {
+                // A retried write may have landed before its response was lost: then the
+                // manifest is ours. Anything else means a newer generation took over.
+                let current = retry("get manifest", || self.store.get(&self.manifest_key)).await?;
+                match current {
+                    Some(object)
+                        if serde_json::from_slice::<Manifest>(&object.bytes)
+                            .ok()
+                            .as_ref()
+                            == Some(next) =>
+                    {
+                        Ok(object.etag)
+                    }
+                    other => {
+                        let theirs = other
+                            .and_then(|o| serde_json::from_slice::<Manifest>(&o.bytes).ok())
+                            .map_or(0, |m| m.generation);
+                        Err(PersistError::Fenced {
+                            actor_id: self.base.clone(),
+                            ours: self.generation,
+                            theirs,
+                        })
+                    }
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+async fn tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn read_header(path: &Path) -> Result<WalHeader, PersistError> {
+    let file = std::fs::File::open(path).map_err(io("open WAL", path))?;
+    read_header_from(&file, path)
+}
+
+fn read_header_from(file: &std::fs::File, path: &Path) -> Result<WalHeader, PersistError> {
+    use std::os::unix::fs::FileExt as _;
+    let mut header = [0; HEADER_LEN as usize];
+    file.read_exact_at(&mut header, 0)
+        .map_err(io("read WAL header", path))?;
+    WalHeader::parse(&header).map_err(PersistError::Sqlite)
+}
