@@ -1,70 +1,24 @@
-//! The `rivet-runner` binary itself: configuration from the environment and SIGTERM handling.
+//! The `rivet-runner` binary itself: configuration from the environment, SIGTERM handling, and
+//! SIGKILL at random moments (the kill test).
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use runner_tests::{Engine, RunnerConfigSpec, free_port, wait_for};
+use runner_tests::process::{process_runner_config, runner_binary, spawn_runner};
+use runner_tests::{Engine, free_port, wait_for};
 use serde_json::json;
-use tokio::process::{Child, Command};
-
-/// `target/{profile}/rivet-runner`, built by `cargo test --workspace` with every workspace binary.
-fn runner_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("target dir")?;
-    let binary = profile_dir.join("rivet-runner");
-    anyhow::ensure!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (or build `-p runner-container`)",
-        binary.display()
-    );
-    Ok(binary)
-}
-
-async fn spawn(engine: &Engine, port: u16, data_dir: &std::path::Path) -> anyhow::Result<Child> {
-    let child = Command::new(runner_binary()?)
-        .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUNNER_SECRET", "bin-secret")
-        .env("RUNNER_ENGINE_ENDPOINTS", engine.url())
-        .env("RUNNER_DATA_DIR", data_dir)
-        .env("RUNNER_IDLE_SLEEP_MS", "120000")
-        .env("RUNNER_SHUTDOWN_GRACE_MS", "20000")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    wait_for(
-        "rivet-runner to listen",
-        Duration::from_secs(10),
-        || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-        },
-    )
-    .await?;
-    Ok(child)
-}
+use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_a_new_process_keeps_the_state() -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
-    let data = tempfile::tempdir()?;
+    let root = tempfile::tempdir()?;
+    let (data, objects) = (root.path().join("data"), root.path().join("objects"));
     let port = free_port()?;
-    let mut runner = spawn(&engine, port, data.path()).await?;
+    let mut runner = spawn_runner(&engine, port, &data, &objects, &[]).await?;
     engine
-        .put_runner_config(&RunnerConfigSpec {
-            pool: "default".into(),
-            url: format!("http://127.0.0.1:{port}/api/rivet"),
-            headers: vec![("x-runner-secret".into(), "bin-secret".into())],
-            request_lifespan: 300,
-            drain_grace_period: 10,
-        })
+        .put_runner_config(&process_runner_config(port, 300, 10))
         .await?;
     let gw = engine.gateway();
     let id = engine.create_actor("counter", "sigterm", None).await?;
@@ -80,8 +34,9 @@ async fn sigterm_drains_and_a_new_process_keeps_the_state() -> anyhow::Result<()
         .context("rivet-runner did not exit within the shutdown grace")??;
     assert!(exit.success(), "rivet-runner exited with {exit}");
 
-    // A new process on the same address and data picks the actor up with its state.
-    let _runner = spawn(&engine, port, data.path()).await?;
+    // A new process on the same address, with an empty disk, picks the actor up from the store.
+    let fresh = root.path().join("data-2");
+    let _runner = spawn_runner(&engine, port, &fresh, &objects, &[]).await?;
     let count = wait_for(
         "the actor on the new process",
         Duration::from_secs(60),
@@ -94,6 +49,38 @@ async fn sigterm_drains_and_a_new_process_keeps_the_state() -> anyhow::Result<()
     .await
     .map_err(|e| anyhow::anyhow!("{e}; engine log:\n{}", engine.log_tail()))?;
     assert_eq!(count, json!(3));
+    Ok(())
+}
+
+/// 20 SIGKILLs at random moments while a client increments; every acknowledged increment
+/// survives and the persisted database stays intact. `tests/kill-test` runs more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_no_acknowledged_write() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
+    let report = runner_tests::kill::kill_trials(20, seed, &[]).await?;
+    eprintln!("kill test (seed {seed}): {}", report.summary());
+    assert!(
+        report.acknowledged > 20,
+        "the writer made progress: {report:?}"
+    );
+    assert!(report.lost.is_empty(), "seed {seed}: {:?}", report.lost);
+    Ok(())
+}
+
+/// The same harness against `interval` mode with a period longer than the test: it must report
+/// lost writes, which is what that mode documents (and shows the harness can see a loss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_interval_mode_loses_the_unshipped_writes() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let env = [
+        ("RUNNER_DURABILITY", "interval"),
+        ("RUNNER_SHIP_INTERVAL_MS", "600000"),
+    ];
+    let report = runner_tests::kill::kill_trials(2, 7, &env).await?;
+    assert_eq!(report.lost.len(), 2, "{report:?}");
     Ok(())
 }
 

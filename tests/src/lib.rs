@@ -5,6 +5,8 @@
 
 pub mod engine;
 pub mod gateway;
+pub mod kill;
+pub mod process;
 pub mod runner;
 pub mod s3_server;
 pub mod start_spy;
