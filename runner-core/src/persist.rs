@@ -271,5 +271,7 @@ async fn delete_quietly(store: &Arc<dyn ObjectStore>, key: &str) {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod scenarios;
 #[cfg(test)]
 mod tests;

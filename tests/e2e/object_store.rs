@@ -11,7 +11,9 @@ async fn s3_store_conforms_against_seaweedfs() -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let server = S3Server::start("runner-conformance").await?;
     let store: Arc<dyn ObjectStore> = Arc::new(server.store().await);
-    conformance::run_all(store, "conformance").await;
+    conformance::run_all(store.clone(), "conformance").await;
+    // The zombie scenario: fencing rests on the server's conditional writes.
+    runner_core::persist::scenarios::zombie_is_fenced(store).await?;
     Ok(())
 }
 

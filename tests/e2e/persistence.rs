@@ -102,3 +102,70 @@ async fn an_actor_moves_to_an_empty_runner_with_its_state() -> anyhow::Result<()
     .await?;
     Ok(())
 }
+
+/// Strict mode through the real engine with a store that fails on demand: an action whose
+/// upload fails answers `actor.not_durable`, other actors keep serving, throttling is absorbed
+/// by retries, and the actor recovers when the store does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_fails_strict_writes_and_the_runner_keeps_serving() -> anyhow::Result<()> {
+    use runner_core::object_store::{Fault, FaultPlan, FaultyStore, MemoryStore};
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let store = std::sync::Arc::new(FaultyStore::new(
+        std::sync::Arc::new(MemoryStore::new()),
+        11,
+    ));
+    let runner = TestRunner::start_with(
+        &engine.url(),
+        &[("RUNNER_IDLE_SLEEP_MS", "120000")],
+        Some(store.clone()),
+    )
+    .await?;
+    engine
+        .put_runner_config(&runner.runner_config(300, 10))
+        .await?;
+    let gw = engine.gateway();
+    let a = engine.create_actor("counter", "faulty-a", None).await?;
+    let b = engine.create_actor("counter", "faulty-b", None).await?;
+    assert_eq!(gw.action(&a, "increment", json!([1])).await?, json!(1));
+    assert_eq!(gw.action(&b, "increment", json!([10])).await?, json!(10));
+
+    store.set_plan(FaultPlan {
+        failure_rate: 0.3,
+        fault: Some(Fault::SlowDown),
+        ..FaultPlan::default()
+    });
+    for expected in 2..=11 {
+        assert_eq!(
+            gw.action(&a, "increment", json!([1])).await?,
+            json!(expected)
+        );
+    }
+    assert!(store.stats().injected_failures > 0, "{:?}", store.stats());
+
+    store.set_plan(FaultPlan {
+        outage: true,
+        ..FaultPlan::default()
+    });
+    let failed = gw.action_reply(&a, "increment", json!([1])).await?;
+    assert_eq!(failed.status, 503, "{:?}", failed.body);
+    assert_eq!(
+        failed.body["code"],
+        json!("not_durable"),
+        "{:?}",
+        failed.body
+    );
+    // Reads of an actor with nothing pending are not held back by the outage.
+    assert_eq!(gw.action(&b, "count", json!([])).await?, json!(10));
+
+    store.set_plan(FaultPlan::default());
+    // The failed write was applied locally and ships with the next one: its outcome was
+    // unknown to the caller, as documented.
+    assert_eq!(gw.action(&a, "increment", json!([1])).await?, json!(13));
+    let persisted = runner_tests::runner::persisted_db(store.clone(), &a).await?;
+    let total: i64 = persisted
+        .db
+        .query_row("SELECT max(total) FROM increments", [], |row| row.get(0))?;
+    assert_eq!(total, 13);
+    Ok(())
+}

@@ -29,6 +29,15 @@ impl TestRunner {
     /// Starts a runner that accepts `/start` from `engine_url`, configured like the container
     /// binary from `RUNNER_*` variables given as pairs.
     pub async fn start(engine_url: &str, vars: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with(engine_url, vars, None).await
+    }
+
+    /// Like [`Self::start`], persisting to `store` (for fault injection) when given.
+    pub async fn start_with(
+        engine_url: &str,
+        vars: &[(&str, &str)],
+        store: Option<std::sync::Arc<dyn runner_core::object_store::ObjectStore>>,
+    ) -> anyhow::Result<Self> {
         let tempdir = tempfile::Builder::new().prefix("rivet-runner-").tempdir()?;
         let data_dir = tempdir.path().join("data");
         let objects_dir = tempdir.path().join("objects");
@@ -51,7 +60,10 @@ impl TestRunner {
         })?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let runner = build_runner(&config).await;
+        let runner = match store {
+            Some(store) => runner_container::build_runner_with_store(&config, store),
+            None => build_runner(&config).await,
+        };
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(serve(
             listener,

@@ -30,6 +30,11 @@ pub async fn build_runner(config: &ContainerConfig) -> Runner {
         StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
         StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
     };
+    build_runner_with_store(config, store)
+}
+
+/// Builds the runner for `config` persisting to `store` instead of the configured one.
+pub fn build_runner_with_store(config: &ContainerConfig, store: Arc<dyn ObjectStore>) -> Runner {
     let persistence =
         Persistence::new(store, config.store_prefix.clone()).with_options(config.persist);
     Runner::with_persistence(config.runner.clone(), default_registry(), persistence)
