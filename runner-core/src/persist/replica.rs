@@ -390,8 +390,14 @@ impl Shipper {
                 ..WalChain::default()
             },
         );
-        for i in 0..old_chain.segments {
-            superseded.extend(old_chain.segment_key(&self.base, i));
+        // Listed, not derived from the manifest: this also sweeps segments that were uploaded
+        // but never referenced (a crash or a fenced writer between segment and manifest).
+        if !old_chain.id.is_empty() || old_chain.segments > 0 {
+            let prefix = format!("{}/wal/{}/", self.base, old_chain.id);
+            match self.store.list(&prefix).await {
+                Ok(objects) => superseded.extend(objects.into_iter().map(|o| o.key)),
+                Err(err) => tracing::warn!(%prefix, error = %err, "could not list a superseded chain"),
+            }
         }
         Ok(superseded)
     }

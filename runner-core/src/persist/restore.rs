@@ -182,15 +182,14 @@ pub(crate) async fn fetch_verified(
     Ok(bytes)
 }
 
-/// Writes through a temporary file, fsyncs and renames, so `path` is never half-written.
+/// Writes through a temporary file and renames, so `path` is never half-written. No fsync: the
+/// local copy is a cache, trusted again only after a clean stop writes its marker, so a power
+/// loss here means a fresh download, not a torn database.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    use std::io::Write as _;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".restoring");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    file.write_all(bytes).map_err(io("write", &tmp))?;
-    file.sync_all().map_err(io("sync", &tmp))?;
+    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("install", path))
 }
 

@@ -51,6 +51,15 @@ impl Instance {
         })
     }
 
+    /// Bytes in the local WAL file and in the database file.
+    pub fn local_sizes(&self) -> (u64, u64) {
+        let db = self.local.actor_dir(&key()).join(crate::storage::DB_FILE);
+        let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        (size(std::path::Path::new(&wal)), size(&db))
+    }
+
     pub fn files_dir(&self) -> std::path::PathBuf {
         self.local.actor_dir(&key()).join(crate::storage::FILES_DIR)
     }
