@@ -59,7 +59,10 @@ async fn per_transaction(s3: &S3Server) {
     let (wal_before, _) = actor.local_sizes();
     store.reset_stats();
     for i in 0..txns {
-        actor.write(&format!("INSERT INTO log (v) VALUES (randomblob({}))", 100 + i % 50));
+        actor.write(&format!(
+            "INSERT INTO log (v) VALUES (randomblob({}))",
+            100 + i % 50
+        ));
         actor.replica.flush().await.expect("flush");
     }
     let stats = store.stats();
@@ -105,7 +108,10 @@ async fn idle_and_steady() {
     println!("|---|---|---|---|");
     for (name, mode) in [
         ("strict", DurabilityMode::Strict),
-        ("interval 1 s", DurabilityMode::Interval(Duration::from_secs(1))),
+        (
+            "interval 1 s",
+            DurabilityMode::Interval(Duration::from_secs(1)),
+        ),
     ] {
         let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new()), 2));
         let p = persistence(store.clone(), mode);
@@ -147,7 +153,10 @@ async fn restore_times(s3: &S3Server) {
         drop(actor);
         let blob = Bytes::from(vec![7u8; db_size as usize]);
         let blob_key = format!("baseline/{mb}.db");
-        store.put(&blob_key, blob, PutMode::Overwrite).await.expect("put");
+        store
+            .put(&blob_key, blob, PutMode::Overwrite)
+            .await
+            .expect("put");
         let (mut ours, mut baseline) = (Vec::new(), Vec::new());
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -179,13 +188,25 @@ async fn action_latency(s3: &S3Server) -> anyhow::Result<()> {
             ("RUNNER_OBJECT_STORE", "s3"),
             ("RUNNER_S3_BUCKET", s3.bucket.as_str()),
             ("RUNNER_S3_ENDPOINT", s3.endpoint.as_str()),
-            ("RUNNER_S3_ACCESS_KEY_ID", runner_tests::s3_server::ACCESS_KEY),
-            ("RUNNER_S3_SECRET_ACCESS_KEY", runner_tests::s3_server::SECRET_KEY),
+            (
+                "RUNNER_S3_ACCESS_KEY_ID",
+                runner_tests::s3_server::ACCESS_KEY,
+            ),
+            (
+                "RUNNER_S3_SECRET_ACCESS_KEY",
+                runner_tests::s3_server::SECRET_KEY,
+            ),
             ("RUNNER_DURABILITY", mode),
         ]
     };
     let configs = [
-        ("no persistence", vec![("RUNNER_IDLE_SLEEP_MS", "600000"), ("RUNNER_OBJECT_STORE", "none")]),
+        (
+            "no persistence",
+            vec![
+                ("RUNNER_IDLE_SLEEP_MS", "600000"),
+                ("RUNNER_OBJECT_STORE", "none"),
+            ],
+        ),
         ("strict (S3)", s3_vars("strict")),
         ("interval 1 s (S3)", s3_vars("interval")),
     ];

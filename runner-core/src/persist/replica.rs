@@ -396,7 +396,9 @@ impl Shipper {
             let prefix = format!("{}/wal/{}/", self.base, old_chain.id);
             match self.store.list(&prefix).await {
                 Ok(objects) => superseded.extend(objects.into_iter().map(|o| o.key)),
-                Err(err) => tracing::warn!(%prefix, error = %err, "could not list a superseded chain"),
+                Err(err) => {
+                    tracing::warn!(%prefix, error = %err, "could not list a superseded chain")
+                }
             }
         }
         Ok(superseded)

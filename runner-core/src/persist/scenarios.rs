@@ -1,7 +1,11 @@
 //! Persistence scenarios that run against any object store: the unit tests run them on the
 //! in-memory store, the end-to-end tests on S3 (feature `testing`).
 
-#![allow(missing_docs, clippy::missing_panics_doc)]
+#![allow(
+    missing_docs,
+    clippy::missing_panics_doc,
+    reason = "test scaffolding: panics are test failures"
+)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,11 @@
 //! `kill-test [TRIALS] [SEED]`: the SIGKILL trial harness, for long runs (the test suite runs
 //! 20 trials). Prints one summary line; exits non-zero if any acknowledged write was lost.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line harness reports to the terminal"
+)]
+
 use anyhow::Context as _;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
