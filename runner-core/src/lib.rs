@@ -30,6 +30,7 @@ mod host;
 pub mod object_store;
 pub mod persist;
 mod runner;
+pub mod runner_config;
 mod serverless;
 pub mod storage;
 

@@ -33,6 +33,28 @@ pub enum Body {
     Stream(mpsc::Receiver<Bytes>),
 }
 
+/// Any HTTP server (hyper, Lambda's streaming runtime) can send a [`Body`] as it is.
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        match self.get_mut() {
+            Body::Full(bytes) if bytes.is_empty() => Poll::Ready(None),
+            Body::Full(bytes) => {
+                Poll::Ready(Some(Ok(http_body::Frame::data(std::mem::take(bytes)))))
+            }
+            Body::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c)))),
+        }
+    }
+}
+
 /// The serverless runner. Clone it freely; clones share state.
 #[derive(Clone)]
 pub struct Runner {

@@ -96,3 +96,60 @@ async fn bad_configuration_is_a_startup_error_naming_the_variable() -> anyhow::R
     assert!(stderr.contains("RUNNER_SECRET"), "{stderr}");
     Ok(())
 }
+
+/// `rivet-runner runner-config put` registers a runner with the engine (what Terraform's
+/// runner-config module runs), and refuses inconsistent lifespans before calling it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_config_command_registers_the_runner() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let root = tempfile::tempdir()?;
+    let port = free_port()?;
+    let _runner = spawn_runner(
+        &engine,
+        port,
+        &root.path().join("data"),
+        &root.path().join("objects"),
+        &[],
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{port}/api/rivet");
+    let put = |lifespan: &str| {
+        Command::new(runner_binary().expect("binary"))
+            .args([
+                "runner-config",
+                "put",
+                "--engine",
+                &engine.url(),
+                "--url",
+                &url,
+            ])
+            .args(["--request-lifespan", lifespan, "--drain-grace-period", "10"])
+            .args(["--platform-timeout", "300", "--deadline-margin", "10"])
+            .env("RUNNER_SECRET", runner_tests::process::PROCESS_SECRET)
+            .output()
+    };
+    let refused = put("300").await?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("platform timeout"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The engine creates its `default` namespace shortly after it answers.
+    let registered = wait_for("the runner config", Duration::from_secs(30), || async {
+        put("120").await.ok().filter(|o| o.status.success())
+    })
+    .await?;
+    assert!(registered.status.success());
+    let gw = engine.gateway();
+    let id = engine.create_actor("counter", "registered", None).await?;
+    let count = wait_for("the actor", Duration::from_secs(30), || {
+        let (gw, id) = (gw.clone(), id.clone());
+        async move { gw.action(&id, "increment", json!([2])).await.ok() }
+    })
+    .await?;
+    assert_eq!(count, json!(2));
+    Ok(())
+}

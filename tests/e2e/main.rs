@@ -5,6 +5,7 @@
 
 mod binary;
 mod connect;
+mod lambda;
 mod lifecycle;
 mod object_store;
 mod official_client;

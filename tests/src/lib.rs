@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod gateway;
 pub mod kill;
+pub mod lambda_emulator;
 pub mod process;
 pub mod runner;
 pub mod s3_server;

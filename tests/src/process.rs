@@ -15,17 +15,22 @@ pub const PROCESS_SECRET: &str = "bin-secret";
 /// `target/{profile}/rivet-runner`, next to the running test or harness binary (built by
 /// `cargo test --workspace` / `cargo build --workspace --bins`).
 pub fn runner_binary() -> anyhow::Result<PathBuf> {
+    workspace_binary("rivet-runner")
+}
+
+/// A binary of this workspace in `target/{profile}/`, found from the running executable.
+pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe.parent().context("executable directory")?;
     // Test binaries live in `target/{profile}/deps`, harness binaries in `target/{profile}`.
-    let candidates = [dir.join("rivet-runner"), dir.join("../rivet-runner")];
+    let candidates = [dir.join(name), dir.join("..").join(name)];
     candidates
         .iter()
         .find(|path| path.exists())
         .cloned()
         .with_context(|| {
             format!(
-                "rivet-runner is missing next to {}: build it with `cargo build --workspace --bins`",
+                "{name} is missing next to {}: build it with `cargo build --workspace --bins`",
                 exe.display()
             )
         })

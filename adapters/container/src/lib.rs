@@ -5,11 +5,12 @@
 //! it refuses new `/start`s, tells the engine it is stopping, lets actors drain and persist, and
 //! exits.
 
+pub mod admin;
 mod config;
 mod server;
 
 pub use config::{ConfigError, ContainerConfig, StoreConfig};
-pub use server::{StreamingBody, serve};
+pub use server::serve;
 
 use std::sync::Arc;
 

@@ -7,6 +7,25 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, action, rest @ ..] = args.as_slice()
+        && command == "runner-config"
+        && action == "put"
+    {
+        let put = runner_container::admin::parse_put(rest, std::env::var("RUNNER_SECRET").ok())?;
+        let token = std::env::var("RIVET_TOKEN").ok().filter(|t| !t.is_empty());
+        runner_container::admin::put(&put, token.as_deref()).await?;
+        eprintln!(
+            "runner config `{}` registered in namespace `{}`",
+            put.name, put.namespace
+        );
+        return Ok(());
+    }
+    if !args.is_empty() {
+        anyhow::bail!(
+            "usage: rivet-runner [runner-config put --engine URL --url URL --request-lifespan S --drain-grace-period S ...]"
+        );
+    }
     let config = ContainerConfig::from_env().context("invalid configuration")?;
     init_tracing(config.json_logs);
     let runner = build_runner(&config).await;

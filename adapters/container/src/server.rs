@@ -1,13 +1,9 @@
 //! The hyper server: reads requests (bounded), calls the core, streams the answer back.
 
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body as HttpBody, Frame};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -61,7 +57,7 @@ async fn answer(
     runner: &Runner,
     request: Request<Incoming>,
     deadline: Option<Deadline>,
-) -> Response<StreamingBody> {
+) -> Response<Body> {
     let limit = runner.max_body_bytes();
     let declared = request
         .headers()
@@ -69,42 +65,14 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if let Some(size) = declared.filter(|size| *size > limit) {
-        return runner.body_too_large(size).map(StreamingBody);
+        return runner.body_too_large(size);
     }
     let (parts, body) = request.into_parts();
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return runner.body_too_large(limit + 1).map(StreamingBody),
+        Err(_) => return runner.body_too_large(limit + 1),
     };
     runner
         .handle(Request::from_parts(parts, bytes), deadline)
         .await
-        .map(StreamingBody)
-}
-
-/// Adapts the core's body to hyper.
-pub struct StreamingBody(Body);
-
-impl std::fmt::Debug for StreamingBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StreamingBody")
-    }
-}
-
-impl HttpBody for StreamingBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match &mut self.get_mut().0 {
-            Body::Full(bytes) if bytes.is_empty() => Poll::Ready(None),
-            Body::Full(bytes) => Poll::Ready(Some(Ok(Frame::data(std::mem::take(bytes))))),
-            Body::Stream(rx) => rx
-                .poll_recv(cx)
-                .map(|chunk| chunk.map(|c| Ok(Frame::data(c)))),
-        }
-    }
 }

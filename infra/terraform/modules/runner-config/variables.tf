@@ -85,7 +85,7 @@ variable "max_concurrent_actors" {
 }
 
 variable "cli" {
-  description = "Command that runs this project's `rivet-runner-admin` (built with `cargo build --release -p runner-admin`)."
+  description = "The `rivet-runner` binary of this project (cargo build --release -p runner-container), which registers the config."
   type        = string
-  default     = "rivet-runner-admin"
+  default     = "rivet-runner"
 }

@@ -1,0 +1,103 @@
+//! `bootstrap`: the runner on AWS Lambda (`provided.al2023`) behind a Function URL with
+//! `invoke_mode = RESPONSE_STREAM`.
+//!
+//! Everything is the core's: this file turns a Function URL invocation into an HTTP request,
+//! the invocation deadline into the core's [`Deadline`], and streams the core's response back.
+//! Configuration is the container's `RUNNER_*` table (see the README), read once per execution
+//! environment; the runner (and its envoy connection) lives as long as the environment.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use lambda_http::{Request, RequestExt as _, service_fn};
+use runner_container::{ContainerConfig, build_runner};
+use runner_core::{Body, Deadline, Runner};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_logging();
+    let config = match ContainerConfig::from_env() {
+        Ok(config) if config.runner.access.secret.is_some() => config,
+        Ok(_) => {
+            return Err("RUNNER_SECRET is required: a Function URL is reachable by anyone".into());
+        }
+        Err(err) => return Err(err.to_string().into()),
+    };
+    let runner = build_runner(&config).await;
+    lambda_http::run_with_streaming_response(service_fn(move |request| {
+        let runner = runner.clone();
+        async move { Ok::<_, Infallible>(answer(&runner, request).await) }
+    }))
+    .await
+}
+
+async fn answer(runner: &Runner, request: Request) -> http::Response<Body> {
+    let deadline = deadline_of(request.lambda_context_ref().map(|c| c.deadline));
+    let (parts, body) = request.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    if bytes.len() > runner.max_body_bytes() {
+        return runner.body_too_large(bytes.len());
+    }
+    runner
+        .handle(http::Request::from_parts(parts, bytes), deadline)
+        .await
+}
+
+/// Lambda's deadline (ms since the Unix epoch) as an instant on this machine's clock.
+fn deadline_of(deadline_ms: Option<u64>) -> Option<Deadline> {
+    let deadline_ms = deadline_ms.filter(|ms| *ms > 0)?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0);
+    Some(Deadline(Instant::now() + Duration::from_millis(left)))
+}
+
+/// JSON logs when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`), at
+/// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`).
+fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .map(|l| l.to_ascii_lowercase())
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_invocation_deadline_becomes_an_instant() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let Deadline(at) = deadline_of(Some(now_ms + 30_000)).unwrap();
+        let left = at.duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
+        assert!(deadline_of(None).is_none());
+        let Deadline(past) = deadline_of(Some(now_ms - 5_000)).unwrap();
+        assert!(past <= Instant::now() + Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,87 @@
+//! The Lambda adapter end to end: real engine → emulated Function URL → Runtime API →
+//! `bootstrap` → envoy → counter actor, with its data in SeaweedFS.
+
+use std::time::Duration;
+
+use runner_tests::lambda_emulator::LambdaEmulator;
+use runner_tests::process::workspace_binary;
+use runner_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use runner_tests::{Engine, RunnerConfigSpec, wait_for};
+use serde_json::json;
+
+const SECRET: &str = "lambda-secret-0123456789abcdef0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_lives_on_lambda_across_environments_and_deadlines() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let s3 = S3Server::start("lambda-actors").await?;
+    let env = [
+        ("RUNNER_SECRET", SECRET),
+        ("RUNNER_ENGINE_ENDPOINTS", engine.url().as_str()),
+        ("RUNNER_OBJECT_STORE", "s3"),
+        ("RUNNER_S3_BUCKET", s3.bucket.as_str()),
+        ("RUNNER_S3_ENDPOINT", s3.endpoint.as_str()),
+        ("RUNNER_S3_ACCESS_KEY_ID", ACCESS_KEY),
+        ("RUNNER_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("RUNNER_IDLE_SLEEP_MS", "120000"),
+        ("RUNNER_DEADLINE_MARGIN_MS", "4000"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    // A function timeout (20 s) shorter than the engine's lifespan (120 s): the invocation
+    // deadline, not the engine, ends each /start.
+    let lambda =
+        LambdaEmulator::start(workspace_binary("bootstrap")?, env, Duration::from_secs(20)).await?;
+    let url = format!("{}/api/rivet", lambda.url);
+    let headers = vec![("x-runner-secret".to_owned(), SECRET.to_owned())];
+    let health = engine.serverless_health_check(&url, &headers).await?;
+    assert!(health.get("success").is_some(), "{health}");
+
+    engine
+        .put_runner_config(&RunnerConfigSpec {
+            pool: "default".into(),
+            url,
+            headers,
+            request_lifespan: 120,
+            drain_grace_period: 10,
+        })
+        .await?;
+    let gw = engine.gateway();
+    let id = engine.create_actor("counter", "on-lambda", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([5])).await?, json!(5));
+
+    // Sleep, lose every execution environment, wake on a new one with an empty disk.
+    engine.sleep_actor(&id).await?;
+    crate::wait_asleep(&engine, &id, Duration::from_secs(20)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cold_before = lambda.cold_starts();
+    lambda.destroy_environments();
+    let count = wait_for(
+        "the actor on a new environment",
+        Duration::from_secs(60),
+        || {
+            let (gw, id) = (gw.clone(), id.clone());
+            async move { gw.action(&id, "count", json!([])).await.ok() }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}; engine log:\n{}", engine.log_tail()))?;
+    assert_eq!(count, json!(5));
+    assert!(lambda.cold_starts() > cold_before);
+
+    // Past the invocation deadline the actor was drained, persisted and re-allocated.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let after = wait_for(
+        "the actor after the deadline",
+        Duration::from_secs(60),
+        || {
+            let (gw, id) = (gw.clone(), id.clone());
+            async move { gw.action(&id, "increment", json!([1])).await.ok() }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}; engine log:\n{}", engine.log_tail()))?;
+    assert_eq!(after, json!(6));
+    Ok(())
+}
