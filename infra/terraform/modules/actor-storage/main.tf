@@ -54,6 +54,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     expiration {
       expired_object_delete_marker = true
     }
+  }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
     }

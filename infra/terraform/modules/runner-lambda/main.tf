@@ -1,17 +1,17 @@
 locals {
   environment = merge(
     {
-      RUNNER_SECRET              = var.runner_secret
-      RUNNER_SECRET_HEADER       = var.secret_header
-      RUNNER_ENGINE_ENDPOINTS    = join(",", var.engine_endpoints)
-      RUNNER_NAMESPACES          = join(",", var.namespaces)
-      RUNNER_DEADLINE_MARGIN_MS  = tostring(var.deadline_margin_ms)
-      RUNNER_OBJECT_STORE        = "s3"
-      RUNNER_S3_BUCKET           = var.storage.bucket_name
-      RUNNER_S3_REGION           = var.storage.bucket_region
-      RUNNER_STORE_PREFIX        = var.storage.prefix
-      RUNNER_DURABILITY          = var.durability
-      RUNNER_DATA_DIR            = "/tmp/rivet-runner"
+      RUNNER_SECRET             = var.runner_secret
+      RUNNER_SECRET_HEADER      = var.secret_header
+      RUNNER_ENGINE_ENDPOINTS   = join(",", var.engine_endpoints)
+      RUNNER_NAMESPACES         = join(",", var.namespaces)
+      RUNNER_DEADLINE_MARGIN_MS = tostring(var.deadline_margin_ms)
+      RUNNER_OBJECT_STORE       = "s3"
+      RUNNER_S3_BUCKET          = var.storage.bucket_name
+      RUNNER_S3_REGION          = var.storage.bucket_region
+      RUNNER_STORE_PREFIX       = var.storage.prefix
+      RUNNER_DURABILITY         = var.durability
+      RUNNER_DATA_DIR           = "/tmp/rivet-runner"
     },
     var.environment,
   )

@@ -1,6 +1,5 @@
-# Run where the registry is reachable: `terraform -chdir=infra/terraform/modules/runner-config test`
-# (copy or symlink this file into the module's tests/ directory). Not executed on the build
-# machine: see ../README.md.
+# `terraform test` in modules/runner-config, where the registry is reachable. Not executed on the
+# build machine: see ../../../README.md.
 
 variables {
   engine_url    = "http://127.0.0.1:6420"

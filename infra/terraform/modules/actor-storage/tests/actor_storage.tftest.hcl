@@ -1,4 +1,4 @@
-# Run where the registry is reachable, from modules/actor-storage. Not executed here.
+# `terraform test` in modules/actor-storage, where the registry is reachable. Not executed here.
 
 mock_provider "aws" {}
 
