@@ -61,6 +61,8 @@ struct Shared {
     pending: Mutex<HashMap<String, oneshot::Sender<Response<ResponseBody>>>>,
     next_id: AtomicU64,
     cold_starts: AtomicU64,
+    /// Per environment: process spawn → its first `/next` (the runtime is ready).
+    readiness: Mutex<Vec<Duration>>,
 }
 
 /// A running emulator. Dropping it kills every environment.
@@ -90,6 +92,7 @@ impl LambdaEmulator {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             cold_starts: AtomicU64::new(0),
+            readiness: Mutex::new(Vec::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -102,6 +105,12 @@ impl LambdaEmulator {
             .await;
         });
         Ok(Self { url, shared })
+    }
+
+    /// For each environment started so far: from spawning `bootstrap` to its first request for
+    /// an invocation (what Lambda bills as init).
+    pub fn readiness(&self) -> Vec<Duration> {
+        self.shared.readiness.lock().expect("readiness").clone()
     }
 
     /// How many execution environments were started so far.
@@ -228,6 +237,8 @@ async fn start_environment(shared: &Arc<Shared>) -> anyhow::Result<()> {
         .spawn()
         .with_context(|| format!("spawn {}", shared.bootstrap.display()))?;
     let pid = child.id().context("bootstrap pid")?;
+    let spawned = std::time::Instant::now();
+    let first_next = Arc::new(std::sync::Once::new());
     shared
         .environments
         .lock()
@@ -238,7 +249,19 @@ async fn start_environment(shared: &Arc<Shared>) -> anyhow::Result<()> {
     tokio::spawn(async move {
         serve(listener, move |request| {
             let shared = serving.clone();
-            async move { runtime_api(shared, pid, request).await }
+            let first_next = first_next.clone();
+            async move {
+                if request.uri().path().ends_with("/invocation/next") {
+                    first_next.call_once(|| {
+                        shared
+                            .readiness
+                            .lock()
+                            .expect("readiness")
+                            .push(spawned.elapsed());
+                    });
+                }
+                runtime_api(shared, pid, request).await
+            }
         })
         .await;
     });
