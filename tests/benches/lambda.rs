@@ -40,7 +40,12 @@ async fn cold_and_wake(
     for round in 0..rounds {
         let started = Instant::now();
         let id = engine
-            .create_actor_in(pool, "counter", &format!("{pool}-{round}"), None)
+            .create_actor_in(
+                pool,
+                "counter",
+                &format!("{pool}-{}-{round}", unique()),
+                None,
+            )
             .await?;
         gw.action(&id, "increment", json!([1])).await?;
         cold.push(ms(started.elapsed()));
@@ -56,6 +61,13 @@ async fn cold_and_wake(
         wake.push(ms(started.elapsed()));
     }
     Ok((cold, wake))
+}
+
+/// A key part no two calls share.
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn zip_size(binary: &Path) -> anyhow::Result<u64> {
