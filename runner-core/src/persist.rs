@@ -27,8 +27,6 @@ mod wal;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::object_store::{ObjectStore, ObjectStoreError, PutMode};
 use crate::storage::ActorKey;
 
@@ -171,9 +169,9 @@ impl Persistence {
             seq: manifest.seq + 1,
             ..manifest
         };
-        let body = Bytes::from(serde_json::to_vec(&claimed).expect("a manifest serializes"));
-        let mode = etag.map_or(PutMode::IfAbsent, PutMode::IfMatch);
         let manifest_key = self.manifest_key(key);
+        let body = claimed.encode(&manifest_key)?;
+        let mode = etag.map_or(PutMode::IfAbsent, PutMode::IfMatch);
         let etag = match self.store.put(&manifest_key, body, mode).await {
             Ok(etag) => etag,
             Err(ObjectStoreError::PreconditionFailed { .. }) => {
@@ -188,6 +186,7 @@ impl Persistence {
         tracing::debug!(actor_id = %key.actor_id, generation, "actor claimed");
         replica::spawn(replica::ShipperInit {
             store: self.store.clone(),
+            actor_id: key.actor_id.clone(),
             base,
             generation,
             manifest: claimed,

@@ -138,11 +138,7 @@ impl Drop for LambdaEmulator {
 
 async fn function_url(shared: Arc<Shared>, request: Request<Incoming>) -> Response<ResponseBody> {
     let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = read_body(body).await;
     let id = format!("req-{:08}", shared.next_id.fetch_add(1, Ordering::SeqCst));
     let now_ms = epoch_ms();
     let deadline_ms = now_ms + shared.timeout.as_millis() as u64;
@@ -286,12 +282,7 @@ async fn runtime_api(
         }
         ["2018-06-01", "runtime", "invocation", id, "error"] => {
             let sender = shared.pending.lock().expect("pending").remove(*id);
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = read_body(request.into_body()).await;
             tracing::warn!(error = %String::from_utf8_lossy(&body), "function error");
             if let Some(sender) = sender {
                 let _ = sender.send(plain(
@@ -302,12 +293,7 @@ async fn runtime_api(
             plain(StatusCode::ACCEPTED, "")
         }
         ["2018-06-01", "runtime", "init", "error"] => {
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = read_body(request.into_body()).await;
             tracing::warn!(error = %String::from_utf8_lossy(&body), "init error");
             plain(StatusCode::ACCEPTED, "")
         }
@@ -362,11 +348,7 @@ async fn function_response(
         .is_some_and(|v| v == "streaming");
     let mut body = request.into_body();
     if !streaming {
-        let bytes = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = read_body(body).await;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let _ = reply.send(buffered_response(&value));
         return plain(StatusCode::ACCEPTED, "");
@@ -433,6 +415,14 @@ fn buffered_response(value: &Value) -> Response<ResponseBody> {
     response
         .body(full(Bytes::from(body)))
         .expect("valid response")
+}
+
+/// The whole request body (empty if the client went away).
+async fn read_body(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 fn signal(pid: u32, which: &str) {

@@ -75,16 +75,14 @@ impl OutputGate {
         status: &ReplicaStatus,
         broadcast: &mut impl FnMut(&str, &[u8]),
     ) {
-        while let Some((after, _)) = self.held.front() {
-            let after = *after;
+        while let Some((after, output)) = self.held.pop_front() {
             if after <= status.durable {
-                let (_, output) = self.held.pop_front().expect("front exists");
                 output.send(broadcast);
             } else if after <= status.failed {
-                let (_, output) = self.held.pop_front().expect("front exists");
                 let reason = status.error.as_deref().unwrap_or("upload failed");
                 output.fail(&ActionError::not_durable(reason));
             } else {
+                self.held.push_front((after, output));
                 break;
             }
         }

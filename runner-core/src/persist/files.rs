@@ -5,7 +5,7 @@
 //! the blobs whose local copy differs and removes local files the index does not list.
 //! Symbolic links and other special files are never followed or persisted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,39 +68,39 @@ pub(crate) fn scan(dir: &Path) -> Result<FileIndex, PersistError> {
     Ok(index)
 }
 
-/// Uploads the blobs of `index` that `previous` does not have, then the index itself.
+/// Uploads the blobs of `index` that `previous` does not have, then the index itself. A file
+/// that changed since the scan is uploaded as it is now, and `index` records that content, so a
+/// blob's key always is the hash of its bytes.
 pub(crate) async fn upload(
     store: &Arc<dyn ObjectStore>,
     base: &str,
     dir: &Path,
-    index: &FileIndex,
+    index: &mut FileIndex,
     previous: &FileIndex,
 ) -> Result<ObjectRef, PersistError> {
-    let known: std::collections::HashSet<&str> =
-        previous.values().map(|e| e.sha256.as_str()).collect();
-    let mut missing: Vec<(&String, &FileEntry)> = index
+    let known: HashSet<&str> = previous.values().map(|e| e.sha256.as_str()).collect();
+    let mut queued = HashSet::new();
+    let uploads: Vec<_> = index
         .iter()
-        .filter(|(_, e)| !known.contains(e.sha256.as_str()))
-        .collect();
-    missing.dedup_by(|a, b| a.1.sha256 == b.1.sha256);
-    let uploads: Vec<_> = missing
-        .into_iter()
-        .map(|(name, entry)| async move {
+        .filter(|(_, e)| !known.contains(e.sha256.as_str()) && queued.insert(e.sha256.clone()))
+        .map(|(name, _)| async move {
             let path = dir.join(name);
             let bytes = Bytes::from(std::fs::read(&path).map_err(io("read", &path))?);
-            if content_etag(&bytes) != entry.sha256 {
-                // Changed since the scan: the next sync picks the new content up.
-                tracing::debug!(file = %name, "file changed while syncing");
-            }
+            let entry = FileEntry {
+                sha256: content_etag(&bytes),
+                size: bytes.len() as u64,
+            };
             let key = blob_key(base, &entry.sha256);
             retry("put file blob", || {
                 store.put(&key, bytes.clone(), PutMode::Overwrite)
             })
             .await?;
-            Ok::<_, PersistError>(())
+            Ok::<_, PersistError>((name.clone(), entry))
         })
         .collect();
-    run_parallel(uploads).await?;
+    for (name, entry) in run_parallel(uploads).await? {
+        index.insert(name, entry);
+    }
     let body = Bytes::from(
         serde_json::to_vec(index).map_err(|err| PersistError::Corrupt {
             key: "files index".into(),
@@ -164,19 +164,19 @@ pub(crate) async fn download(
             super::restore::write_atomically(&path, &bytes)
         })
         .collect();
-    run_parallel(downloads).await
+    run_parallel(downloads).await?;
+    Ok(())
 }
 
 /// Runs transfers with at most [`PARALLEL`] in flight; the first error wins.
-async fn run_parallel<F>(transfers: Vec<F>) -> Result<(), PersistError>
+async fn run_parallel<F, T>(transfers: Vec<F>) -> Result<Vec<T>, PersistError>
 where
-    F: std::future::Future<Output = Result<(), PersistError>>,
+    F: std::future::Future<Output = Result<T, PersistError>>,
 {
     stream::iter(transfers)
         .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(())
+        .try_collect()
+        .await
 }
 
 /// Deletes blobs `previous` used that `current` does not.
@@ -186,8 +186,7 @@ pub(crate) async fn delete_unused(
     previous: &FileIndex,
     current: &FileIndex,
 ) {
-    let used: std::collections::HashSet<&str> =
-        current.values().map(|e| e.sha256.as_str()).collect();
+    let used: HashSet<&str> = current.values().map(|e| e.sha256.as_str()).collect();
     let unused: std::collections::BTreeSet<&str> = previous
         .values()
         .map(|e| e.sha256.as_str())

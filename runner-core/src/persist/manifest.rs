@@ -102,6 +102,16 @@ pub(crate) fn segment_key(base: &str, chain: &str, index: u32, generation: u32) 
 }
 
 impl Manifest {
+    /// The manifest's JSON, as stored under `key`.
+    pub(crate) fn encode(&self, key: &str) -> Result<bytes::Bytes, super::PersistError> {
+        serde_json::to_vec(self)
+            .map(bytes::Bytes::from)
+            .map_err(|err| super::PersistError::Corrupt {
+                key: key.to_owned(),
+                reason: err.to_string(),
+            })
+    }
+
     /// The manifest of an actor nobody has claimed yet.
     pub fn empty() -> Self {
         Self {

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::object_store::{ObjectStore, ObjectStoreError, PutMode, content_etag};
 
 use super::files::{self, FileIndex};
-use super::manifest::{Manifest, ObjectRef, WalChain};
+use super::manifest::{Manifest, ObjectRef, WalChain, segment_key};
 use super::restore::LocalPaths;
 use super::retry::retry;
 use super::wal::{HEADER_LEN, WalHeader};
@@ -151,6 +151,7 @@ impl Replica {
 /// Everything the shipper starts from, after a restore and claim.
 pub(crate) struct ShipperInit {
     pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) actor_id: String,
     pub(crate) base: String,
     pub(crate) generation: u32,
     pub(crate) manifest: Manifest,
@@ -175,6 +176,7 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
     let mode = init.mode;
     let shipper = Shipper {
         store: init.store,
+        actor_id: init.actor_id,
         manifest_key: format!("{}/manifest.json", init.base),
         base: init.base,
         generation: init.generation,
@@ -203,6 +205,7 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
 
 struct Shipper {
     store: Arc<dyn ObjectStore>,
+    actor_id: String,
     base: String,
     manifest_key: String,
     generation: u32,
@@ -330,11 +333,11 @@ impl Shipper {
         }
         let mut new_files = None;
         if self.files_dirty {
-            let index = files::scan(&self.paths.files)?;
+            let mut index = files::scan(&self.paths.files)?;
             if index != self.files {
                 let dir = self.paths.files.clone();
                 let object =
-                    files::upload(&self.store, &self.base, &dir, &index, &self.files).await?;
+                    files::upload(&self.store, &self.base, &dir, &mut index, &self.files).await?;
                 if let Some(old) = next.files.replace(object) {
                     superseded.push(old.key);
                 }
@@ -407,12 +410,8 @@ impl Shipper {
     async fn ship_segment(&mut self, next: &mut Manifest, end: u64) -> Result<(), PersistError> {
         let start = next.wal.len;
         let segment = self.read_wal(start, end)?;
-        let index = next.wal.segments;
+        let key = segment_key(&self.base, &next.wal.id, next.wal.segments, self.generation);
         next.wal.push(self.generation, &segment);
-        let key = next
-            .wal
-            .segment_key(&self.base, index)
-            .expect("the segment just pushed has a writer");
         let body = Bytes::from(segment);
         retry("put WAL segment", || {
             self.store.put(&key, body.clone(), PutMode::Overwrite)
@@ -452,7 +451,7 @@ impl Shipper {
     }
 
     async fn write_manifest(&self, next: &Manifest) -> Result<String, PersistError> {
-        let body = Bytes::from(serde_json::to_vec(next).expect("a manifest serializes"));
+        let body = next.encode(&self.manifest_key)?;
         let put = retry("put manifest", || {
             self.store.put(
                 &self.manifest_key,
@@ -481,7 +480,7 @@ impl Shipper {
                             .and_then(|o| serde_json::from_slice::<Manifest>(&o.bytes).ok())
                             .map_or(0, |m| m.generation);
                         Err(PersistError::Fenced {
-                            actor_id: self.base.clone(),
+                            actor_id: self.actor_id.clone(),
                             ours: self.generation,
                             theirs,
                         })
