@@ -85,3 +85,87 @@ async fn an_actor_lives_on_lambda_across_environments_and_deadlines() -> anyhow:
     assert_eq!(after, json!(6));
     Ok(())
 }
+
+/// Lambda freezes an environment between invocations. Measured against engine 2.3.19: the envoy's
+/// WebSocket survives a freeze longer than the engine's 15 s ping timeout (20 s here; 75 s with
+/// `FREEZE_S=75`), and the next wake on the same environment arrives over that same connection.
+/// Had the engine closed it, the envoy client would reconnect on thaw (1 s backoff) and replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_environment_keeps_its_envoy_connection_for_the_next_wake() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let env = [
+        ("RUNNER_SECRET", SECRET),
+        ("RUNNER_ENGINE_ENDPOINTS", engine.url().as_str()),
+        ("RUNNER_OBJECT_STORE", "none"),
+        ("RUNNER_IDLE_SLEEP_MS", "120000"),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let lambda = LambdaEmulator::start(
+        workspace_binary("bootstrap")?,
+        env,
+        Duration::from_secs(120),
+    )
+    .await?;
+    engine
+        .put_runner_config(&RunnerConfigSpec {
+            pool: "default".into(),
+            url: format!("{}/api/rivet", lambda.url),
+            headers: vec![("x-runner-secret".to_owned(), SECRET.to_owned())],
+            request_lifespan: 100,
+            drain_grace_period: 10,
+        })
+        .await?;
+    let gw = engine.gateway();
+    let id = engine.create_actor("counter", "frozen", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([2])).await?, json!(2));
+    engine.sleep_actor(&id).await?;
+    crate::wait_asleep(&engine, &id, Duration::from_secs(20)).await?;
+
+    // The invocation ended with the actor's sleep: the environment is frozen from here on.
+    let freeze: u64 = std::env::var("FREEZE_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    tokio::time::sleep(Duration::from_secs(freeze)).await;
+    let woke = gw.action(&id, "increment", json!([1])).await;
+    let logs = lambda.logs();
+    assert_eq!(woke.ok(), Some(json!(3)), "bootstrap output:\n{logs}");
+    assert_eq!(
+        lambda.cold_starts(),
+        1,
+        "the frozen environment served the wake"
+    );
+    assert_eq!(
+        logs.matches("websocket connected").count(),
+        1,
+        "one envoy connection, reused after the freeze; bootstrap output:\n{logs}"
+    );
+    Ok(())
+}
+
+/// A configuration the runner cannot start with reaches Lambda as `Runtime.InitError` with the
+/// reason, and the invocation that started the environment gets it, instead of a bare exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_configuration_is_reported_as_an_init_error() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let env = vec![("RUNNER_OBJECT_STORE".to_owned(), "none".to_owned())];
+    let lambda =
+        LambdaEmulator::start(workspace_binary("bootstrap")?, env, Duration::from_secs(20)).await?;
+    let response = reqwest::get(format!("{}/api/rivet/metadata", lambda.url)).await?;
+    assert_eq!(response.status(), 502);
+    let body: serde_json::Value = response.json().await?;
+    assert_eq!(body["errorType"], "Runtime.InitError", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("RUNNER_SECRET is required")),
+        "{body}"
+    );
+    let reports = lambda.init_errors();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["errorTypeHeader"], "Runtime.InitError");
+    Ok(())
+}

@@ -63,6 +63,10 @@ struct Shared {
     cold_starts: AtomicU64,
     /// Per environment: process spawn → its first `/next` (the runtime is ready).
     readiness: Mutex<Vec<Duration>>,
+    /// The bodies environments posted to `/init/error`.
+    init_errors: Mutex<Vec<Value>>,
+    /// Each environment's stdout and stderr (what CloudWatch would get), one file each.
+    logs: tempfile::TempDir,
 }
 
 /// A running emulator. Dropping it kills every environment.
@@ -93,6 +97,8 @@ impl LambdaEmulator {
             next_id: AtomicU64::new(1),
             cold_starts: AtomicU64::new(0),
             readiness: Mutex::new(Vec::new()),
+            init_errors: Mutex::new(Vec::new()),
+            logs: tempfile::Builder::new().prefix("lambda-logs-").tempdir()?,
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -111,6 +117,23 @@ impl LambdaEmulator {
     /// an invocation (what Lambda bills as init).
     pub fn readiness(&self) -> Vec<Duration> {
         self.shared.readiness.lock().expect("readiness").clone()
+    }
+
+    /// Every environment's output so far, environment after environment.
+    pub fn logs(&self) -> String {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.shared.logs.path())
+            .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect()
+    }
+
+    /// What environments reported to `/runtime/init/error`, in order.
+    pub fn init_errors(&self) -> Vec<Value> {
+        self.shared.init_errors.lock().expect("init errors").clone()
     }
 
     /// How many execution environments were started so far.
@@ -226,6 +249,9 @@ async fn start_environment(shared: &Arc<Shared>) -> anyhow::Result<()> {
         .env("RUNNER_DATA_DIR", tmp.path().join("data"))
         .env("TMPDIR", tmp.path())
         .kill_on_drop(true);
+    let number = shared.cold_starts.load(Ordering::SeqCst);
+    let log = std::fs::File::create(shared.logs.path().join(format!("{number:04}.log")))?;
+    command.stdout(log.try_clone()?).stderr(log);
     for (name, value) in &shared.env {
         command.env(name, value);
     }
@@ -293,8 +319,30 @@ async fn runtime_api(
             plain(StatusCode::ACCEPTED, "")
         }
         ["2018-06-01", "runtime", "init", "error"] => {
+            let error_type = request
+                .headers()
+                .get("lambda-runtime-function-error-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
             let body = read_body(request.into_body()).await;
             tracing::warn!(error = %String::from_utf8_lossy(&body), "init error");
+            let report = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            shared
+                .init_errors
+                .lock()
+                .expect("init errors")
+                .push(json!({ "errorTypeHeader": error_type, "body": report }));
+            // Lambda answers the invocation that started the environment with the error.
+            if let Ok(invocation) =
+                tokio::time::timeout(Duration::from_secs(1), shared.queue_rx.recv()).await
+                && let Some(invocation) = invocation
+            {
+                let _ = invocation.reply.send(plain(
+                    StatusCode::BAD_GATEWAY,
+                    &String::from_utf8_lossy(&body),
+                ));
+            }
             plain(StatusCode::ACCEPTED, "")
         }
         _ => plain(StatusCode::NOT_FOUND, "not a Runtime API path"),

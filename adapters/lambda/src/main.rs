@@ -14,15 +14,18 @@ use lambda_http::{Request, RequestExt as _, service_fn};
 use runner_container::{ContainerConfig, build_runner};
 use runner_core::{Body, Deadline, Runner};
 
+mod init_error;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_logging();
-    let config = match ContainerConfig::from_env() {
-        Ok(config) if config.runner.access.secret.is_some() => config,
-        Ok(_) => {
-            return Err("RUNNER_SECRET is required: a Function URL is reachable by anyone".into());
+    let config = match configuration() {
+        Ok(config) => config,
+        Err(message) => {
+            tracing::error!(error = %message, "bad configuration");
+            init_error::report(&message).await;
+            return Err(message.into());
         }
-        Err(err) => return Err(err.to_string().into()),
     };
     let runner = build_runner(&config).await;
     lambda_http::run_with_streaming_response(service_fn(move |request| {
@@ -30,6 +33,15 @@ async fn main() -> Result<(), lambda_http::Error> {
         async move { Ok::<_, Infallible>(answer(&runner, request).await) }
     }))
     .await
+}
+
+/// The `RUNNER_*` configuration, or why it cannot run on Lambda.
+fn configuration() -> Result<ContainerConfig, String> {
+    let config = ContainerConfig::from_env().map_err(|err| err.to_string())?;
+    if config.runner.access.secret.is_none() {
+        return Err("RUNNER_SECRET is required: a Function URL is reachable by anyone".to_owned());
+    }
+    Ok(config)
 }
 
 async fn answer(runner: &Runner, request: Request) -> http::Response<Body> {
