@@ -5,6 +5,7 @@
 //! connections, and scheduled actions. Every action runs inside one SQLite transaction that also
 //! stores the state, so an action either happens completely or not at all.
 
+mod behavior;
 mod cbor;
 mod context;
 mod definition;

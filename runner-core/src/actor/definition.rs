@@ -140,6 +140,15 @@ impl ActionError {
         )
     }
 
+    /// The create input could not be decoded into what the actor expects.
+    pub(crate) fn invalid_input(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            "actor",
+            "invalid_input",
+            format!("bad create input: {detail}"),
+        )
+    }
+
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self::new("actor", "stopping", message)
     }

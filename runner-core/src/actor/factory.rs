@@ -9,6 +9,7 @@ use crate::error::ActorStartError;
 use crate::persist::Replica;
 use crate::storage::ActorFiles;
 
+use super::behavior::Native;
 use super::definition::Actor;
 use super::instance;
 use super::mailbox::ActorHandle;
@@ -82,7 +83,7 @@ impl<A: Actor> ActorFactory for NativeFactory<A> {
     }
 
     fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
-        instance::start::<A>(init)
+        instance::start(A::NAME, Box::new(Native::<A>::new()), init)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The task that hosts one native actor instance.
+//! The task that hosts one actor instance, whatever runtime its code runs in.
 //!
 //! One task per instance processes its mailbox in order, so actions never race. Each action
 //! runs in a SQLite transaction that also stores the state; events and schedule changes it made
@@ -18,9 +18,9 @@ use crate::error::{ActorStartError, StorageError};
 use crate::persist::Replica;
 use crate::storage::{self, close_database};
 
-use super::cbor::{from_cbor, to_cbor};
-use super::context::{ActorMeta, Ctx, Effects};
-use super::definition::{ActionError, Actions, Actor};
+use super::behavior::{Behavior, Scope};
+use super::context::{ActorMeta, Effects};
+use super::definition::ActionError;
 use super::factory::{ActorControl, ActorInit};
 use super::gate::{Output, OutputGate};
 use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
@@ -33,13 +33,12 @@ struct Conn {
     subscriptions: HashSet<String>,
 }
 
-pub(crate) struct Instance<A: Actor> {
+pub(crate) struct Instance {
     meta: ActorMeta,
     db: Connection,
-    state: A::State,
+    behavior: Box<dyn Behavior>,
     /// The state as last committed, to skip unchanged writes and to roll back failed actions.
     committed: Vec<u8>,
-    actions: Actions<A>,
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
     control: Arc<dyn ActorControl>,
@@ -51,20 +50,24 @@ pub(crate) struct Instance<A: Actor> {
     gate: OutputGate,
 }
 
-/// Loads the actor, runs its start hooks and spawns its task.
-pub(crate) fn start<A: Actor>(init: ActorInit) -> Result<ActorHandle, ActorStartError> {
-    let span = tracing::info_span!("actor", actor = A::NAME, actor_id = %init.actor_id, generation = init.generation);
+/// Loads the actor, runs its start hooks with `behavior` and spawns its task.
+pub(crate) fn start(
+    name: &str,
+    behavior: Box<dyn Behavior>,
+    init: ActorInit,
+) -> Result<ActorHandle, ActorStartError> {
+    let span = tracing::info_span!("actor", actor = name, actor_id = %init.actor_id, generation = init.generation);
     let _entered = span.enter();
     let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
     let handle = ActorHandle::new(tx, &init.actor_id, init.generation, init.key.as_deref());
-    let instance = Instance::<A>::boot(init)?;
+    let instance = Instance::boot(behavior, init)?;
     tracing::info!("actor started");
     tokio::spawn(instance.run(rx).instrument(span.clone()));
     Ok(handle)
 }
 
-impl<A: Actor> Instance<A> {
-    fn boot(init: ActorInit) -> Result<Self, ActorStartError> {
+impl Instance {
+    fn boot(behavior: Box<dyn Behavior>, init: ActorInit) -> Result<Self, ActorStartError> {
         let ActorInit {
             actor_id,
             generation,
@@ -77,11 +80,6 @@ impl<A: Actor> Instance<A> {
         } = init;
         let replicated = files.replicated;
         let stored = storage::load_state(&files.db)?;
-        let is_new = stored.is_none();
-        let state = match &stored {
-            Some(bytes) => from_cbor(bytes).map_err(StorageError::DecodeState)?,
-            None => A::create_state(decode_input::<A>(input.as_deref())?),
-        };
         let mut instance = Self {
             meta: ActorMeta {
                 actor_id,
@@ -90,9 +88,8 @@ impl<A: Actor> Instance<A> {
                 files_dir: files.files_dir,
             },
             db: files.db,
-            state,
-            committed: stored.unwrap_or_default(),
-            actions: Actions::collect(),
+            behavior,
+            committed: Vec::new(),
             conns: HashMap::new(),
             next_conn: 0,
             control,
@@ -104,13 +101,23 @@ impl<A: Actor> Instance<A> {
             gate: OutputGate::default(),
         };
         debug_assert_eq!(replicated, instance.replica.is_some());
-        if is_new {
-            instance
-                .transact(A::on_create)
-                .map_err(|err| ActorStartError::Hook(err.to_string()))?;
+        match stored {
+            Some(bytes) => {
+                instance
+                    .behavior
+                    .load_state(&bytes)
+                    .map_err(|err| StorageError::DecodeState(err.message))?;
+                instance.committed = bytes;
+            }
+            None => instance
+                .transact(|code, scope| code.create(scope, input.as_deref()))
+                .map_err(|err| match err.code.as_str() {
+                    "invalid_input" => ActorStartError::BadInput(err.message),
+                    _ => ActorStartError::Hook(err.to_string()),
+                })?,
         }
         instance
-            .transact(A::on_wake)
+            .transact(|code, scope| code.wake(scope))
             .map_err(|err| ActorStartError::Hook(err.to_string()))?;
         instance.refresh_schedule();
         Ok(instance)
@@ -153,7 +160,7 @@ impl<A: Actor> Instance<A> {
                 self.deliver(Output::Action(reply, result));
             }
             Work::Request { request, reply } => {
-                let response = self.transact(|ctx| Ok(A::on_request(ctx, &request)));
+                let response = self.transact(|code, scope| code.request(scope, &request));
                 self.deliver(Output::Request(reply, response.unwrap_or(None)));
             }
             Work::ConnOpen { sink, reply } => {
@@ -188,11 +195,7 @@ impl<A: Actor> Instance<A> {
     }
 
     fn run_action(&mut self, name: &str, args: &[u8]) -> Result<Vec<u8>, ActionError> {
-        let action = self
-            .actions
-            .get(name)
-            .ok_or_else(|| ActionError::action_not_found(name))?;
-        let result = self.transact(|ctx| action(ctx, args));
+        let result = self.transact(|code, scope| code.action(scope, name, args));
         if let Err(err) = &result {
             tracing::debug!(action = name, error = %err, "action failed");
         }
@@ -203,21 +206,20 @@ impl<A: Actor> Instance<A> {
     /// rolls all of them back.
     fn transact<R>(
         &mut self,
-        f: impl FnOnce(&mut Ctx<'_, A>) -> Result<R, ActionError>,
+        f: impl FnOnce(&mut dyn Behavior, &mut Scope<'_>) -> Result<R, ActionError>,
     ) -> Result<R, ActionError> {
         let mut effects = Effects::default();
         let tx = self.db.transaction()?;
         let result = {
-            let mut ctx = Ctx {
-                state: &mut self.state,
+            let mut scope = Scope {
                 db: &tx,
                 effects: &mut effects,
                 meta: &self.meta,
             };
-            f(&mut ctx)
+            f(self.behavior.as_mut(), &mut scope)
         };
         let committed = result.and_then(|value| {
-            let bytes = to_cbor(&self.state).map_err(ActionError::internal)?;
+            let bytes = self.behavior.encode_state()?;
             if bytes != self.committed {
                 storage::save_state(&tx, &bytes).map_err(ActionError::internal)?;
             }
@@ -244,9 +246,8 @@ impl<A: Actor> Instance<A> {
         if self.committed.is_empty() {
             return;
         }
-        match from_cbor(&self.committed) {
-            Ok(state) => self.state = state,
-            Err(err) => tracing::error!(error = %err, "restore committed state after rollback"),
+        if let Err(err) = self.behavior.load_state(&self.committed) {
+            tracing::error!(error = %err, "restore committed state after rollback");
         }
     }
 
@@ -349,11 +350,9 @@ impl<A: Actor> Instance<A> {
                 }
             };
             self.last_activity = Instant::now();
-            let action = self.actions.get(&due.action);
-            let result = self.transact(|ctx| {
-                schedule::remove(ctx.db, due.id)?;
-                let action = action.ok_or_else(|| ActionError::action_not_found(&due.action))?;
-                action(ctx, &due.args)
+            let result = self.transact(|code, scope| {
+                schedule::remove(scope.db, due.id)?;
+                code.action(scope, &due.action, &due.args)
             });
             if let Err(err) = result {
                 // A failing scheduled action is dropped rather than retried forever.
@@ -378,7 +377,7 @@ impl<A: Actor> Instance<A> {
     /// database. On destroy, hooks and shipping are skipped: the data is deleted.
     async fn stop(mut self, destroy: bool) -> StopOutcome {
         if !destroy {
-            if let Err(err) = self.transact(A::on_sleep) {
+            if let Err(err) = self.transact(|code, scope| code.sleep(scope)) {
                 tracing::warn!(error = %err, "on_sleep failed");
             }
             self.refresh_schedule();
@@ -407,15 +406,6 @@ impl<A: Actor> Instance<A> {
         }
         tracing::info!(destroy, "actor stopped");
         Ok(())
-    }
-}
-
-fn decode_input<A: Actor>(input: Option<&[u8]>) -> Result<Option<A::Input>, ActorStartError> {
-    match input {
-        None | Some([]) => Ok(None),
-        Some(bytes) => from_cbor(bytes)
-            .map(Some)
-            .map_err(ActorStartError::BadInput),
     }
 }
 

@@ -1,0 +1,166 @@
+//! The runtime trait: what an instance asks of an actor's code, whichever runtime runs it
+//! (native Rust here, WebAssembly components and JavaScript in `crate::sandbox`).
+//!
+//! The instance owns everything around the code: the mailbox, the transaction each call runs
+//! in, the committed state, the output gate and the replica. A [`Behavior`] only runs hooks and
+//! actions against a [`Scope`], and hands its state over as bytes.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::cbor::{from_cbor, to_cbor};
+use super::context::{ActorMeta, Ctx, Effects};
+use super::definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
+use super::schedule;
+
+/// What one call into actor code may use: the database inside the call's transaction, the
+/// effects it requests (applied only if the transaction commits), and who the actor is.
+pub(crate) struct Scope<'a> {
+    pub(crate) db: &'a Connection,
+    pub(crate) effects: &'a mut Effects,
+    pub(crate) meta: &'a ActorMeta,
+}
+
+impl Scope<'_> {
+    /// The actor's mounted files directory; using it marks the files for upload.
+    pub(crate) fn files_dir(&self) -> &Path {
+        self.effects.files_touched.set(true);
+        &self.meta.files_dir
+    }
+
+    /// Broadcasts `name` with a CBOR argument list after the commit.
+    pub(crate) fn broadcast(&mut self, name: &str, cbor_args: Vec<u8>) {
+        self.effects.events.push((name.to_owned(), cbor_args));
+    }
+
+    /// Runs `action` with CBOR `args` at `at_ms` (ms since the Unix epoch), waking the actor.
+    pub(crate) fn schedule_at(
+        &mut self,
+        at_ms: i64,
+        action: &str,
+        cbor_args: &[u8],
+    ) -> Result<(), ActionError> {
+        schedule::insert(self.db, at_ms, action, cbor_args)?;
+        self.effects.schedule_changed = true;
+        Ok(())
+    }
+
+    /// Asks the engine to put the actor to sleep once the call completes.
+    pub(crate) fn request_sleep(&mut self) {
+        self.effects.sleep_requested = true;
+    }
+}
+
+/// An actor's code, as the instance drives it. Every call runs inside one transaction.
+pub(crate) trait Behavior: Send + 'static {
+    /// The first start ever: builds the state from the create input (CBOR, if any) and runs
+    /// the creation hook.
+    fn create(&mut self, scope: &mut Scope<'_>, input: Option<&[u8]>) -> Result<(), ActionError>;
+    /// Every start, the first included, after the state is loaded or created.
+    fn wake(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError>;
+    /// Before the actor stops for sleep, drain or shutdown (not on destroy).
+    fn sleep(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError>;
+    /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
+    fn action(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ActionError>;
+    /// Answers a raw HTTP request; `None` is a 404.
+    fn request(
+        &mut self,
+        scope: &mut Scope<'_>,
+        request: &RawRequest,
+    ) -> Result<Option<RawResponse>, ActionError>;
+    /// The state as it is now, encoded (stored when it differs from the committed encoding).
+    fn encode_state(&self) -> Result<Vec<u8>, ActionError>;
+    /// Replaces the state with a stored encoding: at boot, and after a failed call.
+    fn load_state(&mut self, encoded: &[u8]) -> Result<(), ActionError>;
+}
+
+/// A native Rust [`Actor`] as a [`Behavior`].
+pub(crate) struct Native<A: Actor> {
+    state: Option<A::State>,
+    actions: Actions<A>,
+}
+
+impl<A: Actor> Native<A> {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: None,
+            actions: Actions::collect(),
+        }
+    }
+
+    fn with_ctx<R>(
+        &mut self,
+        scope: &mut Scope<'_>,
+        f: impl FnOnce(&mut Ctx<'_, A>) -> Result<R, ActionError>,
+    ) -> Result<R, ActionError> {
+        let state = self
+            .state
+            .as_mut()
+            .ok_or_else(|| ActionError::internal("the actor's state was never created"))?;
+        f(&mut Ctx {
+            state,
+            db: scope.db,
+            effects: scope.effects,
+            meta: scope.meta,
+        })
+    }
+}
+
+impl<A: Actor> Behavior for Native<A> {
+    fn create(&mut self, scope: &mut Scope<'_>, input: Option<&[u8]>) -> Result<(), ActionError> {
+        let input = match input {
+            None | Some([]) => None,
+            Some(bytes) => Some(from_cbor::<A::Input>(bytes).map_err(ActionError::invalid_input)?),
+        };
+        self.state = Some(A::create_state(input));
+        self.with_ctx(scope, A::on_create)
+    }
+
+    fn wake(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_wake)
+    }
+
+    fn sleep(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_sleep)
+    }
+
+    fn action(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ActionError> {
+        let action = self
+            .actions
+            .get(name)
+            .ok_or_else(|| ActionError::action_not_found(name))?;
+        self.with_ctx(scope, |ctx| action(ctx, args))
+    }
+
+    fn request(
+        &mut self,
+        scope: &mut Scope<'_>,
+        request: &RawRequest,
+    ) -> Result<Option<RawResponse>, ActionError> {
+        self.with_ctx(scope, |ctx| Ok(A::on_request(ctx, request)))
+    }
+
+    fn encode_state(&self) -> Result<Vec<u8>, ActionError> {
+        let state = self
+            .state
+            .as_ref()
+            .ok_or_else(|| ActionError::internal("the actor's state was never created"))?;
+        to_cbor(state).map_err(ActionError::internal)
+    }
+
+    fn load_state(&mut self, encoded: &[u8]) -> Result<(), ActionError> {
+        self.state = Some(from_cbor(encoded).map_err(ActionError::internal)?);
+        Ok(())
+    }
+}
