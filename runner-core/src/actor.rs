@@ -20,4 +20,8 @@ pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
 pub use factory::{ActorControl, ActorFactory, ActorInit, NativeFactory, Registry};
 pub use mailbox::{ActorHandle, ConnId, ConnSink, StopOutcome};
 
+pub(crate) use behavior::{Behavior, Scope};
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
+pub(crate) use context::{ActorMeta, Effects};
+pub(crate) use instance::start as start_instance;
+pub(crate) use schedule::{insert as schedule_insert, now_ms};

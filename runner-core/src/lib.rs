@@ -31,6 +31,8 @@ pub mod object_store;
 pub mod persist;
 mod runner;
 pub mod runner_config;
+#[cfg(feature = "wasmtime")]
+pub mod sandbox;
 mod serverless;
 pub mod storage;
 

@@ -11,6 +11,7 @@ mod object_store;
 mod official_client;
 mod persistence;
 mod resilience;
+mod sandbox;
 mod start_security;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ pub mod lambda_emulator;
 pub mod process;
 pub mod runner;
 pub mod s3_server;
+pub mod sandbox;
 pub mod start_spy;
 
 pub use engine::{Engine, RunnerConfigSpec};

@@ -5,14 +5,11 @@
 //! in, the committed state, the output gate and the replica. A [`Behavior`] only runs hooks and
 //! actions against a [`Scope`], and hands its state over as bytes.
 
-use std::path::Path;
-
 use rusqlite::Connection;
 
 use super::cbor::{from_cbor, to_cbor};
 use super::context::{ActorMeta, Ctx, Effects};
 use super::definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
-use super::schedule;
 
 /// What one call into actor code may use: the database inside the call's transaction, the
 /// effects it requests (applied only if the transaction commits), and who the actor is.
@@ -22,38 +19,13 @@ pub(crate) struct Scope<'a> {
     pub(crate) meta: &'a ActorMeta,
 }
 
-impl Scope<'_> {
-    /// The actor's mounted files directory; using it marks the files for upload.
-    pub(crate) fn files_dir(&self) -> &Path {
-        self.effects.files_touched.set(true);
-        &self.meta.files_dir
-    }
-
-    /// Broadcasts `name` with a CBOR argument list after the commit.
-    pub(crate) fn broadcast(&mut self, name: &str, cbor_args: Vec<u8>) {
-        self.effects.events.push((name.to_owned(), cbor_args));
-    }
-
-    /// Runs `action` with CBOR `args` at `at_ms` (ms since the Unix epoch), waking the actor.
-    pub(crate) fn schedule_at(
-        &mut self,
-        at_ms: i64,
-        action: &str,
-        cbor_args: &[u8],
-    ) -> Result<(), ActionError> {
-        schedule::insert(self.db, at_ms, action, cbor_args)?;
-        self.effects.schedule_changed = true;
-        Ok(())
-    }
-
-    /// Asks the engine to put the actor to sleep once the call completes.
-    pub(crate) fn request_sleep(&mut self) {
-        self.effects.sleep_requested = true;
-    }
-}
-
 /// An actor's code, as the instance drives it. Every call runs inside one transaction.
 pub(crate) trait Behavior: Send + 'static {
+    /// Called once at boot with the actor's connection, before any call: a sandbox installs its
+    /// SQL policy here.
+    fn attach(&mut self, _db: &mut Connection) -> Result<(), ActionError> {
+        Ok(())
+    }
     /// The first start ever: builds the state from the create input (CBOR, if any) and runs
     /// the creation hook.
     fn create(&mut self, scope: &mut Scope<'_>, input: Option<&[u8]>) -> Result<(), ActionError>;

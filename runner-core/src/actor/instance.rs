@@ -67,7 +67,7 @@ pub(crate) fn start(
 }
 
 impl Instance {
-    fn boot(behavior: Box<dyn Behavior>, init: ActorInit) -> Result<Self, ActorStartError> {
+    fn boot(mut behavior: Box<dyn Behavior>, init: ActorInit) -> Result<Self, ActorStartError> {
         let ActorInit {
             actor_id,
             generation,
@@ -79,7 +79,11 @@ impl Instance {
             replica,
         } = init;
         let replicated = files.replicated;
-        let stored = storage::load_state(&files.db)?;
+        let mut db = files.db;
+        behavior
+            .attach(&mut db)
+            .map_err(|err| ActorStartError::Hook(err.to_string()))?;
+        let stored = storage::load_state(&db)?;
         let mut instance = Self {
             meta: ActorMeta {
                 actor_id,
@@ -87,7 +91,7 @@ impl Instance {
                 key,
                 files_dir: files.files_dir,
             },
-            db: files.db,
+            db,
             behavior,
             committed: Vec::new(),
             conns: HashMap::new(),

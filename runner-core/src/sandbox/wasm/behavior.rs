@@ -1,0 +1,225 @@
+//! One wasm actor instance as a [`Behavior`]: each call enters the component with the call's
+//! transaction lent to the host, under the memory and time limits.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::actor::{ActionError, Behavior, Effects, RawRequest, RawResponse, Scope};
+
+use super::host::{GUEST_FILES_DIR, HostState, MemoryLimiter, with_call_db};
+use super::rivet::actor::types::{ActorError, HttpRequest};
+use super::{Actor, EPOCH_TICK, WasmCode};
+
+pub(super) struct WasmBehavior {
+    code: WasmCode,
+    files_dir: std::path::PathBuf,
+    /// The live instance; dropped after a trap and made anew for the next call.
+    live: Option<(Store<HostState>, Actor)>,
+    /// The actor's state (CBOR), owned here between calls.
+    state: Vec<u8>,
+    guest_sql: Arc<AtomicBool>,
+}
+
+impl WasmBehavior {
+    pub(super) fn new(code: WasmCode, files_dir: &Path) -> Result<Self, ActionError> {
+        Ok(Self {
+            code,
+            files_dir: files_dir.to_owned(),
+            live: None,
+            state: Vec::new(),
+            guest_sql: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// A new store and instance: WASI with only the files mount, no environment, no sockets.
+    fn instantiate(&self) -> Result<(Store<HostState>, Actor), ActionError> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .preopened_dir(&self.files_dir, GUEST_FILES_DIR, FsPerms::ReadWrite)
+            .map_err(|e| ActionError::internal(format!("mount the files dir: {e:#}")))?;
+        let runtime = &self.code.runtime.inner;
+        let data = HostState {
+            wasi: wasi.build(),
+            table: wasmtime::component::ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: runtime.limits.memory_bytes,
+                hit: false,
+            },
+            meta: None,
+            state: Vec::new(),
+            effects: Effects::default(),
+            guest_sql: self.guest_sql.clone(),
+        };
+        let mut store = Store::new(&runtime.engine, data);
+        store.limiter(|data| &mut data.limiter);
+        store.set_epoch_deadline(self.call_ticks());
+        let actor = self
+            .code
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, &e, "instantiate"))?;
+        Ok((store, actor))
+    }
+
+    /// The per-call time limit in epoch ticks (one more, so a call never gets less than it).
+    fn call_ticks(&self) -> u64 {
+        let limit = self.code.runtime.inner.limits.call_time.as_millis();
+        u64::try_from(limit / EPOCH_TICK.as_millis().max(1) + 1).unwrap_or(u64::MAX / 2)
+    }
+
+    /// Runs one export under the limits, with the call's database, effects and state lent to it.
+    fn call<R>(
+        &mut self,
+        scope: &mut Scope<'_>,
+        what: &str,
+        f: impl FnOnce(&Actor, &mut Store<HostState>) -> wasmtime::Result<Result<R, ActorError>>,
+    ) -> Result<R, ActionError> {
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        let call_ticks = self.call_ticks();
+        let Some((store, actor)) = self.live.as_mut() else {
+            return Err(ActionError::internal("no wasm instance"));
+        };
+        let data = store.data_mut();
+        data.state = std::mem::take(&mut self.state);
+        data.effects = std::mem::take(scope.effects);
+        if data.meta.is_none() {
+            data.meta = Some(scope.meta.clone());
+        }
+        store.set_epoch_deadline(call_ticks);
+        let outcome = run_blocking(|| with_call_db(scope.db, || f(actor, store)));
+        let data = store.data_mut();
+        self.state = std::mem::take(&mut data.state);
+        *scope.effects = std::mem::take(&mut data.effects);
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(ActionError::new(error.group, error.code, error.message)),
+            Err(trap) => {
+                let error = classify(store, &trap, what);
+                // A trapped instance may not be entered again: the next call gets a new one.
+                self.live = None;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Enters the guest. On a multi-threaded runtime the worker hands its other tasks off first,
+/// so a guest that runs up to its time limit does not stall other actors; WASI's synchronous
+/// calls then also find a runtime they may block on.
+fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Turns a trap into the error the caller sees, and logs it for the operator.
+fn classify(store: &Store<HostState>, error: &wasmtime::Error, what: &str) -> ActionError {
+    let limits = &store.data().limiter;
+    let (code, message) = match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => (
+            "cpu_limit",
+            format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
+        ),
+        _ if limits.hit => (
+            "memory_limit",
+            format!(
+                "`{what}` needed more than the sandbox's memory limit of {} bytes",
+                limits.max_bytes
+            ),
+        ),
+        Some(Trap::UnreachableCodeReached) => (
+            "panicked",
+            format!("`{what}` panicked (the actor's code aborted)"),
+        ),
+        Some(trap) => ("trapped", format!("`{what}` trapped: {trap}")),
+        None => ("trapped", format!("`{what}` failed: {error:#}")),
+    };
+    tracing::warn!(
+        code,
+        error = format!("{error:?}"),
+        "sandboxed actor code failed"
+    );
+    ActionError::new("actor", code, message)
+}
+
+impl Behavior for WasmBehavior {
+    fn attach(&mut self, db: &mut rusqlite::Connection) -> Result<(), ActionError> {
+        crate::sandbox::sql_policy::install(db, self.guest_sql.clone())
+            .map_err(|e| ActionError::internal(format!("install the SQL policy: {e}")))
+    }
+
+    fn create(&mut self, scope: &mut Scope<'_>, input: Option<&[u8]>) -> Result<(), ActionError> {
+        let input = input.map(<[u8]>::to_vec);
+        let state = self.call(scope, "create-state", |actor, store| {
+            actor
+                .rivet_actor_guest()
+                .call_create_state(store, input.as_deref())
+        })?;
+        self.state = state;
+        self.call(scope, "on-create", |actor, store| {
+            actor.rivet_actor_guest().call_on_create(store)
+        })
+    }
+
+    fn wake(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "on-wake", |actor, store| {
+            actor.rivet_actor_guest().call_on_wake(store)
+        })
+    }
+
+    fn sleep(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "on-sleep", |actor, store| {
+            actor.rivet_actor_guest().call_on_sleep(store)
+        })
+    }
+
+    fn action(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ActionError> {
+        self.call(scope, name, |actor, store| {
+            actor.rivet_actor_guest().call_action(store, name, args)
+        })
+    }
+
+    fn request(
+        &mut self,
+        scope: &mut Scope<'_>,
+        request: &RawRequest,
+    ) -> Result<Option<RawResponse>, ActionError> {
+        let request = HttpRequest {
+            method: request.method.clone(),
+            url: request.path.clone(),
+            headers: request.headers.clone().into_iter().collect(),
+            body: request.body.clone(),
+        };
+        let response = self.call(scope, "on-request", |actor, store| {
+            actor.rivet_actor_guest().call_on_request(store, &request)
+        })?;
+        Ok(response.map(|r| RawResponse {
+            status: r.status,
+            headers: r.headers.into_iter().collect(),
+            body: r.body,
+        }))
+    }
+
+    fn encode_state(&self) -> Result<Vec<u8>, ActionError> {
+        Ok(self.state.clone())
+    }
+
+    fn load_state(&mut self, encoded: &[u8]) -> Result<(), ActionError> {
+        self.state = encoded.to_vec();
+        Ok(())
+    }
+}
