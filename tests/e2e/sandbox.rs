@@ -169,3 +169,50 @@ async fn guests_cannot_reach_outside_their_sandbox() -> anyhow::Result<()> {
     assert_eq!(call(&me, "ping", json!([])).await?, json!(1));
     Ok(())
 }
+
+/// The wasm counter through the real engine: created, called through the gateway, put to
+/// sleep, moved to a runner with an empty disk, woken there with its state and rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasm_actor_runs_through_the_engine_and_moves_with_its_data() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = runner_tests::Engine::start().await?;
+    let objects = tempfile::tempdir()?;
+    let component = guest("counter-wasm")?.display().to_string();
+    let wasm_actors = format!("counter-wasm={component}");
+    let vars = [
+        ("RUNNER_WASM_ACTORS", wasm_actors.as_str()),
+        ("RUNNER_IDLE_SLEEP_MS", "120000"),
+        (
+            "RUNNER_OBJECT_STORE_DIR",
+            objects.path().to_str().unwrap_or_default(),
+        ),
+    ];
+    let first = runner_tests::TestRunner::start(&engine.url(), &vars).await?;
+    engine
+        .put_runner_config(&first.runner_config(300, 10))
+        .await?;
+    let gw = engine.gateway();
+    let id = engine
+        .create_actor("counter-wasm", "sandboxed", None)
+        .await?;
+    assert_eq!(gw.action(&id, "increment", json!([5])).await?, json!(5));
+    assert_eq!(gw.action(&id, "increment", json!([3])).await?, json!(8));
+
+    let second = runner_tests::TestRunner::start(&engine.url(), &vars).await?;
+    engine
+        .put_runner_config(&second.runner_config(300, 10))
+        .await?;
+    first.shutdown(Duration::from_secs(20)).await;
+    let history = runner_tests::wait_for(
+        "the wasm actor on the second runner",
+        Duration::from_secs(60),
+        || {
+            let (gw, id) = (gw.clone(), id.clone());
+            async move { gw.action(&id, "history", json!([])).await.ok() }
+        },
+    )
+    .await?;
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+    assert_eq!(gw.action(&id, "count", json!([])).await?, json!(8));
+    Ok(())
+}

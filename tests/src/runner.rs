@@ -61,8 +61,8 @@ impl TestRunner {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let runner = match store {
-            Some(store) => runner_container::build_runner_with_store(&config, store),
-            None => build_runner(&config).await,
+            Some(store) => runner_container::build_runner_with_store(&config, store)?,
+            None => build_runner(&config).await?,
         };
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(serve(

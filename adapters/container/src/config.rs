@@ -48,6 +48,21 @@ pub struct ContainerConfig {
     pub persist: PersistOptions,
     /// The core's configuration.
     pub runner: RunnerConfig,
+    /// Sandboxed WebAssembly actors the operator deploys, and their limits.
+    pub sandbox: SandboxConfig,
+}
+
+/// WebAssembly component actors (`RUNNER_WASM_ACTORS`) and the limits they run under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Actor name → component file.
+    pub wasm_actors: Vec<(String, PathBuf)>,
+    /// Linear memory each instance may grow to.
+    pub memory_bytes: usize,
+    /// How long one call may run before it is stopped.
+    pub call_time: Duration,
+    /// Instances the pooling allocator reserves room for.
+    pub max_instances: u32,
 }
 
 /// The object store actor data is persisted to.
@@ -140,6 +155,7 @@ impl ContainerConfig {
         let store = store_config(&var)?;
         let store_prefix = var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned());
         let persist = persist_options(&var)?;
+        let sandbox = sandbox_config(&var)?;
         Ok(Self {
             listen,
             shutdown_grace,
@@ -149,8 +165,49 @@ impl ContainerConfig {
             store_prefix,
             persist,
             runner,
+            sandbox,
         })
     }
+}
+
+fn sandbox_config(
+    var: &impl Fn(&'static str) -> Option<String>,
+) -> Result<SandboxConfig, ConfigError> {
+    let mut wasm_actors = Vec::new();
+    for entry in var("RUNNER_WASM_ACTORS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let Some((name, path)) = entry.split_once('=') else {
+            return Err(invalid(
+                "RUNNER_WASM_ACTORS",
+                entry,
+                "expected `name=path/to/component.wasm`",
+            ));
+        };
+        wasm_actors.push((name.trim().to_owned(), PathBuf::from(path.trim())));
+    }
+    let memory_mb: usize = parse(
+        var("RUNNER_SANDBOX_MEMORY_MB"),
+        "RUNNER_SANDBOX_MEMORY_MB",
+        "64",
+    )?;
+    Ok(SandboxConfig {
+        wasm_actors,
+        memory_bytes: memory_mb.saturating_mul(1 << 20),
+        call_time: millis(
+            var("RUNNER_SANDBOX_CALL_MS"),
+            "RUNNER_SANDBOX_CALL_MS",
+            5_000,
+        )?,
+        max_instances: parse(
+            var("RUNNER_SANDBOX_MAX_INSTANCES"),
+            "RUNNER_SANDBOX_MAX_INSTANCES",
+            "1000",
+        )?,
+    })
 }
 
 fn store_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<StoreConfig, ConfigError> {

@@ -7,9 +7,10 @@
 
 pub mod admin;
 mod config;
+mod sandbox;
 mod server;
 
-pub use config::{ConfigError, ContainerConfig, StoreConfig};
+pub use config::{ConfigError, ContainerConfig, SandboxConfig, StoreConfig};
 pub use server::serve;
 
 use std::sync::Arc;
@@ -19,15 +20,40 @@ use runner_core::actor::Registry;
 use runner_core::object_store::{LocalStore, ObjectStore, S3Store};
 use runner_core::persist::Persistence;
 
-/// The actors the container hosts by default: the examples.
-pub fn default_registry() -> Registry {
-    Registry::new().with_actor::<example_counter::Counter>()
+/// Why the runner could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A configured component could not be read.
+    #[error("read the wasm actor `{name}` from {path}: {source}")]
+    ReadComponent {
+        /// Actor name.
+        name: String,
+        /// Component file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A configured component could not be loaded.
+    #[error("load the wasm actor `{name}`: {reason}")]
+    LoadComponent {
+        /// Actor name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Builds the runner for `config` with the default actors.
-pub async fn build_runner(config: &ContainerConfig) -> Runner {
+/// The actors the container hosts: the native examples, and the operator's wasm components.
+pub fn registry(config: &ContainerConfig) -> Result<Registry, BuildError> {
+    let registry = Registry::new().with_actor::<example_counter::Counter>();
+    sandbox::with_wasm_actors(registry, &config.sandbox)
+}
+
+/// Builds the runner for `config`.
+pub async fn build_runner(config: &ContainerConfig) -> Result<Runner, BuildError> {
     let store: Arc<dyn ObjectStore> = match &config.store {
-        StoreConfig::None => return Runner::new(config.runner.clone(), default_registry()),
+        StoreConfig::None => return Ok(Runner::new(config.runner.clone(), registry(config)?)),
         StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
         StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
     };
@@ -35,8 +61,15 @@ pub async fn build_runner(config: &ContainerConfig) -> Runner {
 }
 
 /// Builds the runner for `config` persisting to `store` instead of the configured one.
-pub fn build_runner_with_store(config: &ContainerConfig, store: Arc<dyn ObjectStore>) -> Runner {
+pub fn build_runner_with_store(
+    config: &ContainerConfig,
+    store: Arc<dyn ObjectStore>,
+) -> Result<Runner, BuildError> {
     let persistence =
         Persistence::new(store, config.store_prefix.clone()).with_options(config.persist);
-    Runner::with_persistence(config.runner.clone(), default_registry(), persistence)
+    Ok(Runner::with_persistence(
+        config.runner.clone(),
+        registry(config)?,
+        persistence,
+    ))
 }

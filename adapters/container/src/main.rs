@@ -28,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = ContainerConfig::from_env().context("invalid configuration")?;
     init_tracing(config.json_logs);
-    let runner = build_runner(&config).await;
+    let runner = build_runner(&config)
+        .await
+        .context("could not start the runner")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind {}", config.listen))?;

@@ -27,7 +27,15 @@ async fn main() -> Result<(), lambda_http::Error> {
             return Err(message.into());
         }
     };
-    let runner = build_runner(&config).await;
+    let runner = match build_runner(&config).await {
+        Ok(runner) => runner,
+        Err(err) => {
+            let message = err.to_string();
+            tracing::error!(error = %message, "could not start the runner");
+            init_error::report(&message).await;
+            return Err(message.into());
+        }
+    };
     lambda_http::run_with_streaming_response(service_fn(move |request| {
         let runner = runner.clone();
         async move { Ok::<_, Infallible>(answer(&runner, request).await) }

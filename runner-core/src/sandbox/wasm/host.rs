@@ -177,10 +177,7 @@ impl Host for HostState {
     fn query(&mut self, sql: String, params: Vec<Value>) -> Result<Rows, ActorError> {
         self.guest_sql(|db| {
             let mut statement = db.prepare(&sql)?;
-            let columns: Vec<String> = statement
-                .column_names()
-                .map(str::to_owned)
-                .collect();
+            let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
             let width = columns.len();
             let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
             let rows = statement
