@@ -35,6 +35,7 @@ pub(crate) fn with_wasm_actors(
         })?;
         let code = runtime
             .compile(&wasm)
+            .and_then(|code| code.check_instantiates().map(|()| code))
             .map_err(|e| BuildError::LoadComponent {
                 name: name.clone(),
                 reason: e.to_string(),

@@ -143,6 +143,16 @@ pub struct WasmCode {
     pre: ActorPre<HostState>,
 }
 
+impl WasmCode {
+    /// Instantiates the component once, runs none of its exports, and drops the instance: a
+    /// load-time check that it links and starts, and what each new actor pays in the sandbox.
+    pub fn check_instantiates(&self) -> Result<(), WasmError> {
+        behavior::instantiate(self, None, Arc::default())
+            .map(drop)
+            .map_err(|e| WasmError::Component(e.message))
+    }
+}
+
 impl std::fmt::Debug for WasmCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WasmCode")

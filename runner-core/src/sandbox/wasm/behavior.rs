@@ -37,40 +37,7 @@ impl WasmBehavior {
 
     /// A new store and instance: WASI with only the files mount, no environment, no sockets.
     fn instantiate(&self) -> Result<(Store<HostState>, Actor), ActionError> {
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .preopened_dir(&self.files_dir, GUEST_FILES_DIR, FsPerms::ReadWrite)
-            .map_err(|e| ActionError::internal(format!("mount the files dir: {e:#}")))?;
-        let runtime = &self.code.runtime.inner;
-        let data = HostState {
-            wasi: wasi.build(),
-            table: wasmtime::component::ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max_bytes: runtime.limits.memory_bytes,
-                hit: false,
-            },
-            meta: None,
-            state: Vec::new(),
-            effects: Effects::default(),
-            guest_sql: self.guest_sql.clone(),
-        };
-        let mut store = Store::new(&runtime.engine, data);
-        store.limiter(|data| &mut data.limiter);
-        store.set_epoch_deadline(self.call_ticks());
-        let actor = self
-            .code
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&store, &e, "instantiate"))?;
-        Ok((store, actor))
-    }
-
-    /// The per-call time limit in epoch ticks (one more, so a call never gets less than it).
-    fn call_ticks(&self) -> u64 {
-        let limit = self.code.runtime.inner.limits.call_time.as_millis();
-        u64::try_from(limit / EPOCH_TICK.as_millis().max(1) + 1).unwrap_or(u64::MAX / 2)
+        instantiate(&self.code, Some(&self.files_dir), self.guest_sql.clone())
     }
 
     /// Runs one export under the limits, with the call's database, effects and state lent to it.
@@ -83,7 +50,7 @@ impl WasmBehavior {
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }
-        let call_ticks = self.call_ticks();
+        let call_ticks = call_ticks(self.code.runtime.inner.limits.call_time);
         let Some((store, actor)) = self.live.as_mut() else {
             return Err(ActionError::internal("no wasm instance"));
         };
@@ -109,6 +76,48 @@ impl WasmBehavior {
             }
         }
     }
+}
+
+/// A store and an instance of `code`, with `files_dir` (if any) mounted at `/data`.
+pub(super) fn instantiate(
+    code: &WasmCode,
+    files_dir: Option<&Path>,
+    guest_sql: Arc<AtomicBool>,
+) -> Result<(Store<HostState>, Actor), ActionError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    if let Some(dir) = files_dir {
+        wasi.preopened_dir(dir, GUEST_FILES_DIR, FsPerms::ReadWrite)
+            .map_err(|e| ActionError::internal(format!("mount the files dir: {e:#}")))?;
+    }
+    let runtime = &code.runtime.inner;
+    let data = HostState {
+        wasi: wasi.build(),
+        table: wasmtime::component::ResourceTable::new(),
+        limiter: MemoryLimiter {
+            max_bytes: runtime.limits.memory_bytes,
+            hit: false,
+        },
+        meta: None,
+        state: Vec::new(),
+        effects: Effects::default(),
+        guest_sql,
+    };
+    let mut store = Store::new(&runtime.engine, data);
+    store.limiter(|data| &mut data.limiter);
+    store.set_epoch_deadline(call_ticks(runtime.limits.call_time));
+    let actor = code
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| classify(&store, &e, "instantiate"))?;
+    Ok((store, actor))
+}
+
+/// A time limit in epoch ticks (one more, so a call never gets less than the limit).
+fn call_ticks(limit: std::time::Duration) -> u64 {
+    u64::try_from(limit.as_millis() / EPOCH_TICK.as_millis().max(1) + 1).unwrap_or(u64::MAX / 2)
 }
 
 /// Enters the guest. On a multi-threaded runtime the worker hands its other tasks off first,

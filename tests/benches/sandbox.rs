@@ -1,0 +1,163 @@
+//! Sandbox benchmark: the wasm counter against the native counter, side by side in one process.
+//!
+//! - compiling the component (what a cold runner without a precompiled cache pays once);
+//! - instantiating it from the pool (`InstancePre`), p50/p99;
+//! - starting an actor (open SQLite, create, wake), wasm vs native;
+//! - an `increment` through the actor's mailbox, wasm vs native, interleaved;
+//! - resident memory per idle actor, wasm vs native.
+//!
+//! Run with `cargo bench -p runner-tests --bench sandbox`.
+#![allow(clippy::print_stdout, reason = "a benchmark reports to the terminal")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runner_core::actor::{ActorFactory, ActorHandle, NativeFactory};
+use runner_core::sandbox::SandboxLimits;
+use runner_core::sandbox::wasm::{WasmFactory, WasmRuntime};
+use runner_core::storage::ActorStore;
+use runner_tests::sandbox::{cbor, guest, start_actor};
+
+const INSTANTIATIONS: usize = 5_000;
+const ACTORS: usize = 200;
+const ACTIONS: usize = 5_000;
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Resident set size of this process, from /proc.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Starts `ACTORS` idle actors and returns (start times, RSS growth per actor, the actors).
+async fn start_many(
+    factory: Arc<dyn ActorFactory>,
+    store: &ActorStore,
+    prefix: &str,
+) -> anyhow::Result<(Vec<Duration>, f64, Vec<ActorHandle>)> {
+    let before = rss_bytes();
+    let mut times = Vec::new();
+    let mut actors = Vec::new();
+    for i in 0..ACTORS {
+        let started = Instant::now();
+        let actor = start_actor(factory.clone(), store, &format!("{prefix}-{i}")).await?;
+        times.push(started.elapsed());
+        actors.push(actor);
+    }
+    let per_actor = (rss_bytes().saturating_sub(before)) as f64 / ACTORS as f64;
+    Ok((times, per_actor, actors))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let wasm = std::fs::read(guest("counter-wasm")?)?;
+    let runtime = WasmRuntime::new(SandboxLimits::default(), 2 * ACTORS as u32 + 16)?;
+
+    let mut compile = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        runtime.compile(&wasm)?;
+        compile.push(started.elapsed());
+    }
+    let code = runtime.compile(&wasm)?;
+
+    let mut instantiate = Vec::with_capacity(INSTANTIATIONS);
+    for _ in 0..INSTANTIATIONS {
+        let started = Instant::now();
+        code.check_instantiates()?;
+        instantiate.push(started.elapsed());
+    }
+
+    let dir = tempfile::tempdir()?;
+    let store = ActorStore::new(dir.path());
+    let native: Arc<dyn ActorFactory> =
+        Arc::new(NativeFactory::<example_counter::Counter>::default());
+    let sandboxed: Arc<dyn ActorFactory> = Arc::new(WasmFactory::new("counter", code));
+    let (mut native_start, native_rss, native_actors) =
+        start_many(native, &store, "native").await?;
+    let (mut wasm_start, wasm_rss, wasm_actors) = start_many(sandboxed, &store, "wasm").await?;
+
+    let args = cbor(&[1]);
+    let (mut native_action, mut wasm_action) = (Vec::new(), Vec::new());
+    for i in 0..ACTIONS {
+        let (n, w) = (&native_actors[i % ACTORS], &wasm_actors[i % ACTORS]);
+        let started = Instant::now();
+        n.action("increment", args.clone()).await?;
+        native_action.push(started.elapsed());
+        let started = Instant::now();
+        w.action("increment", args.clone()).await?;
+        wasm_action.push(started.elapsed());
+    }
+
+    println!("## Sandbox: the wasm counter vs the native counter\n");
+    println!("| metric | wasm component | native Rust | wasm ÷ native |");
+    println!("|---|---|---|---|");
+    println!(
+        "| compile the component (median of 5, {} KB) | {:.1} ms | – | – |",
+        wasm.len() / 1000,
+        percentile(&mut compile, 0.5).as_secs_f64() * 1e3
+    );
+    let (p50, p99) = (
+        percentile(&mut instantiate, 0.5),
+        percentile(&mut instantiate, 0.99),
+    );
+    println!(
+        "| instantiate from the pool ({INSTANTIATIONS}×) p50 / p99 | {:.1} / {:.1} µs | – | – |",
+        us(p50),
+        us(p99)
+    );
+    let (ws, ns) = (
+        percentile(&mut wasm_start, 0.5),
+        percentile(&mut native_start, 0.5),
+    );
+    println!(
+        "| actor start (SQLite, create, wake) p50 | {:.0} µs | {:.0} µs | {:.2}× |",
+        us(ws),
+        us(ns),
+        us(ws) / us(ns)
+    );
+    let (w50, n50) = (
+        percentile(&mut wasm_action, 0.5),
+        percentile(&mut native_action, 0.5),
+    );
+    let (w99, n99) = (
+        percentile(&mut wasm_action, 0.99),
+        percentile(&mut native_action, 0.99),
+    );
+    println!(
+        "| `increment` ({ACTIONS}×, SQL insert + state) p50 | {:.1} µs | {:.1} µs | {:.2}× |",
+        us(w50),
+        us(n50),
+        us(w50) / us(n50)
+    );
+    println!(
+        "| `increment` p99 | {:.1} µs | {:.1} µs | {:.2}× |",
+        us(w99),
+        us(n99),
+        us(w99) / us(n99)
+    );
+    println!(
+        "| resident memory per idle actor ({ACTORS} actors) | {:.0} KB | {:.0} KB | +{:.0} KB |",
+        wasm_rss / 1e3,
+        native_rss / 1e3,
+        (wasm_rss - native_rss) / 1e3
+    );
+    for actor in native_actors.iter().chain(&wasm_actors) {
+        let _ = actor.stop(false).await;
+    }
+    Ok(())
+}
