@@ -20,8 +20,14 @@ pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
 pub use factory::{ActorControl, ActorFactory, ActorInit, NativeFactory, Registry};
 pub use mailbox::{ActorHandle, ConnId, ConnSink, StopOutcome};
 
-pub(crate) use behavior::{Behavior, Scope};
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
+
+// What the sandboxed runtimes (crate::sandbox) build on.
+#[cfg(feature = "wasmtime")]
+pub(crate) use behavior::{Behavior, Scope};
+#[cfg(feature = "wasmtime")]
 pub(crate) use context::{ActorMeta, Effects};
+#[cfg(feature = "wasmtime")]
 pub(crate) use instance::start as start_instance;
+#[cfg(feature = "wasmtime")]
 pub(crate) use schedule::{insert as schedule_insert, now_ms};

@@ -216,3 +216,54 @@ async fn a_wasm_actor_runs_through_the_engine_and_moves_with_its_data() -> anyho
     assert_eq!(gw.action(&id, "count", json!([])).await?, json!(8));
     Ok(())
 }
+
+/// The component cache: compiled once, then found in memory, on disk, or in the object store by
+/// a runner on another machine; a corrupt artifact is recompiled, not loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_in_memory_on_disk_and_in_the_object_store()
+-> anyhow::Result<()> {
+    use runner_core::object_store::{MemoryStore, ObjectStore};
+    use runner_core::sandbox::wasm::{CacheTier, ComponentCache};
+
+    let wasm = std::fs::read(guest("counter-wasm")?)?;
+    let runtime = WasmRuntime::new(SandboxLimits::default(), 8)?;
+    let bucket: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let first_disk = tempfile::tempdir()?;
+    let first = ComponentCache::new()
+        .with_dir(first_disk.path())
+        .with_object_store(bucket.clone(), "components/cache");
+    let (code, tier) = runtime.load(&wasm, &first).await?;
+    assert_eq!(tier, CacheTier::Compiled);
+    code.check_instantiates()?;
+    assert_eq!(runtime.load(&wasm, &first).await?.1, CacheTier::Memory);
+
+    // Same disk, new process.
+    let same_disk = ComponentCache::new().with_dir(first_disk.path());
+    let (code, tier) = runtime.load(&wasm, &same_disk).await?;
+    assert_eq!(tier, CacheTier::Disk);
+    code.check_instantiates()?;
+
+    // Another machine: an empty disk, the shared bucket.
+    let other_disk = tempfile::tempdir()?;
+    let other = ComponentCache::new()
+        .with_dir(other_disk.path())
+        .with_object_store(bucket.clone(), "components/cache");
+    let (code, tier) = runtime.load(&wasm, &other).await?;
+    assert_eq!(tier, CacheTier::ObjectStore);
+    code.check_instantiates()?;
+    assert_eq!(
+        std::fs::read_dir(other_disk.path())?.count(),
+        1,
+        "the artifact was kept on the new disk"
+    );
+
+    // A corrupt artifact on disk is refused and replaced.
+    for entry in std::fs::read_dir(first_disk.path())? {
+        std::fs::write(entry?.path(), b"not machine code")?;
+    }
+    let corrupt = ComponentCache::new().with_dir(first_disk.path());
+    let (code, tier) = runtime.load(&wasm, &corrupt).await?;
+    assert_eq!(tier, CacheTier::Compiled);
+    code.check_instantiates()?;
+    Ok(())
+}

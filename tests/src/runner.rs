@@ -50,6 +50,10 @@ impl TestRunner {
                 "RUNNER_OBJECT_STORE_DIR".into(),
                 objects_dir.display().to_string(),
             ),
+            (
+                "RUNNER_COMPONENT_CACHE_DIR".into(),
+                tempdir.path().join("component-cache").display().to_string(),
+            ),
         ];
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = ContainerConfig::from_lookup(|name| {
@@ -61,7 +65,7 @@ impl TestRunner {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let runner = match store {
-            Some(store) => runner_container::build_runner_with_store(&config, store)?,
+            Some(store) => runner_container::build_runner_with_store(&config, store).await?,
             None => build_runner(&config).await?,
         };
         let (stop, stop_rx) = watch::channel(false);

@@ -63,6 +63,8 @@ pub struct SandboxConfig {
     pub call_time: Duration,
     /// Instances the pooling allocator reserves room for.
     pub max_instances: u32,
+    /// Where compiled components are kept between processes.
+    pub cache_dir: PathBuf,
 }
 
 /// The object store actor data is persisted to.
@@ -207,6 +209,10 @@ fn sandbox_config(
             "RUNNER_SANDBOX_MAX_INSTANCES",
             "1000",
         )?,
+        cache_dir: PathBuf::from(
+            var("RUNNER_COMPONENT_CACHE_DIR")
+                .unwrap_or_else(|| ".rivet-runner/component-cache".to_owned()),
+        ),
     })
 }
 

@@ -44,32 +44,42 @@ pub enum BuildError {
     },
 }
 
-/// The actors the container hosts: the native examples, and the operator's wasm components.
-pub fn registry(config: &ContainerConfig) -> Result<Registry, BuildError> {
+/// The actors the container hosts: the native examples, and the operator's wasm components
+/// (compiled components cached on disk and, with a `store`, in the object store).
+pub async fn registry(
+    config: &ContainerConfig,
+    store: Option<Arc<dyn ObjectStore>>,
+) -> Result<Registry, BuildError> {
     let registry = Registry::new().with_actor::<example_counter::Counter>();
-    sandbox::with_wasm_actors(registry, &config.sandbox)
+    sandbox::with_wasm_actors(registry, &config.sandbox, store).await
 }
 
 /// Builds the runner for `config`.
 pub async fn build_runner(config: &ContainerConfig) -> Result<Runner, BuildError> {
     let store: Arc<dyn ObjectStore> = match &config.store {
-        StoreConfig::None => return Ok(Runner::new(config.runner.clone(), registry(config)?)),
+        StoreConfig::None => {
+            return Ok(Runner::new(
+                config.runner.clone(),
+                registry(config, None).await?,
+            ));
+        }
         StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
         StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
     };
-    build_runner_with_store(config, store)
+    build_runner_with_store(config, store).await
 }
 
 /// Builds the runner for `config` persisting to `store` instead of the configured one.
-pub fn build_runner_with_store(
+pub async fn build_runner_with_store(
     config: &ContainerConfig,
     store: Arc<dyn ObjectStore>,
 ) -> Result<Runner, BuildError> {
+    let registry = registry(config, Some(store.clone())).await?;
     let persistence =
         Persistence::new(store, config.store_prefix.clone()).with_options(config.persist);
     Ok(Runner::with_persistence(
         config.runner.clone(),
-        registry(config)?,
+        registry,
         persistence,
     ))
 }

@@ -9,7 +9,10 @@
 //!   environment, no arguments, no sockets), and a time limit per call.
 
 mod behavior;
+mod cache;
 mod host;
+
+pub use cache::{CacheTier, ComponentCache};
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
