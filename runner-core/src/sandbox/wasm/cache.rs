@@ -142,7 +142,11 @@ impl WasmRuntime {
         self.revive(&artifact, &path.display().to_string())
     }
 
-    async fn load_from_store(&self, cache: &ComponentCache, key: &str) -> Option<(WasmCode, Bytes)> {
+    async fn load_from_store(
+        &self,
+        cache: &ComponentCache,
+        key: &str,
+    ) -> Option<(WasmCode, Bytes)> {
         let (store, prefix) = cache.remote.as_ref()?;
         let object_key = format!("{prefix}/{key}.cwasm");
         match store.get(&object_key).await {
