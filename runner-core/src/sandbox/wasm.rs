@@ -185,8 +185,7 @@ impl ActorFactory for WasmFactory {
     }
 
     fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
-        let behavior = WasmBehavior::new(self.code.clone(), &init.files.files_dir)
-            .map_err(|err| ActorStartError::Hook(err.to_string()))?;
+        let behavior = WasmBehavior::new(self.code.clone(), &init.files.files_dir);
         crate::actor::start_instance(&self.name, Box::new(behavior), init)
     }
 }

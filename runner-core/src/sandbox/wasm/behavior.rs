@@ -25,14 +25,14 @@ pub(super) struct WasmBehavior {
 }
 
 impl WasmBehavior {
-    pub(super) fn new(code: WasmCode, files_dir: &Path) -> Result<Self, ActionError> {
-        Ok(Self {
+    pub(super) fn new(code: WasmCode, files_dir: &Path) -> Self {
+        Self {
             code,
             files_dir: files_dir.to_owned(),
             live: None,
             state: Vec::new(),
             guest_sql: Arc::new(AtomicBool::new(false)),
-        })
+        }
     }
 
     /// A new store and instance: WASI with only the files mount, no environment, no sockets.

@@ -97,20 +97,35 @@ impl HostState {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<R>,
     ) -> Result<R, ActorError> {
-        if !CALL_DB.is_set() {
-            return Err(error(
-                "actor",
-                "no_database",
-                "SQL is only available during a call",
-            ));
-        }
-        CALL_DB.with(|db| {
+        call_db(|db| {
             self.guest_sql.store(true, Ordering::Release);
             let result = f(db);
             self.guest_sql.store(false, Ordering::Release);
             result.map_err(|err| error("actor", "sql_error", &err.to_string()))
         })
     }
+
+    /// Runs the runner's own SQL (not the guest's, so no policy) on the call's database.
+    fn runner_sql(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+    ) -> Result<(), ActorError> {
+        call_db(|db| f(db).map_err(|err| error("actor", "internal_error", &err.to_string())))
+    }
+}
+
+/// The call's database, or an error outside a call.
+fn call_db<R>(
+    f: impl FnOnce(&rusqlite::Connection) -> Result<R, ActorError>,
+) -> Result<R, ActorError> {
+    if !CALL_DB.is_set() {
+        return Err(error(
+            "actor",
+            "no_database",
+            "the database is only available during a call",
+        ));
+    }
+    CALL_DB.with(f)
 }
 
 fn error(group: &str, code: &str, message: &str) -> ActorError {
@@ -196,7 +211,7 @@ impl Host for HostState {
     }
 
     fn schedule_at(&mut self, at_ms: i64, action: String, args: Vec<u8>) -> Result<(), ActorError> {
-        self.guest_sql_free(|db| crate::actor::schedule_insert(db, at_ms, &action, &args))?;
+        self.runner_sql(|db| crate::actor::schedule_insert(db, at_ms, &action, &args))?;
         self.effects.schedule_changed = true;
         Ok(())
     }
@@ -234,22 +249,5 @@ impl Host for HostState {
                 request.url
             ),
         ))
-    }
-}
-
-impl HostState {
-    /// Runs the runner's own SQL (not the guest's) on the call's database.
-    fn guest_sql_free(
-        &self,
-        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
-    ) -> Result<(), ActorError> {
-        if !CALL_DB.is_set() {
-            return Err(error(
-                "actor",
-                "no_database",
-                "only available during a call",
-            ));
-        }
-        CALL_DB.with(|db| f(db).map_err(|err| error("actor", "internal_error", &err.to_string())))
     }
 }
