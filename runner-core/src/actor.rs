@@ -17,17 +17,19 @@ mod schedule;
 
 pub use context::Ctx;
 pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
-pub use factory::{ActorControl, ActorFactory, ActorInit, NativeFactory, Registry};
+pub use factory::{
+    ActorControl, ActorFactory, ActorInit, ActorResolver, NativeFactory, Registry, ResolveFuture,
+};
 pub use mailbox::{ActorHandle, ConnId, ConnSink, StopOutcome};
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
 
 // What the sandboxed runtimes (crate::sandbox) build on.
-#[cfg(feature = "wasmtime")]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use behavior::{Behavior, Scope};
-#[cfg(feature = "wasmtime")]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use context::{ActorMeta, Effects};
-#[cfg(feature = "wasmtime")]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use instance::start as start_instance;
-#[cfg(feature = "wasmtime")]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use schedule::{insert as schedule_insert, now_ms};

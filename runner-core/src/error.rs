@@ -114,6 +114,14 @@ pub enum ActorStartError {
     /// The create input could not be decoded.
     #[error("decode actor input: {0}")]
     BadInput(String),
+    /// The actor's published code could not be fetched, verified or loaded.
+    #[error("load the code of actor `{name}`: {reason}")]
+    Code {
+        /// Actor name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// Loading its data failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod actor;
+pub mod bundle;
 mod client;
 pub mod config;
 pub mod error;
@@ -31,7 +32,7 @@ pub mod object_store;
 pub mod persist;
 mod runner;
 pub mod runner_config;
-#[cfg(feature = "wasmtime")]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 pub mod sandbox;
 mod serverless;
 pub mod storage;

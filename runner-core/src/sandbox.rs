@@ -3,11 +3,24 @@
 //! native actors implement, so the instance (transactions, persistence, output gate) is shared.
 //!
 //! - [`wasm`]: WebAssembly components implementing the `rivet:actor` WIT world
-//!   (`runner-core/wit/actor.wit`), on wasmtime.
+//!   (`runner-core/wit/actor.wit`), on wasmtime (feature `wasmtime`);
+//! - [`js`]: JavaScript modules exporting a RivetKit-shaped actor definition, on QuickJS
+//!   (feature `js`);
+//! - [`Catalog`]: code published per namespace in the object store ([`crate::bundle`]),
+//!   resolved to one of those runtimes when an actor starts;
+//! - [`OutboundPolicy`]: the outbound HTTP the operator grants a namespace's actors.
 
+#[cfg(feature = "js")]
+pub mod js;
+#[cfg(feature = "wasmtime")]
 pub mod wasm;
 
+mod call;
+mod catalog;
 mod limits;
+mod outbound;
 mod sql_policy;
 
+pub use catalog::{Catalog, NamespaceAllow};
 pub use limits::SandboxLimits;
+pub use outbound::{OutboundPolicy, OutboundRule, OutboundRuleError};

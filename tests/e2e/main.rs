@@ -5,6 +5,8 @@
 
 mod binary;
 mod connect;
+mod deploy;
+mod js;
 mod lambda;
 mod lifecycle;
 mod object_store;

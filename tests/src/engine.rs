@@ -246,6 +246,15 @@ impl Engine {
     /// Registers (upserts) `spec.pool` as a serverless runner config and refreshes its
     /// metadata so envoy mode is on before the first actor.
     pub async fn put_runner_config(&self, spec: &RunnerConfigSpec) -> anyhow::Result<()> {
+        self.put_runner_config_in("default", spec).await
+    }
+
+    /// Registers (or updates) a serverless runner config in `namespace`.
+    pub async fn put_runner_config_in(
+        &self,
+        namespace: &str,
+        spec: &RunnerConfigSpec,
+    ) -> anyhow::Result<()> {
         let headers: serde_json::Map<String, Value> = spec
             .headers
             .iter()
@@ -265,7 +274,7 @@ impl Engine {
             match self
                 .call(
                     reqwest::Method::PUT,
-                    &format!("/runner-configs/{pool}?namespace=default"),
+                    &format!("/runner-configs/{pool}?namespace={namespace}"),
                     Some(body.clone()),
                 )
                 .await
@@ -283,7 +292,7 @@ impl Engine {
         }
         self.call(
             reqwest::Method::POST,
-            &format!("/runner-configs/{pool}/refresh-metadata?namespace=default"),
+            &format!("/runner-configs/{pool}/refresh-metadata?namespace={namespace}"),
             Some(json!({})),
         )
         .await?;
@@ -327,10 +336,15 @@ impl Engine {
 
     /// The engine's view of an actor.
     pub async fn actor(&self, actor_id: &str) -> anyhow::Result<Value> {
+        self.actor_in("default", actor_id).await
+    }
+
+    /// The engine's view of an actor in `namespace`.
+    pub async fn actor_in(&self, namespace: &str, actor_id: &str) -> anyhow::Result<Value> {
         let list = self
             .call(
                 reqwest::Method::GET,
-                &format!("/actors?namespace=default&actor_ids={actor_id}"),
+                &format!("/actors?namespace={namespace}&actor_ids={actor_id}"),
                 None,
             )
             .await?;
@@ -339,9 +353,14 @@ impl Engine {
 
     /// Asks the engine to put an actor to sleep.
     pub async fn sleep_actor(&self, actor_id: &str) -> anyhow::Result<()> {
+        self.sleep_actor_in("default", actor_id).await
+    }
+
+    /// Asks the engine to put an actor of `namespace` to sleep.
+    pub async fn sleep_actor_in(&self, namespace: &str, actor_id: &str) -> anyhow::Result<()> {
         self.call(
             reqwest::Method::POST,
-            &format!("/actors/{actor_id}/sleep?namespace=default"),
+            &format!("/actors/{actor_id}/sleep?namespace={namespace}"),
             Some(json!({})),
         )
         .await

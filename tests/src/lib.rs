@@ -4,6 +4,7 @@
 //! Used by the end-to-end tests (`tests/e2e`) and by the `dev` demo binary.
 
 pub mod engine;
+pub mod fake_api;
 pub mod gateway;
 pub mod kill;
 pub mod lambda_emulator;

@@ -75,6 +75,7 @@ pub async fn start_actor(
     let actor_id = actor_id.to_owned();
     let handle = tokio::task::spawn_blocking(move || {
         factory.start(ActorInit {
+            namespace: "default".to_owned(),
             actor_id,
             generation: 1,
             key: None,

@@ -52,11 +52,18 @@ pub struct ContainerConfig {
     pub sandbox: SandboxConfig,
 }
 
-/// WebAssembly component actors (`RUNNER_WASM_ACTORS`) and the limits they run under.
+/// Sandboxed actors: components the operator lists (`RUNNER_WASM_ACTORS`), code published per
+/// namespace (`RUNNER_BUNDLE_NAMESPACES`), what they may reach, and their limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
     /// Actor name → component file.
     pub wasm_actors: Vec<(String, PathBuf)>,
+    /// Namespaces whose published code (in the object store) this runner runs.
+    pub bundle_namespaces: BundleNamespaces,
+    /// Key prefix of published code in the object store.
+    pub bundle_prefix: String,
+    /// Outbound HTTP granted per namespace.
+    pub outbound: Vec<OutboundGrant>,
     /// Linear memory each instance may grow to.
     pub memory_bytes: usize,
     /// How long one call may run before it is stopped.
@@ -65,6 +72,40 @@ pub struct SandboxConfig {
     pub max_instances: u32,
     /// Where compiled components are kept between processes.
     pub cache_dir: PathBuf,
+}
+
+/// Which namespaces may run code published to the object store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleNamespaces {
+    /// None: only the actors built in or listed in `RUNNER_WASM_ACTORS` run.
+    Off,
+    /// Every namespace this runner serves (`*`).
+    Any,
+    /// These.
+    Only(Vec<String>),
+}
+
+/// One origin a namespace's sandboxed actors may call, with the headers the runner adds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundGrant {
+    /// The namespace.
+    pub namespace: String,
+    /// `https://host[:port]`.
+    pub origin: String,
+    /// Headers added to every request (API keys), `${VAR}`s already filled in.
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for OutboundGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values hold secrets: names only.
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("OutboundGrant")
+            .field("namespace", &self.namespace)
+            .field("origin", &self.origin)
+            .field("headers", &names)
+            .finish()
+    }
 }
 
 /// The object store actor data is persisted to.
@@ -86,7 +127,7 @@ impl ContainerConfig {
 
     /// Reads variables through `lookup`, so tests never touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let listen: SocketAddr = parse(var("RUNNER_LISTEN"), "RUNNER_LISTEN", "127.0.0.1:8088")?;
         let secret = var("RUNNER_SECRET");
         if secret.is_none() && !listen.ip().is_loopback() {
@@ -172,9 +213,7 @@ impl ContainerConfig {
     }
 }
 
-fn sandbox_config(
-    var: &impl Fn(&'static str) -> Option<String>,
-) -> Result<SandboxConfig, ConfigError> {
+fn sandbox_config(var: &impl Fn(&str) -> Option<String>) -> Result<SandboxConfig, ConfigError> {
     let mut wasm_actors = Vec::new();
     for entry in var("RUNNER_WASM_ACTORS")
         .unwrap_or_default()
@@ -191,6 +230,20 @@ fn sandbox_config(
         };
         wasm_actors.push((name.trim().to_owned(), PathBuf::from(path.trim())));
     }
+    let bundle_namespaces = match var("RUNNER_BUNDLE_NAMESPACES").as_deref().map(str::trim) {
+        None => BundleNamespaces::Off,
+        Some("*") => BundleNamespaces::Any,
+        Some(list) => BundleNamespaces::Only(
+            list.split(',')
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        ),
+    };
+    let outbound = match var("RUNNER_OUTBOUND") {
+        Some(json) => outbound_grants(&json, var)?,
+        None => Vec::new(),
+    };
     let memory_mb: usize = parse(
         var("RUNNER_SANDBOX_MEMORY_MB"),
         "RUNNER_SANDBOX_MEMORY_MB",
@@ -198,6 +251,9 @@ fn sandbox_config(
     )?;
     Ok(SandboxConfig {
         wasm_actors,
+        bundle_namespaces,
+        bundle_prefix: var("RUNNER_BUNDLE_PREFIX").unwrap_or_else(|| "bundles".to_owned()),
+        outbound,
         memory_bytes: memory_mb.saturating_mul(1 << 20),
         call_time: millis(
             var("RUNNER_SANDBOX_CALL_MS"),
@@ -216,7 +272,64 @@ fn sandbox_config(
     })
 }
 
-fn store_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
+/// `RUNNER_OUTBOUND`: `{"namespace": [{"origin": "https://…", "headers": {"name": "value"}}]}`,
+/// where a value may name other variables as `${VAR}` (the secrets stay in their own variables).
+fn outbound_grants(
+    json: &str,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<OutboundGrant>, ConfigError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Rule {
+        origin: String,
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+    }
+    let bad = |reason: String| invalid("RUNNER_OUTBOUND", json, &reason);
+    let parsed: std::collections::BTreeMap<String, Vec<Rule>> = serde_json::from_str(json)
+        .map_err(|e| {
+            bad(format!(
+                "expected {{\"namespace\": [{{\"origin\": …, \"headers\": {{…}}}}]}}: {e}"
+            ))
+        })?;
+    let mut grants = Vec::new();
+    for (namespace, rules) in parsed {
+        for rule in rules {
+            let headers = rule
+                .headers
+                .into_iter()
+                .map(|(name, value)| Ok((name, expand_vars(&value, var).map_err(&bad)?)))
+                .collect::<Result<_, ConfigError>>()?;
+            grants.push(OutboundGrant {
+                namespace: namespace.clone(),
+                origin: rule.origin,
+                headers,
+            });
+        }
+    }
+    Ok(grants)
+}
+
+/// Replaces each `${NAME}` in `value` with the variable `NAME`, which must be set.
+fn expand_vars(value: &str, var: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| "unclosed `${` in a header value".to_owned())?;
+        let name = &rest[start + 2..start + end];
+        let value = var(name)
+            .ok_or_else(|| format!("header value names `${{{name}}}`, which is not set"))?;
+        out.push_str(&value);
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn store_config(var: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
     match var("RUNNER_OBJECT_STORE").as_deref() {
         None | Some("local") => Ok(StoreConfig::Local(PathBuf::from(
             var("RUNNER_OBJECT_STORE_DIR").unwrap_or_else(|| ".rivet-runner/objects".to_owned()),
@@ -268,9 +381,7 @@ fn store_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<StoreCo
     }
 }
 
-fn persist_options(
-    var: &impl Fn(&'static str) -> Option<String>,
-) -> Result<PersistOptions, ConfigError> {
+fn persist_options(var: &impl Fn(&str) -> Option<String>) -> Result<PersistOptions, ConfigError> {
     let mode = match var("RUNNER_DURABILITY").as_deref() {
         None | Some("strict") => DurabilityMode::Strict,
         Some("interval") => {

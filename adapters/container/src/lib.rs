@@ -7,10 +7,14 @@
 
 pub mod admin;
 mod config;
+#[cfg(any(feature = "wasm", feature = "js"))]
+pub mod deploy;
 mod sandbox;
 mod server;
 
-pub use config::{ConfigError, ContainerConfig, SandboxConfig, StoreConfig};
+pub use config::{
+    BundleNamespaces, ConfigError, ContainerConfig, OutboundGrant, SandboxConfig, StoreConfig,
+};
 pub use server::serve;
 
 use std::sync::Arc;
@@ -42,16 +46,33 @@ pub enum BuildError {
         /// Why.
         reason: String,
     },
+    /// Published code was enabled but there is no object store to publish it to.
+    #[error("RUNNER_BUNDLE_NAMESPACES needs an object store (RUNNER_OBJECT_STORE=local or s3)")]
+    BundlesWithoutStore,
+    /// An outbound HTTP grant is not valid.
+    #[error("RUNNER_OUTBOUND for namespace `{namespace}`: {reason}")]
+    Outbound {
+        /// The namespace of the grant.
+        namespace: String,
+        /// Why.
+        reason: String,
+    },
+    /// Published code was enabled in a build without any sandbox runtime.
+    #[error(
+        "RUNNER_BUNDLE_NAMESPACES is set but this build has no sandbox (features `wasm`, `js`)"
+    )]
+    NoSandbox,
 }
 
-/// The actors the container hosts: the native examples, and the operator's wasm components
-/// (compiled components cached on disk and, with a `store`, in the object store).
+/// The actors the container hosts: the native examples, the operator's wasm components
+/// (compiled components cached on disk and, with a `store`, in the object store), and, with a
+/// `store`, code published per namespace.
 pub async fn registry(
     config: &ContainerConfig,
     store: Option<Arc<dyn ObjectStore>>,
 ) -> Result<Registry, BuildError> {
     let registry = Registry::new().with_actor::<example_counter::Counter>();
-    sandbox::with_wasm_actors(registry, &config.sandbox, store).await
+    sandbox::with_sandboxed_actors(registry, &config.sandbox, store).await
 }
 
 /// Builds the runner for `config`.

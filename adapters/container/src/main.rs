@@ -5,6 +5,11 @@ use runner_container::{ContainerConfig, build_runner, serve};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
+const USAGE: &str = "usage:
+  rivet-runner                      serve /api/rivet (configured by RUNNER_* variables)
+  rivet-runner runner-config put --engine URL --url URL --request-lifespan S --drain-grace-period S [...]
+  rivet-runner deploy FILE|DIR [--actor NAME] [--namespace NS] [--engine URL] [--url URL --request-lifespan S --drain-grace-period S --pool NAME ...]";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,10 +26,24 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    #[cfg(any(feature = "wasm", feature = "js"))]
+    if let [command, rest @ ..] = args.as_slice()
+        && command == "deploy"
+    {
+        let deploy =
+            runner_container::deploy::parse_deploy(rest, std::env::var("RUNNER_SECRET").ok())?;
+        let config = ContainerConfig::from_env().context("invalid configuration")?;
+        let token = std::env::var("RIVET_TOKEN").ok().filter(|t| !t.is_empty());
+        let details = runner_container::deploy::deploy(&deploy, &config, token.as_deref()).await?;
+        // The one thing meant for stdout: how to connect.
+        #[allow(clippy::print_stdout, reason = "the command's output")]
+        {
+            print!("{details}");
+        }
+        return Ok(());
+    }
     if !args.is_empty() {
-        anyhow::bail!(
-            "usage: rivet-runner [runner-config put --engine URL --url URL --request-lifespan S --drain-grace-period S ...]"
-        );
+        anyhow::bail!("{USAGE}");
     }
     let config = ContainerConfig::from_env().context("invalid configuration")?;
     init_tracing(config.json_logs);

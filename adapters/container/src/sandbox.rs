@@ -1,5 +1,7 @@
-//! The operator's WebAssembly actors (`RUNNER_WASM_ACTORS`), compiled at startup so a bad
-//! component stops the runner with its name instead of failing its first actor.
+//! Sandboxed actors: the operator's WebAssembly components (`RUNNER_WASM_ACTORS`), compiled at
+//! startup so a bad component stops the runner with its name instead of failing its first
+//! actor; and code published per namespace (`RUNNER_BUNDLE_NAMESPACES`), resolved from the
+//! object store when an actor starts.
 
 use std::sync::Arc;
 
@@ -8,26 +10,91 @@ use runner_core::object_store::ObjectStore;
 
 use crate::{BuildError, SandboxConfig};
 
+#[cfg(any(feature = "wasm", feature = "js"))]
+pub(crate) async fn with_sandboxed_actors(
+    registry: Registry,
+    config: &SandboxConfig,
+    store: Option<Arc<dyn ObjectStore>>,
+) -> Result<Registry, BuildError> {
+    use runner_core::bundle::BundleStore;
+    use runner_core::sandbox::{Catalog, NamespaceAllow, SandboxLimits};
+
+    use crate::config::BundleNamespaces;
+
+    let limits = SandboxLimits {
+        memory_bytes: config.memory_bytes,
+        call_time: config.call_time,
+    };
+    let outbound = Arc::new(outbound_policy(config)?);
+    let namespaces = match &config.bundle_namespaces {
+        BundleNamespaces::Off => None,
+        BundleNamespaces::Any => Some(NamespaceAllow::Any),
+        BundleNamespaces::Only(list) => Some(NamespaceAllow::Only(list.clone())),
+    };
+    if config.wasm_actors.is_empty() && namespaces.is_none() {
+        return Ok(registry);
+    }
+    #[cfg(feature = "wasm")]
+    let (registry, wasm, cache) = {
+        let (wasm, cache) = wasm_runtime(config, limits, store.clone())?;
+        let registry = with_wasm_actors(registry, config, &wasm, &cache, &outbound).await?;
+        (registry, wasm, cache)
+    };
+    #[cfg(not(feature = "wasm"))]
+    refuse_wasm_actors(config)?;
+    let Some(namespaces) = namespaces else {
+        return Ok(registry);
+    };
+    let store = store.ok_or(BuildError::BundlesWithoutStore)?;
+    let catalog = Catalog::new(BundleStore::new(store, &config.bundle_prefix), namespaces)
+        .with_outbound(outbound);
+    #[cfg(feature = "wasm")]
+    let catalog = catalog.with_wasm(wasm, cache);
+    #[cfg(feature = "js")]
+    let catalog = catalog.with_js(runner_core::sandbox::js::JsRuntime::new(limits));
+    tracing::info!(namespaces = ?config.bundle_namespaces, prefix = %config.bundle_prefix, "running published actor code");
+    Ok(registry.with_resolver(Arc::new(catalog)))
+}
+
+#[cfg(any(feature = "wasm", feature = "js"))]
+fn outbound_policy(
+    config: &SandboxConfig,
+) -> Result<runner_core::sandbox::OutboundPolicy, BuildError> {
+    use runner_core::sandbox::{OutboundPolicy, OutboundRule};
+
+    let mut policy = OutboundPolicy::new();
+    for grant in &config.outbound {
+        let bad = |e: runner_core::sandbox::OutboundRuleError| BuildError::Outbound {
+            namespace: grant.namespace.clone(),
+            reason: e.to_string(),
+        };
+        let mut rule = OutboundRule::new(&grant.origin).map_err(bad)?;
+        for (name, value) in &grant.headers {
+            rule = rule.with_header(name, value).map_err(bad)?;
+        }
+        policy = policy.allow(grant.namespace.clone(), rule);
+    }
+    Ok(policy)
+}
+
 /// Where compiled components are shared in the object store, beside the actors' data.
 #[cfg(feature = "wasm")]
 const CACHE_PREFIX: &str = "component-cache";
 
 #[cfg(feature = "wasm")]
-pub(crate) async fn with_wasm_actors(
-    mut registry: Registry,
+fn wasm_runtime(
     config: &SandboxConfig,
+    limits: runner_core::sandbox::SandboxLimits,
     store: Option<Arc<dyn ObjectStore>>,
-) -> Result<Registry, BuildError> {
-    use runner_core::sandbox::SandboxLimits;
-    use runner_core::sandbox::wasm::{ComponentCache, WasmFactory, WasmRuntime};
+) -> Result<
+    (
+        runner_core::sandbox::wasm::WasmRuntime,
+        runner_core::sandbox::wasm::ComponentCache,
+    ),
+    BuildError,
+> {
+    use runner_core::sandbox::wasm::{ComponentCache, WasmRuntime};
 
-    if config.wasm_actors.is_empty() {
-        return Ok(registry);
-    }
-    let limits = SandboxLimits {
-        memory_bytes: config.memory_bytes,
-        call_time: config.call_time,
-    };
     let runtime =
         WasmRuntime::new(limits, config.max_instances).map_err(|e| BuildError::LoadComponent {
             name: "(runtime)".to_owned(),
@@ -37,6 +104,19 @@ pub(crate) async fn with_wasm_actors(
     if let Some(store) = store {
         cache = cache.with_object_store(store, CACHE_PREFIX);
     }
+    Ok((runtime, cache))
+}
+
+#[cfg(feature = "wasm")]
+async fn with_wasm_actors(
+    mut registry: Registry,
+    config: &SandboxConfig,
+    runtime: &runner_core::sandbox::wasm::WasmRuntime,
+    cache: &runner_core::sandbox::wasm::ComponentCache,
+    outbound: &Arc<runner_core::sandbox::OutboundPolicy>,
+) -> Result<Registry, BuildError> {
+    use runner_core::sandbox::wasm::WasmFactory;
+
     for (name, path) in &config.wasm_actors {
         let wasm = std::fs::read(path).map_err(|source| BuildError::ReadComponent {
             name: name.clone(),
@@ -47,25 +127,35 @@ pub(crate) async fn with_wasm_actors(
             name: name.clone(),
             reason: e.to_string(),
         };
-        let (code, tier) = runtime.load(&wasm, &cache).await.map_err(load_error)?;
+        let (code, tier) = runtime.load(&wasm, cache).await.map_err(load_error)?;
         code.check_instantiates().map_err(load_error)?;
         tracing::info!(actor = %name, path = %path.display(), ?tier, "loaded wasm actor");
-        registry = registry.with_factory(Arc::new(WasmFactory::new(name.clone(), code)));
+        let factory = WasmFactory::new(name.clone(), code).with_outbound(outbound.clone());
+        registry = registry.with_factory(Arc::new(factory));
     }
     Ok(registry)
 }
 
 #[cfg(not(feature = "wasm"))]
-pub(crate) async fn with_wasm_actors(
-    registry: Registry,
-    config: &SandboxConfig,
-    _store: Option<Arc<dyn ObjectStore>>,
-) -> Result<Registry, BuildError> {
+fn refuse_wasm_actors(config: &SandboxConfig) -> Result<(), BuildError> {
     match config.wasm_actors.first() {
-        None => Ok(registry),
+        None => Ok(()),
         Some((name, _)) => Err(BuildError::LoadComponent {
             name: name.clone(),
             reason: "this build has no WebAssembly runtime (feature `wasm`)".to_owned(),
         }),
     }
+}
+
+#[cfg(not(any(feature = "wasm", feature = "js")))]
+pub(crate) async fn with_sandboxed_actors(
+    registry: Registry,
+    config: &SandboxConfig,
+    _store: Option<Arc<dyn ObjectStore>>,
+) -> Result<Registry, BuildError> {
+    refuse_wasm_actors(config)?;
+    if config.bundle_namespaces != crate::config::BundleNamespaces::Off {
+        return Err(BuildError::NoSandbox);
+    }
+    Ok(registry)
 }

@@ -12,6 +12,7 @@ use super::schedule;
 /// Identity of a running actor instance.
 #[derive(Debug, Clone)]
 pub(crate) struct ActorMeta {
+    pub(crate) namespace: String,
     pub(crate) actor_id: String,
     pub(crate) generation: u32,
     pub(crate) key: Option<String>,

@@ -1,7 +1,9 @@
 //! Actor definitions by name, and how an instance is started from one.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ pub trait ActorControl: Send + Sync {
 
 /// Everything needed to start one actor instance.
 pub struct ActorInit {
+    /// The engine namespace the actor lives in.
+    pub namespace: String,
     /// Rivet actor id.
     pub actor_id: String,
     /// Generation of this allocation.
@@ -45,6 +49,7 @@ pub struct ActorInit {
 impl std::fmt::Debug for ActorInit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActorInit")
+            .field("namespace", &self.namespace)
             .field("actor_id", &self.actor_id)
             .field("generation", &self.generation)
             .field("key", &self.key)
@@ -87,15 +92,31 @@ impl<A: Actor> ActorFactory for NativeFactory<A> {
     }
 }
 
-/// The actors a runner hosts, by name.
+/// What [`ActorResolver::resolve`] returns.
+pub type ResolveFuture<'a> = Pin<
+    Box<dyn Future<Output = Result<Option<Arc<dyn ActorFactory>>, ActorStartError>> + Send + 'a>,
+>;
+
+/// Finds the factory for an actor name the registry does not list: code published per
+/// namespace after the runner was deployed (see `crate::sandbox::Catalog`).
+pub trait ActorResolver: Send + Sync + 'static {
+    /// The factory for `name` in `namespace`, `None` if there is no such actor there.
+    fn resolve<'a>(&'a self, namespace: &'a str, name: &'a str) -> ResolveFuture<'a>;
+}
+
+/// The actors a runner hosts: factories registered by name, then an optional resolver.
 #[derive(Clone, Default)]
 pub struct Registry {
     factories: BTreeMap<String, Arc<dyn ActorFactory>>,
+    resolver: Option<Arc<dyn ActorResolver>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.factories.keys()).finish()
+        f.debug_struct("Registry")
+            .field("actors", &self.factories.keys().collect::<Vec<_>>())
+            .field("resolver", &self.resolver.is_some())
+            .finish()
     }
 }
 
@@ -116,9 +137,31 @@ impl Registry {
         self
     }
 
-    /// The factory for `name`.
+    /// Asks `resolver` for names not registered here.
+    pub fn with_resolver(mut self, resolver: Arc<dyn ActorResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// The registered factory for `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn ActorFactory>> {
         self.factories.get(name).cloned()
+    }
+
+    /// The factory for `name` in `namespace`: a registered one, else the resolver's.
+    pub async fn resolve(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<dyn ActorFactory>, ActorStartError> {
+        if let Some(factory) = self.get(name) {
+            return Ok(factory);
+        }
+        let resolved = match &self.resolver {
+            Some(resolver) => resolver.resolve(namespace, name).await?,
+            None => None,
+        };
+        resolved.ok_or_else(|| ActorStartError::UnknownActor(name.to_owned()))
     }
 
     /// Registered actor names, sorted.

@@ -69,6 +69,7 @@ pub(crate) fn start(
 impl Instance {
     fn boot(mut behavior: Box<dyn Behavior>, init: ActorInit) -> Result<Self, ActorStartError> {
         let ActorInit {
+            namespace,
             actor_id,
             generation,
             key,
@@ -86,6 +87,7 @@ impl Instance {
         let stored = storage::load_state(&db)?;
         let mut instance = Self {
             meta: ActorMeta {
+                namespace,
                 actor_id,
                 generation,
                 key,

@@ -12,7 +12,6 @@ use rivet_envoy_client::handle::EnvoyHandle;
 use rivet_envoy_client::protocol;
 
 use crate::actor::ActorInit;
-use crate::error::ActorStartError;
 use crate::storage::ActorKey;
 
 use super::ActorHost;
@@ -34,8 +33,8 @@ impl EnvoyCallbacks for HostCallbacks {
         Box::pin(async move {
             let factory = host
                 .registry
-                .get(&config.name)
-                .ok_or_else(|| ActorStartError::UnknownActor(config.name.clone()))?;
+                .resolve(envoy.namespace(), &config.name)
+                .await?;
             let key = ActorKey {
                 namespace: envoy.namespace().to_owned(),
                 actor_id: actor_id.clone(),
@@ -60,6 +59,7 @@ impl EnvoyCallbacks for HostCallbacks {
             let handle = tokio::task::spawn_blocking(move || {
                 let files = store.open(&key, replica.is_some())?;
                 factory.start(ActorInit {
+                    namespace: key.namespace.clone(),
                     actor_id,
                     generation,
                     key: config.key,

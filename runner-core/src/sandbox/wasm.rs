@@ -24,6 +24,7 @@ use crate::actor::{ActorFactory, ActorHandle, ActorInit};
 use crate::error::ActorStartError;
 
 use super::SandboxLimits;
+use super::outbound::OutboundPolicy;
 use behavior::WasmBehavior;
 use host::HostState;
 
@@ -167,15 +168,23 @@ impl std::fmt::Debug for WasmCode {
 pub struct WasmFactory {
     name: String,
     code: WasmCode,
+    outbound: Option<Arc<OutboundPolicy>>,
 }
 
 impl WasmFactory {
-    /// Hosts `code` under the actor name `name`.
+    /// Hosts `code` under the actor name `name`, with no outbound HTTP.
     pub fn new(name: impl Into<String>, code: WasmCode) -> Self {
         Self {
             name: name.into(),
             code,
+            outbound: None,
         }
+    }
+
+    /// Lets the actors make the outbound requests `policy` allows their namespace.
+    pub fn with_outbound(mut self, policy: Arc<OutboundPolicy>) -> Self {
+        self.outbound = Some(policy);
+        self
     }
 }
 
@@ -185,7 +194,11 @@ impl ActorFactory for WasmFactory {
     }
 
     fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
-        let behavior = WasmBehavior::new(self.code.clone(), &init.files.files_dir);
+        let outbound = self
+            .outbound
+            .as_ref()
+            .map(|policy| policy.for_namespace(&init.namespace));
+        let behavior = WasmBehavior::new(self.code.clone(), &init.files.files_dir, outbound);
         crate::actor::start_instance(&self.name, Box::new(behavior), init)
     }
 }

@@ -10,9 +10,11 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::actor::{ActionError, Behavior, Effects, RawRequest, RawResponse, Scope};
 
-use super::host::{GUEST_FILES_DIR, HostState, MemoryLimiter, with_call_db};
+use super::host::{GUEST_FILES_DIR, HostState, MemoryLimiter};
 use super::rivet::actor::types::{ActorError, HttpRequest};
 use super::{Actor, EPOCH_TICK, WasmCode};
+use crate::sandbox::call::{run_blocking, with_call_db};
+use crate::sandbox::outbound::Outbound;
 
 pub(super) struct WasmBehavior {
     code: WasmCode,
@@ -22,22 +24,27 @@ pub(super) struct WasmBehavior {
     /// The actor's state (CBOR), owned here between calls.
     state: Vec<u8>,
     guest_sql: Arc<AtomicBool>,
+    /// The namespace's outbound HTTP rules, if the operator granted any.
+    outbound: Option<Outbound>,
 }
 
 impl WasmBehavior {
-    pub(super) fn new(code: WasmCode, files_dir: &Path) -> Self {
+    pub(super) fn new(code: WasmCode, files_dir: &Path, outbound: Option<Outbound>) -> Self {
         Self {
             code,
             files_dir: files_dir.to_owned(),
             live: None,
             state: Vec::new(),
             guest_sql: Arc::new(AtomicBool::new(false)),
+            outbound,
         }
     }
 
     /// A new store and instance: WASI with only the files mount, no environment, no sockets.
     fn instantiate(&self) -> Result<(Store<HostState>, Actor), ActionError> {
-        instantiate(&self.code, Some(&self.files_dir), self.guest_sql.clone())
+        let mut live = instantiate(&self.code, Some(&self.files_dir), self.guest_sql.clone())?;
+        live.0.data_mut().outbound = self.outbound.clone();
+        Ok(live)
     }
 
     /// Runs one export under the limits, with the call's database, effects and state lent to it.
@@ -60,6 +67,7 @@ impl WasmBehavior {
         if data.meta.is_none() {
             data.meta = Some(scope.meta.clone());
         }
+        data.host_wait = std::time::Duration::ZERO;
         store.set_epoch_deadline(call_ticks);
         let outcome = run_blocking(|| with_call_db(scope.db, || f(actor, store)));
         let data = store.data_mut();
@@ -104,10 +112,22 @@ pub(super) fn instantiate(
         state: Vec::new(),
         effects: Effects::default(),
         guest_sql,
+        outbound: None,
+        host_wait: std::time::Duration::ZERO,
     };
     let mut store = Store::new(&runtime.engine, data);
     store.limiter(|data| &mut data.limiter);
     store.set_epoch_deadline(call_ticks(runtime.limits.call_time));
+    // The limit is on the guest's own time: what it spent waiting on the host's network calls
+    // is given back when the deadline comes.
+    store.epoch_deadline_callback(|mut store| {
+        let waited = std::mem::take(&mut store.data_mut().host_wait);
+        let ticks = u64::try_from(waited.as_millis() / EPOCH_TICK.as_millis().max(1)).unwrap_or(0);
+        if ticks == 0 {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(ticks))
+    });
     let actor = code
         .pre
         .instantiate(&mut store)
@@ -118,16 +138,6 @@ pub(super) fn instantiate(
 /// A time limit in epoch ticks (one more, so a call never gets less than the limit).
 fn call_ticks(limit: std::time::Duration) -> u64 {
     u64::try_from(limit.as_millis() / EPOCH_TICK.as_millis().max(1) + 1).unwrap_or(u64::MAX / 2)
-}
-
-/// Enters the guest. On a multi-threaded runtime the worker hands its other tasks off first,
-/// so a guest that runs up to its time limit does not stall other actors; WASI's synchronous
-/// calls then also find a runtime they may block on.
-fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
 }
 
 /// Turns a trap into the error the caller sees, and logs it for the operator.

@@ -1,17 +1,16 @@
-//! The `rivet:actor/host` imports, and the per-instance store data they work on.
-//!
-//! A call's database is the transaction the instance opened for it. It is lent to the host
-//! functions for the duration of the (synchronous) guest call through a scoped thread-local,
-//! so no borrowed reference ever has to live inside the `'static` store.
+//! The `rivet:actor/host` imports, and the per-instance store data they work on. The call's
+//! database comes from [`crate::sandbox::call`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use rusqlite::types::Value as SqlValue;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::actor::{ActorMeta, Effects};
+use crate::sandbox::call;
+use crate::sandbox::outbound::{FetchError, Outbound, OutboundRequest};
 
 use super::rivet::actor::host::Host;
 use super::rivet::actor::types::{
@@ -20,13 +19,6 @@ use super::rivet::actor::types::{
 
 /// Where the actor's files mount appears inside the sandbox.
 pub(super) const GUEST_FILES_DIR: &str = "/data";
-
-scoped_tls::scoped_thread_local!(static CALL_DB: rusqlite::Connection);
-
-/// Runs `f` with `db` lent to the host functions.
-pub(super) fn with_call_db<R>(db: &rusqlite::Connection, f: impl FnOnce() -> R) -> R {
-    CALL_DB.set(db, f)
-}
 
 /// Everything one instance's host functions and WASI need.
 pub(crate) struct HostState {
@@ -40,6 +32,10 @@ pub(crate) struct HostState {
     pub(super) effects: Effects,
     /// Set while a guest SQL statement runs, so the SQL policy applies to it alone.
     pub(super) guest_sql: Arc<AtomicBool>,
+    /// The namespace's outbound HTTP rules; `None` denies every request.
+    pub(super) outbound: Option<Outbound>,
+    /// Time the current call spent waiting on outbound requests, not counted as its own.
+    pub(super) host_wait: std::time::Duration,
 }
 
 /// Caps the instance's linear memory, and remembers that the cap was hit so the trap that
@@ -97,12 +93,9 @@ impl HostState {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<R>,
     ) -> Result<R, ActorError> {
-        call_db(|db| {
-            self.guest_sql.store(true, Ordering::Release);
-            let result = f(db);
-            self.guest_sql.store(false, Ordering::Release);
-            result.map_err(|err| error("actor", "sql_error", &err.to_string()))
-        })
+        call::guest_sql(&self.guest_sql, f)
+            .ok_or_else(no_database)?
+            .map_err(|err| error("actor", "sql_error", &err.to_string()))
     }
 
     /// Runs the runner's own SQL (not the guest's, so no policy) on the call's database.
@@ -110,22 +103,18 @@ impl HostState {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
     ) -> Result<(), ActorError> {
-        call_db(|db| f(db).map_err(|err| error("actor", "internal_error", &err.to_string())))
+        call::call_db(f)
+            .ok_or_else(no_database)?
+            .map_err(|err| error("actor", "internal_error", &err.to_string()))
     }
 }
 
-/// The call's database, or an error outside a call.
-fn call_db<R>(
-    f: impl FnOnce(&rusqlite::Connection) -> Result<R, ActorError>,
-) -> Result<R, ActorError> {
-    if !CALL_DB.is_set() {
-        return Err(error(
-            "actor",
-            "no_database",
-            "the database is only available during a call",
-        ));
-    }
-    CALL_DB.with(f)
+fn no_database() -> ActorError {
+    error(
+        "actor",
+        "no_database",
+        "the database is only available during a call",
+    )
 }
 
 fn error(group: &str, code: &str, message: &str) -> ActorError {
@@ -241,13 +230,23 @@ impl Host for HostState {
     }
 
     fn fetch(&mut self, request: HttpRequest) -> Result<HttpResponse, ActorError> {
-        Err(error(
-            "actor",
-            "fetch_denied",
-            &format!(
-                "outbound HTTP to {} is not allowed for this actor's namespace",
-                request.url
-            ),
-        ))
+        let request = OutboundRequest {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        };
+        let started = std::time::Instant::now();
+        let result = match &self.outbound {
+            Some(outbound) => outbound.fetch(request),
+            None => Err(FetchError::Denied(request.url)),
+        };
+        self.host_wait += started.elapsed();
+        let response = result.map_err(|err| error("actor", err.code(), &err.to_string()))?;
+        Ok(HttpResponse {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
     }
 }

@@ -1,0 +1,332 @@
+//! `rivet-runner deploy PATH …`: the tenant deployment flow, without redeploying the runner.
+//!
+//! 1. checks the code loads (a `.wasm` component or a `.js` module; a directory deploys each
+//!    one in it, named after its file);
+//! 2. creates the namespace on the engine, if it does not exist (`--engine`);
+//! 3. publishes the code to the object store the runner reads (the same `RUNNER_OBJECT_STORE`
+//!    / `RUNNER_S3_*` / `RUNNER_BUNDLE_PREFIX` variables), where new actor generations pick it up;
+//! 4. upserts the runner config pointing at the runner (`--url`, as `runner-config put`);
+//! 5. prints how a client connects.
+//!
+//! Every step is idempotent: deploying the same code again changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use runner_core::bundle::{BundleKind, BundleStore};
+use runner_core::object_store::{LocalStore, ObjectStore, S3Store};
+
+use crate::admin::{PutArgs, parse_put};
+use crate::{ContainerConfig, StoreConfig};
+
+/// Parsed `deploy` arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployArgs {
+    /// The actors to publish: (name, file).
+    pub actors: Vec<(String, PathBuf)>,
+    /// The namespace they run in.
+    pub namespace: String,
+    /// Engine API base URL, to create the namespace (and the runner config).
+    pub engine: Option<String>,
+    /// The runner config to upsert, if `--url` was given.
+    pub runner_config: Option<PutArgs>,
+}
+
+/// Parses `deploy PATH [--actor NAME] [--namespace NS] [--engine URL] [--url URL …]`. Runner
+/// config options are those of `runner-config put`, with `--pool` for its name.
+pub fn parse_deploy(args: &[String], secret: Option<String>) -> anyhow::Result<DeployArgs> {
+    let Some((path, rest)) = args.split_first() else {
+        bail!("deploy needs a file (.wasm, .js) or a directory of them");
+    };
+    let mut actor = None;
+    let mut namespace = "default".to_owned();
+    let mut engine = None;
+    let mut put_args = Vec::new();
+    let mut iter = rest.iter();
+    while let Some(flag) = iter.next() {
+        let value = iter
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?
+            .clone();
+        match flag.as_str() {
+            "--actor" => actor = Some(value),
+            "--namespace" => namespace = value,
+            "--engine" => engine = Some(value.trim_end_matches('/').to_owned()),
+            "--pool" => put_args.extend(["--name".to_owned(), value]),
+            other => put_args.extend([other.to_owned(), value]),
+        }
+    }
+    let actors = actor_files(Path::new(path), actor)?;
+    let runner_config = if put_args.is_empty() {
+        None
+    } else {
+        let engine = engine
+            .clone()
+            .context("--engine is needed to register the runner config")?;
+        put_args.extend(["--engine".to_owned(), engine]);
+        put_args.extend(["--namespace".to_owned(), namespace.clone()]);
+        Some(parse_put(&put_args, secret)?)
+    };
+    Ok(DeployArgs {
+        actors,
+        namespace,
+        engine,
+        runner_config,
+    })
+}
+
+/// The actor files under `path`, each named after its file (or `name`, for a single file).
+fn actor_files(path: &Path, name: Option<String>) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_owned)
+            .with_context(|| format!("{} has no usable file name", p.display()))
+    };
+    let is_code = |p: &Path| BundleKind::from_file_name(&p.to_string_lossy()).is_some();
+    if path.is_dir() {
+        if name.is_some() {
+            bail!("--actor names one file; a directory deploys each file under its own name");
+        }
+        let mut actors = Vec::new();
+        let entries =
+            std::fs::read_dir(path).with_context(|| format!("read {}", path.display()))?;
+        for entry in entries {
+            let file = entry?.path();
+            if file.is_file() && is_code(&file) {
+                actors.push((stem(&file)?, file));
+            }
+        }
+        actors.sort();
+        if actors.is_empty() {
+            bail!("{} holds no .wasm or .js file", path.display());
+        }
+        return Ok(actors);
+    }
+    if !is_code(path) {
+        bail!(
+            "{} is not actor code: expected a .wasm component or a .js module",
+            path.display()
+        );
+    }
+    Ok(vec![(
+        name.map_or_else(|| stem(path), Ok)?,
+        path.to_owned(),
+    )])
+}
+
+/// Runs the deployment, printing each step on stderr and the client details on stdout.
+pub async fn deploy(
+    args: &DeployArgs,
+    config: &ContainerConfig,
+    token: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut loaded = Vec::new();
+    for (name, path) in &args.actors {
+        let code = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        let kind = BundleKind::from_file_name(&path.to_string_lossy())
+            .with_context(|| format!("{} is not a .wasm or .js file", path.display()))?;
+        check_loads(name, kind, &code, config)
+            .await
+            .with_context(|| format!("{} does not load", path.display()))?;
+        loaded.push((name, kind, code));
+    }
+    if let Some(engine) = &args.engine {
+        ensure_namespace(engine, &args.namespace, token).await?;
+    }
+    let bundles = BundleStore::new(open_store(config).await?, &config.sandbox.bundle_prefix);
+    for (name, kind, code) in loaded {
+        let version = bundles
+            .publish(&args.namespace, name, kind, Bytes::from(code))
+            .await
+            .with_context(|| format!("publish `{name}`"))?;
+        eprintln!(
+            "published `{name}` ({kind}, {} bytes, sha256 {}) in namespace `{}`",
+            version.size, version.sha256, args.namespace
+        );
+    }
+    if let Some(put) = &args.runner_config {
+        crate::admin::put(put, token).await?;
+        eprintln!(
+            "runner config `{}` in namespace `{}` points at {}",
+            put.name, put.namespace, put.config.url
+        );
+    }
+    Ok(client_details(args))
+}
+
+/// Loads the code as the runner will, so a broken bundle is refused before it is published.
+async fn check_loads(
+    name: &str,
+    kind: BundleKind,
+    code: &[u8],
+    config: &ContainerConfig,
+) -> anyhow::Result<()> {
+    let limits = runner_core::sandbox::SandboxLimits {
+        memory_bytes: config.sandbox.memory_bytes,
+        call_time: config.sandbox.call_time,
+    };
+    match kind {
+        #[cfg(feature = "wasm")]
+        BundleKind::Wasm => {
+            let runtime = runner_core::sandbox::wasm::WasmRuntime::new(limits, 4)?;
+            let code = code.to_vec();
+            tokio::task::spawn_blocking(move || {
+                runtime.compile(&code)?.check_instantiates()?;
+                anyhow::Ok(())
+            })
+            .await??;
+        }
+        #[cfg(feature = "js")]
+        BundleKind::Js => {
+            let source = std::str::from_utf8(code).context("a .js bundle must be UTF-8")?;
+            runner_core::sandbox::js::JsRuntime::new(limits).compile(name, source)?;
+        }
+        #[allow(unreachable_patterns, reason = "one arm per runtime compiled in")]
+        other => bail!("`{name}`: this build cannot run `{other}` actors"),
+    }
+    Ok(())
+}
+
+async fn open_store(config: &ContainerConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    Ok(match &config.store {
+        StoreConfig::None => {
+            bail!("deploy publishes to the object store: set RUNNER_OBJECT_STORE=local or s3")
+        }
+        StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
+        StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
+    })
+}
+
+/// Creates `namespace` unless it exists.
+async fn ensure_namespace(
+    engine: &str,
+    namespace: &str,
+    token: Option<&str>,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let authed = |request: reqwest::RequestBuilder| match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let unreachable =
+        |e: reqwest::Error| anyhow::anyhow!("could not reach the engine at {engine}: {e}");
+    let listed = authed(
+        client
+            .get(format!("{engine}/namespaces"))
+            .query(&[("name", namespace)]),
+    )
+    .send()
+    .await
+    .map_err(unreachable)?;
+    if listed.status().is_success() {
+        let body: serde_json::Value = listed.json().await.unwrap_or_default();
+        let exists = body["namespaces"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|ns| ns["name"] == namespace));
+        if exists {
+            eprintln!("namespace `{namespace}` exists");
+            return Ok(());
+        }
+    }
+    let created = authed(client.post(format!("{engine}/namespaces")))
+        .json(&serde_json::json!({ "name": namespace, "display_name": namespace }))
+        .send()
+        .await
+        .map_err(unreachable)?;
+    if !created.status().is_success() {
+        bail!(
+            "the engine refused to create namespace `{namespace}`: {} {}",
+            created.status(),
+            created.text().await.unwrap_or_default()
+        );
+    }
+    eprintln!("created namespace `{namespace}`");
+    Ok(())
+}
+
+/// How a client reaches the deployed actors, for the person who ran the command.
+fn client_details(args: &DeployArgs) -> String {
+    let endpoint = args.engine.as_deref().unwrap_or("http://127.0.0.1:6420");
+    let pool = args
+        .runner_config
+        .as_ref()
+        .map_or("default", |put| put.name.as_str());
+    let ns = &args.namespace;
+    let mut out = format!("endpoint:  {endpoint}\nnamespace: {ns}\npool:      {pool}\n");
+    for (name, _) in &args.actors {
+        out.push_str(&format!(
+            "\n# call `{name}` (actor key `demo`, created on first use) through the gateway:\n\
+             curl -X POST '{endpoint}/gateway/{name}/action/ACTION?rvt-namespace={ns}&rvt-method=getOrCreate&rvt-key=demo&rvt-runner={pool}' \\\n  \
+             -H 'content-type: application/json' -d '{{\"args\": []}}'\n"
+        ));
+    }
+    out.push_str(&format!(
+        "\n# or from TypeScript: createClient({{ endpoint: \"{endpoint}\", namespace: \"{ns}\" }})\n"
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn deploy_arguments_name_files_and_pass_runner_config_options_through() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("counter.js"), "export default {}").unwrap();
+        std::fs::write(dir.path().join("agent.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.path().join("README.md"), "not code").unwrap();
+        let path = dir.path().to_string_lossy().into_owned();
+
+        let parsed = parse_deploy(&args(&[&path, "--namespace", "tenant-a"]), None).unwrap();
+        let names: Vec<&str> = parsed.actors.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["agent", "counter"]);
+        assert_eq!(parsed.namespace, "tenant-a");
+        assert!(parsed.runner_config.is_none());
+
+        let file = format!("{path}/counter.js");
+        let parsed = parse_deploy(
+            &args(&[
+                &file,
+                "--actor",
+                "clicks",
+                "--engine",
+                "http://e/",
+                "--url",
+                "http://r/api/rivet",
+                "--request-lifespan",
+                "300",
+                "--drain-grace-period",
+                "30",
+                "--pool",
+                "sandbox",
+            ]),
+            Some("s".repeat(32)),
+        )
+        .unwrap();
+        assert_eq!(parsed.actors[0].0, "clicks");
+        let put = parsed.runner_config.unwrap();
+        assert_eq!(
+            (put.engine.as_str(), put.name.as_str()),
+            ("http://e", "sandbox")
+        );
+        assert_eq!(put.namespace, "default");
+
+        let err = parse_deploy(&args(&[&format!("{path}/README.md")]), None).unwrap_err();
+        assert!(err.to_string().contains("not actor code"), "{err}");
+        let err = parse_deploy(&args(&[&file, "--url", "http://r"]), None).unwrap_err();
+        assert!(err.to_string().contains("--engine"), "{err}");
+        let err = parse_deploy(&args(&[&path, "--actor", "x"]), None).unwrap_err();
+        assert!(err.to_string().contains("directory"), "{err}");
+    }
+}

@@ -1,0 +1,44 @@
+//! The database of the call in progress, lent to a sandbox's host functions.
+//!
+//! A call's database is the transaction the instance opened for it. It is lent for the
+//! duration of the (synchronous) guest call through a scoped thread-local, so no borrowed
+//! reference ever has to live inside a `'static` store or JavaScript closure.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rusqlite::Connection;
+
+scoped_tls::scoped_thread_local!(static CALL_DB: Connection);
+
+/// Runs `f` with `db` lent to the host functions.
+pub(super) fn with_call_db<R>(db: &Connection, f: impl FnOnce() -> R) -> R {
+    CALL_DB.set(db, f)
+}
+
+/// `f` on the call's database; `None` outside a call.
+pub(super) fn call_db<R>(f: impl FnOnce(&Connection) -> R) -> Option<R> {
+    CALL_DB.is_set().then(|| CALL_DB.with(f))
+}
+
+/// `f` on the call's database with the guest SQL policy on (see `sql_policy`).
+pub(super) fn guest_sql<R>(
+    policy_on: &AtomicBool,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> Option<rusqlite::Result<R>> {
+    call_db(|db| {
+        policy_on.store(true, Ordering::Release);
+        let result = f(db);
+        policy_on.store(false, Ordering::Release);
+        result
+    })
+}
+
+/// Enters the guest. On a multi-threaded runtime the worker hands its other tasks off first,
+/// so a guest that runs up to its time limit does not stall other actors; WASI's synchronous
+/// calls then also find a runtime they may block on.
+pub(super) fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

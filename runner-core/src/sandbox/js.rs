@@ -1,0 +1,124 @@
+//! JavaScript actors on QuickJS (rquickjs).
+//!
+//! An actor is an ES module whose default export has the shape of a RivetKit actor definition:
+//!
+//! ```js
+//! export default actor({
+//!   state: { count: 0 },                 // or createState(c, input) { return … }
+//!   onWake(c) {},                         // also onCreate(c, input), onSleep(c), onRequest(c, req)
+//!   actions: {
+//!     increment(c, amount = 1) {
+//!       c.state.count += amount;
+//!       c.broadcast("newCount", c.state.count);
+//!       return c.state.count;
+//!     },
+//!   },
+//! });
+//! ```
+//!
+//! Every instance is its own QuickJS runtime: its own heap (capped at the sandbox's memory
+//! limit), its own globals, an interrupt handler enforcing the time limit per call. There is no
+//! module loader, no `std`/`os` module, no timers: the only way out is the context object `c`
+//! (database, files mount, events, schedule, and outbound HTTP if the operator allows it).
+
+mod behavior;
+mod host;
+
+use std::sync::Arc;
+
+use crate::actor::{ActorFactory, ActorHandle, ActorInit};
+use crate::error::ActorStartError;
+
+use super::SandboxLimits;
+use super::outbound::OutboundPolicy;
+use behavior::JsBehavior;
+
+/// Why a JavaScript actor could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsError {
+    /// The module does not evaluate, or its default export is not an actor definition.
+    #[error("load JavaScript actor `{name}`: {reason}")]
+    Module {
+        /// The module's name.
+        name: String,
+        /// The error, with its location.
+        reason: String,
+    },
+}
+
+/// The JavaScript runtime's settings, shared by every JavaScript actor.
+#[derive(Debug, Clone)]
+pub struct JsRuntime {
+    limits: SandboxLimits,
+}
+
+impl JsRuntime {
+    /// Instances run under `limits`.
+    pub fn new(limits: SandboxLimits) -> Self {
+        Self { limits }
+    }
+
+    /// Checks that `source` evaluates and exports an actor definition, and keeps it for
+    /// instances.
+    pub fn compile(&self, name: &str, source: &str) -> Result<JsCode, JsError> {
+        let code = JsCode {
+            name: name.to_owned(),
+            source: Arc::from(source),
+            limits: self.limits,
+        };
+        behavior::Live::check(&code).map_err(|e| JsError::Module {
+            name: name.to_owned(),
+            reason: e.message,
+        })?;
+        Ok(code)
+    }
+}
+
+/// A checked JavaScript actor module.
+#[derive(Debug, Clone)]
+pub struct JsCode {
+    name: String,
+    source: Arc<str>,
+    limits: SandboxLimits,
+}
+
+/// Starts actors of one name from a JavaScript module.
+#[derive(Debug)]
+pub struct JsFactory {
+    name: String,
+    code: JsCode,
+    outbound: Option<Arc<OutboundPolicy>>,
+}
+
+impl JsFactory {
+    /// Hosts `code` under the actor name `name`, with no outbound HTTP.
+    pub fn new(name: impl Into<String>, code: JsCode) -> Self {
+        Self {
+            name: name.into(),
+            code,
+            outbound: None,
+        }
+    }
+
+    /// Lets the actors make the outbound requests `policy` allows their namespace.
+    pub fn with_outbound(mut self, policy: Arc<OutboundPolicy>) -> Self {
+        self.outbound = Some(policy);
+        self
+    }
+}
+
+impl ActorFactory for JsFactory {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
+        let outbound = self
+            .outbound
+            .as_ref()
+            .map(|policy| policy.for_namespace(&init.namespace));
+        let behavior = JsBehavior::new(self.code.clone(), &init.files.files_dir, outbound);
+        crate::actor::start_instance(&self.name, Box::new(behavior), init)
+    }
+}

@@ -1,0 +1,385 @@
+//! One JavaScript actor instance as a [`Behavior`]: a QuickJS runtime of its own, entered once
+//! per call with the call's transaction lent to the native functions, under the limits.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value};
+
+use crate::actor::{
+    ActionError, Behavior, RawRequest, RawResponse, Scope, cbor_from_json, cbor_to_json,
+};
+use crate::sandbox::call::{run_blocking, with_call_db};
+use crate::sandbox::outbound::Outbound;
+
+use super::JsCode;
+use super::host::{CallClock, JsHost, host_object};
+
+/// The bridge between the actor's definition and the runner (see the file).
+const PRELUDE: &str = include_str!("prelude.js");
+/// Where the prelude leaves the bridge.
+const BRIDGE: &str = "__rivet";
+/// The deepest the JavaScript stack may grow; past it code gets a `RangeError`.
+const MAX_STACK_BYTES: usize = 512 * 1024;
+
+pub(super) struct JsBehavior {
+    code: JsCode,
+    files_dir: std::path::PathBuf,
+    outbound: Option<Outbound>,
+    guest_sql: Arc<AtomicBool>,
+    /// The live instance; dropped after a limit was hit and made anew for the next call.
+    live: Option<Live>,
+    /// The actor's state (CBOR), owned here between calls so a dropped instance loses nothing.
+    state: Vec<u8>,
+    /// The live instance holds `state` (not an older or newer one).
+    live_has_state: bool,
+}
+
+impl JsBehavior {
+    pub(super) fn new(code: JsCode, files_dir: &Path, outbound: Option<Outbound>) -> Self {
+        Self {
+            code,
+            files_dir: files_dir.to_owned(),
+            outbound,
+            guest_sql: Arc::new(AtomicBool::new(false)),
+            live: None,
+            state: Vec::new(),
+            live_has_state: false,
+        }
+    }
+
+    fn live(&mut self) -> Result<&Live, ActionError> {
+        if self.live.is_none() {
+            let host = JsHost {
+                effects: Mutex::default(),
+                meta: Mutex::default(),
+                files_dir: Some(self.files_dir.clone()),
+                guest_sql: self.guest_sql.clone(),
+                outbound: self.outbound.clone(),
+                clock: Arc::default(),
+            };
+            self.live = Some(Live::new(&self.code, Arc::new(host))?);
+            self.live_has_state = false;
+        }
+        self.live
+            .as_ref()
+            .ok_or_else(|| ActionError::internal("no JavaScript instance"))
+    }
+
+    /// Calls the bridge's `method` with two string arguments under the limits; returns its
+    /// (JSON string) result and keeps the state it leaves.
+    fn call(
+        &mut self,
+        scope: &mut Scope<'_>,
+        what: &str,
+        method: &str,
+        args: (String, String),
+    ) -> Result<String, ActionError> {
+        let state = if self.live_has_state || self.state.is_empty() {
+            None
+        } else {
+            Some(state_json(&self.state)?)
+        };
+        let limit = self.code.limits.call_time;
+        let live = self.live()?;
+        *live.host.effects() = std::mem::take(scope.effects);
+        {
+            let mut meta = live.host.meta.lock().unwrap_or_else(|e| e.into_inner());
+            if meta.is_none() {
+                *meta = Some(scope.meta.clone());
+            }
+        }
+        live.host.clock.start(limit);
+        let outcome = run_blocking(|| {
+            with_call_db(scope.db, || live.run(what, state.as_deref(), method, args))
+        });
+        live.host.clock.stop();
+        *scope.effects = std::mem::take(&mut *live.host.effects());
+        match outcome {
+            Ok((output, state)) => {
+                self.state = state;
+                self.live_has_state = true;
+                Ok(output)
+            }
+            Err(error) => {
+                self.live_has_state = false;
+                if matches!(error.code.as_str(), "cpu_limit" | "memory_limit") {
+                    // The heap may be left inconsistent: the next call gets a new instance.
+                    self.live = None;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A QuickJS runtime with the prelude and the actor's module evaluated.
+pub(super) struct Live {
+    // Field order is drop order: the context before the runtime.
+    context: Context,
+    _runtime: Runtime,
+    host: Arc<JsHost>,
+    memory_bytes: usize,
+}
+
+impl Live {
+    /// A new runtime running `code`'s module, the module's top level under the time limit.
+    pub(super) fn new(code: &JsCode, host: Arc<JsHost>) -> Result<Self, ActionError> {
+        let runtime = Runtime::new().map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+        runtime.set_memory_limit(code.limits.memory_bytes);
+        runtime.set_max_stack_size(MAX_STACK_BYTES);
+        let clock = host.clock.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || clock.should_interrupt())));
+        let context =
+            Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+        host.clock.start(code.limits.call_time);
+        let loaded = context.with(|ctx| {
+            evaluate(&ctx, code, &host)
+                .map_err(|e| classify(&ctx, e, &host.clock, code.limits.memory_bytes, "load"))
+        });
+        host.clock.stop();
+        loaded?;
+        Ok(Self {
+            context,
+            _runtime: runtime,
+            host,
+            memory_bytes: code.limits.memory_bytes,
+        })
+    }
+
+    /// A runtime with no files, database or network, to check that `code` loads.
+    pub(super) fn check(code: &JsCode) -> Result<(), ActionError> {
+        let host = JsHost {
+            effects: Mutex::default(),
+            meta: Mutex::default(),
+            files_dir: None,
+            guest_sql: Arc::default(),
+            outbound: None,
+            clock: Arc::new(CallClock::default()),
+        };
+        Self::new(code, Arc::new(host)).map(drop)
+    }
+
+    /// Loads `state` (if given), calls `method`, waits for its promise if it returned one, and
+    /// reads the state back: (the method's result, the state as CBOR).
+    fn run(
+        &self,
+        what: &str,
+        state: Option<&str>,
+        method: &str,
+        args: (String, String),
+    ) -> Result<(String, Vec<u8>), ActionError> {
+        self.context.with(|ctx| {
+            let result = (|| {
+                let bridge: Object = ctx.globals().get(BRIDGE)?;
+                if let Some(state) = state {
+                    bridge.get::<_, Function>("load")?.call::<_, ()>((state,))?;
+                }
+                let value: Value = bridge.get::<_, Function>(method)?.call(args)?;
+                let output: String = match value.as_promise() {
+                    Some(promise) => promise.finish()?,
+                    None => value.get()?,
+                };
+                let state: String = bridge.get::<_, Function>("state")?.call(())?;
+                Ok((output, state))
+            })();
+            let (output, state) =
+                result.map_err(|e| classify(&ctx, e, &self.host.clock, self.memory_bytes, what))?;
+            let state = serde_json::from_str(&state)
+                .map_err(|e| ActionError::internal(format!("state JSON: {e}")))
+                .and_then(|json| cbor_from_json(&json).map_err(ActionError::internal))
+                .map_err(|e| ActionError::new("actor", "invalid_state", e.message))?;
+            Ok((output, state))
+        })
+    }
+}
+
+/// Evaluates the prelude, then the module, and hands its definition to the bridge.
+fn evaluate<'js>(ctx: &Ctx<'js>, code: &JsCode, host: &Arc<JsHost>) -> rquickjs::Result<()> {
+    let prelude: Function = ctx.eval(PRELUDE)?;
+    prelude.call::<_, ()>((host_object(ctx, host)?,))?;
+    let bridge: Object = ctx.globals().get(BRIDGE)?;
+    let (module, evaluated) =
+        Module::declare(ctx.clone(), format!("{}.js", code.name), &*code.source)?.eval()?;
+    evaluated.finish::<()>()?;
+    let definition: Value = module.get("default")?;
+    bridge
+        .get::<_, Function>("define")?
+        .call::<_, ()>((definition,))
+}
+
+/// Turns a JavaScript failure into the error the caller sees, and logs it for the operator.
+fn classify(
+    ctx: &Ctx<'_>,
+    error: rquickjs::Error,
+    clock: &CallClock,
+    memory_bytes: usize,
+    what: &str,
+) -> ActionError {
+    let caught = CaughtError::from_error(ctx, error);
+    if clock.hit.load(Ordering::Acquire) {
+        return limit_error(
+            "cpu_limit",
+            format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
+        );
+    }
+    let (name, message, group, code, stack) = match &caught {
+        CaughtError::Exception(exception) => {
+            let object = exception.as_object();
+            (
+                string_prop(object, "name"),
+                exception.message().unwrap_or_default(),
+                string_prop(object, "group"),
+                string_prop(object, "code"),
+                exception.stack(),
+            )
+        }
+        CaughtError::Value(value) => {
+            let text = value
+                .as_object()
+                .and_then(|o| o.get::<_, String>("message").ok())
+                .or_else(|| value.as_string().and_then(|s| s.to_string().ok()))
+                .unwrap_or_else(|| format!("{value:?}"));
+            (None, text, None, None, None)
+        }
+        CaughtError::Error(rquickjs::Error::Allocation) => {
+            (None, "out of memory".into(), None, None, None)
+        }
+        CaughtError::Error(rquickjs::Error::WouldBlock) => {
+            return ActionError::new(
+                "actor",
+                "js_error",
+                format!("`{what}` returned a promise that never settles"),
+            );
+        }
+        CaughtError::Error(other) => (None, other.to_string(), None, None, None),
+    };
+    if message == "out of memory" {
+        return limit_error(
+            "memory_limit",
+            format!("`{what}` needed more than the sandbox's memory limit of {memory_bytes} bytes"),
+        );
+    }
+    if let (Some(group), Some(code)) = (group, code) {
+        return ActionError::new(group, code, message);
+    }
+    let name = name.unwrap_or_else(|| "Error".to_owned());
+    tracing::warn!(
+        target: "actor",
+        what,
+        error = %format!("{name}: {message}"),
+        stack = stack.as_deref().unwrap_or(""),
+        "JavaScript actor code threw"
+    );
+    ActionError::new(
+        "actor",
+        "js_error",
+        format!("`{what}` threw {name}: {message}"),
+    )
+}
+
+fn limit_error(code: &str, message: String) -> ActionError {
+    tracing::warn!(code, message, "sandboxed actor code failed");
+    ActionError::new("actor", code, message)
+}
+
+fn string_prop(object: &Object<'_>, name: &str) -> Option<String> {
+    object.get::<_, Option<String>>(name).ok().flatten()
+}
+
+fn state_json(state: &[u8]) -> Result<String, ActionError> {
+    cbor_to_json(state)
+        .map(|json| json.to_string())
+        .map_err(ActionError::internal)
+}
+
+impl Behavior for JsBehavior {
+    fn attach(&mut self, db: &mut rusqlite::Connection) -> Result<(), ActionError> {
+        crate::sandbox::sql_policy::install(db, self.guest_sql.clone())
+            .map_err(|e| ActionError::internal(format!("install the SQL policy: {e}")))
+    }
+
+    fn create(&mut self, scope: &mut Scope<'_>, input: Option<&[u8]>) -> Result<(), ActionError> {
+        let input = match input {
+            None | Some([]) => "null".to_owned(),
+            Some(bytes) => cbor_to_json(bytes)
+                .map_err(ActionError::invalid_input)?
+                .to_string(),
+        };
+        self.state.clear();
+        self.live_has_state = false;
+        self.call(scope, "createState", "create", (input, String::new()))
+            .map(drop)
+    }
+
+    fn wake(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "onWake", "wake", Default::default())
+            .map(drop)
+    }
+
+    fn sleep(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "onSleep", "sleep", Default::default())
+            .map(drop)
+    }
+
+    fn action(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ActionError> {
+        let args = match cbor_to_json(args).map_err(|e| ActionError::invalid_args(name, &e))? {
+            serde_json::Value::Null => "[]".to_owned(),
+            array @ serde_json::Value::Array(_) => array.to_string(),
+            other => serde_json::Value::Array(vec![other]).to_string(),
+        };
+        let output = self.call(scope, name, "action", (name.to_owned(), args))?;
+        let output: serde_json::Value = serde_json::from_str(&output)
+            .map_err(|e| ActionError::internal(format!("action output JSON: {e}")))?;
+        cbor_from_json(&output).map_err(ActionError::internal)
+    }
+
+    fn request(
+        &mut self,
+        scope: &mut Scope<'_>,
+        request: &RawRequest,
+    ) -> Result<Option<RawResponse>, ActionError> {
+        let request = serde_json::json!({
+            "method": request.method,
+            "path": request.path,
+            "headers": request.headers,
+            "body": String::from_utf8_lossy(&request.body),
+        });
+        let output = self.call(
+            scope,
+            "onRequest",
+            "request",
+            (request.to_string(), String::new()),
+        )?;
+        #[derive(serde::Deserialize)]
+        struct Response {
+            status: u16,
+            headers: Vec<(String, String)>,
+            body: String,
+        }
+        let response: Option<Response> = serde_json::from_str(&output).map_err(|e| {
+            ActionError::new("actor", "invalid_response", format!("onRequest: {e}"))
+        })?;
+        Ok(response.map(|r| RawResponse {
+            status: r.status,
+            headers: r.headers.into_iter().collect(),
+            body: r.body.into_bytes(),
+        }))
+    }
+
+    fn encode_state(&self) -> Result<Vec<u8>, ActionError> {
+        Ok(self.state.clone())
+    }
+
+    fn load_state(&mut self, encoded: &[u8]) -> Result<(), ActionError> {
+        self.state = encoded.to_vec();
+        self.live_has_state = false;
+        Ok(())
+    }
+}
