@@ -79,6 +79,11 @@ impl<A: Actor> Ctx<'_, A> {
         &self.meta.actor_id
     }
 
+    /// The engine namespace the actor lives in.
+    pub fn namespace(&self) -> &str {
+        &self.meta.namespace
+    }
+
     /// The generation of this instance (+1 on every re-allocation).
     pub fn generation(&self) -> u32 {
         self.meta.generation

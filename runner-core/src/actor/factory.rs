@@ -104,7 +104,8 @@ pub trait ActorResolver: Send + Sync + 'static {
     fn resolve<'a>(&'a self, namespace: &'a str, name: &'a str) -> ResolveFuture<'a>;
 }
 
-/// The actors a runner hosts: factories registered by name, then an optional resolver.
+/// The actors a runner hosts: factories registered by name, and an optional resolver consulted
+/// first.
 #[derive(Clone, Default)]
 pub struct Registry {
     factories: BTreeMap<String, Arc<dyn ActorFactory>>,
@@ -148,20 +149,21 @@ impl Registry {
         self.factories.get(name).cloned()
     }
 
-    /// The factory for `name` in `namespace`: a registered one, else the resolver's.
+    /// The factory for `name` in `namespace`: the resolver's, if it has one there (code a
+    /// namespace published replaces a built-in actor of the same name, in that namespace only),
+    /// else the registered one.
     pub async fn resolve(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Arc<dyn ActorFactory>, ActorStartError> {
-        if let Some(factory) = self.get(name) {
+        if let Some(resolver) = &self.resolver
+            && let Some(factory) = resolver.resolve(namespace, name).await?
+        {
             return Ok(factory);
         }
-        let resolved = match &self.resolver {
-            Some(resolver) => resolver.resolve(namespace, name).await?,
-            None => None,
-        };
-        resolved.ok_or_else(|| ActorStartError::UnknownActor(name.to_owned()))
+        self.get(name)
+            .ok_or_else(|| ActorStartError::UnknownActor(name.to_owned()))
     }
 
     /// Registered actor names, sorted.
