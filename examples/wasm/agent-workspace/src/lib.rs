@@ -91,7 +91,8 @@ fn list(ctx: &mut Ctx<Workspace>, (): ()) -> Result<Vec<String>, ActionError> {
     let mut files = Vec::new();
     let mut pending = vec![root.clone()];
     while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| io_error(&dir.display().to_string(), &e))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| io_error(&dir.display().to_string(), &e))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -106,7 +107,10 @@ fn list(ctx: &mut Ctx<Workspace>, (): ()) -> Result<Vec<String>, ActionError> {
 }
 
 fn steps(ctx: &mut Ctx<Workspace>, (): ()) -> Result<Vec<Step>, ActionError> {
-    let rows = ctx.query("SELECT kind, detail, generation FROM steps ORDER BY id", &[])?;
+    let rows = ctx.query(
+        "SELECT kind, detail, generation FROM steps ORDER BY id",
+        &[],
+    )?;
     Ok(rows
         .rows
         .iter()
@@ -154,7 +158,11 @@ fn record(ctx: &mut Ctx<Workspace>, kind: &str, detail: &str) -> Result<(), Acti
     let generation = ctx.generation();
     ctx.execute(
         "INSERT INTO steps (kind, detail, generation) VALUES (?1, ?2, ?3)",
-        &[Value::from(kind), Value::from(detail), Value::from(generation)],
+        &[
+            Value::from(kind),
+            Value::from(detail),
+            Value::from(generation),
+        ],
     )?;
     Ok(())
 }
