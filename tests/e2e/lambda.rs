@@ -169,3 +169,58 @@ async fn a_bad_configuration_is_reported_as_an_init_error() -> anyhow::Result<()
     assert_eq!(reports[0]["errorTypeHeader"], "Runtime.InitError");
     Ok(())
 }
+
+/// Code published per namespace runs on Lambda too: `rivet-runner deploy` puts the JavaScript
+/// counter in the bucket, and `bootstrap` (built with its default `js` feature) loads it from
+/// there when the engine starts the actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_javascript_runs_on_lambda() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let s3 = S3Server::start("lambda-bundles").await?;
+    let env = [
+        ("RUNNER_SECRET", SECRET),
+        ("RUNNER_ENGINE_ENDPOINTS", engine.url().as_str()),
+        ("RUNNER_OBJECT_STORE", "s3"),
+        ("RUNNER_S3_BUCKET", s3.bucket.as_str()),
+        ("RUNNER_S3_ENDPOINT", s3.endpoint.as_str()),
+        ("RUNNER_S3_ACCESS_KEY_ID", ACCESS_KEY),
+        ("RUNNER_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("RUNNER_BUNDLE_NAMESPACES", "default"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let lambda = LambdaEmulator::start(
+        workspace_binary("bootstrap")?,
+        env.clone(),
+        Duration::from_secs(60),
+    )
+    .await?;
+
+    let code = tempfile::tempdir()?;
+    let file = code.path().join("js-counter.js");
+    std::fs::write(&file, include_str!("../../examples/js/counter.js"))?;
+    let deployed = tokio::process::Command::new(workspace_binary("rivet-runner")?)
+        .arg("deploy")
+        .arg(&file)
+        .args(["--engine", engine.url().as_str()])
+        .args(["--url", &format!("{}/api/rivet", lambda.url)])
+        .args(["--request-lifespan", "50", "--drain-grace-period", "5"])
+        .args(["--platform-timeout", "60", "--deadline-margin", "5"])
+        .envs(env)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        deployed.status.success(),
+        "deploy: {}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+
+    let gw = engine.gateway();
+    let id = engine.create_actor("js-counter", "on-lambda", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([4])).await?, json!(4));
+    assert_eq!(gw.action(&id, "version", json!([])).await?, json!(1));
+    let history = gw.action(&id, "history", json!([])).await?;
+    assert_eq!(history[0]["total"], json!(4), "{history}");
+    Ok(())
+}

@@ -50,6 +50,7 @@ async fn a_wasm_counter_keeps_its_state_and_rows_across_restarts() -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaving_guests_get_an_actor_error_and_the_runner_keeps_serving() -> anyhow::Result<()>
 {
+    runner_tests::init_tracing();
     let limits = SandboxLimits {
         memory_bytes: 32 << 20,
         call_time: Duration::from_millis(300),

@@ -10,6 +10,7 @@
 
 mod behavior;
 mod cache;
+mod guest_log;
 mod host;
 
 pub use cache::{CacheTier, ComponentCache};

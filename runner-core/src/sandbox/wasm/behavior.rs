@@ -10,6 +10,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::actor::{ActionError, Behavior, Effects, RawRequest, RawResponse, Scope};
 
+use super::guest_log::GuestLog;
 use super::host::{GUEST_FILES_DIR, HostState, MemoryLimiter};
 use super::rivet::actor::types::{ActorError, HttpRequest};
 use super::{Actor, EPOCH_TICK, WasmCode};
@@ -95,7 +96,9 @@ pub(super) fn instantiate(
     let mut wasi = WasiCtxBuilder::new();
     wasi.allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        .stdout(GuestLog("stdout"))
+        .stderr(GuestLog("stderr"));
     if let Some(dir) = files_dir {
         wasi.preopened_dir(dir, GUEST_FILES_DIR, FsPerms::ReadWrite)
             .map_err(|e| ActionError::internal(format!("mount the files dir: {e:#}")))?;
