@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
         instantiate.push(started.elapsed());
     }
 
-    let js_runtime = JsRuntime::new(SandboxLimits::default());
+    let js_runtime = JsRuntime::new(SandboxLimits::default())?;
     let mut js_instantiate = Vec::with_capacity(INSTANTIATIONS / 5);
     let mut js_code = None;
     for _ in 0..INSTANTIATIONS / 5 {

@@ -231,7 +231,7 @@ async fn a_tampered_or_unlisted_bundle_is_refused() -> anyhow::Result<()> {
         .await?;
     let registry = |allowed: NamespaceAllow| {
         let catalog = Catalog::new(bundles.clone(), allowed)
-            .with_js(JsRuntime::new(SandboxLimits::default()));
+            .with_js(JsRuntime::new(SandboxLimits::default()).expect("the JavaScript runtime"));
         Registry::new().with_resolver(Arc::new(catalog))
     };
     let allowed = registry(NamespaceAllow::Only(vec![NAMESPACE.to_owned()]));

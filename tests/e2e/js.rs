@@ -25,7 +25,7 @@ fn factory(runtime: &JsRuntime, name: &str, source: &str) -> Arc<JsFactory> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_js_counter_keeps_its_state_and_rows_across_restarts() -> anyhow::Result<()> {
-    let runtime = JsRuntime::new(SandboxLimits::default());
+    let runtime = JsRuntime::new(SandboxLimits::default())?;
     let counter = factory(&runtime, "counter", COUNTER);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
@@ -79,7 +79,7 @@ async fn misbehaving_js_gets_an_actor_error_and_the_runner_keeps_serving() -> an
         memory_bytes: 32 << 20,
         call_time: Duration::from_millis(300),
     };
-    let runtime = JsRuntime::new(limits);
+    let runtime = JsRuntime::new(limits)?;
     let probe = factory(&runtime, "probe", MISBEHAVING);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
@@ -146,7 +146,7 @@ export default actor({
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_cannot_reach_outside_its_sandbox() -> anyhow::Result<()> {
-    let runtime = JsRuntime::new(SandboxLimits::default());
+    let runtime = JsRuntime::new(SandboxLimits::default())?;
     let probe = factory(&runtime, "probe", ESCAPES);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());

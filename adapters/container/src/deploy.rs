@@ -183,7 +183,7 @@ async fn check_loads(
         #[cfg(feature = "js")]
         BundleKind::Js => {
             let source = std::str::from_utf8(code).context("a .js bundle must be UTF-8")?;
-            runner_core::sandbox::js::JsRuntime::new(limits).compile(name, source)?;
+            runner_core::sandbox::js::JsRuntime::new(limits)?.compile(name, source)?;
         }
         #[allow(unreachable_patterns, reason = "one arm per runtime compiled in")]
         other => bail!("`{name}`: this build cannot run `{other}` actors"),

@@ -51,7 +51,12 @@ pub(crate) async fn with_sandboxed_actors(
     #[cfg(feature = "wasm")]
     let catalog = catalog.with_wasm(wasm, cache);
     #[cfg(feature = "js")]
-    let catalog = catalog.with_js(runner_core::sandbox::js::JsRuntime::new(limits));
+    let catalog = catalog.with_js(runner_core::sandbox::js::JsRuntime::new(limits).map_err(
+        |e| BuildError::LoadComponent {
+            name: "(javascript runtime)".to_owned(),
+            reason: e.to_string(),
+        },
+    )?);
     tracing::info!(namespaces = ?config.bundle_namespaces, prefix = %config.bundle_prefix, "running published actor code");
     Ok(registry.with_resolver(Arc::new(catalog)))
 }

@@ -47,40 +47,72 @@ pub enum JsError {
     },
 }
 
-/// The JavaScript runtime's settings, shared by every JavaScript actor.
-#[derive(Debug, Clone)]
+/// The JavaScript runtime, shared by every JavaScript actor: the limits, and the prelude
+/// compiled once.
+#[derive(Clone)]
 pub struct JsRuntime {
     limits: SandboxLimits,
+    prelude: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for JsRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsRuntime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JsRuntime {
     /// Instances run under `limits`.
-    pub fn new(limits: SandboxLimits) -> Self {
-        Self { limits }
+    pub fn new(limits: SandboxLimits) -> Result<Self, JsError> {
+        let prelude = behavior::compile_module("rivet:prelude", behavior::PRELUDE, limits)
+            .map_err(|e| JsError::Module {
+                name: "rivet:prelude".to_owned(),
+                reason: e.message,
+            })?;
+        Ok(Self {
+            limits,
+            prelude: prelude.into(),
+        })
     }
 
-    /// Checks that `source` evaluates and exports an actor definition, and keeps it for
-    /// instances.
+    /// Compiles `source`, checks that it evaluates and exports an actor definition, and keeps
+    /// its bytecode for instances.
     pub fn compile(&self, name: &str, source: &str) -> Result<JsCode, JsError> {
-        let code = JsCode {
-            name: name.to_owned(),
-            source: Arc::from(source),
-            limits: self.limits,
-        };
-        behavior::Live::check(&code).map_err(|e| JsError::Module {
+        let failed = |e: crate::actor::ActionError| JsError::Module {
             name: name.to_owned(),
             reason: e.message,
-        })?;
+        };
+        let module = format!("{name}.js");
+        let bytecode = behavior::compile_module(&module, source, self.limits).map_err(failed)?;
+        let code = JsCode {
+            name: name.to_owned(),
+            bytecode: bytecode.into(),
+            prelude: self.prelude.clone(),
+            limits: self.limits,
+        };
+        behavior::Live::check(&code).map_err(failed)?;
         Ok(code)
     }
 }
 
-/// A checked JavaScript actor module.
-#[derive(Debug, Clone)]
+/// A checked JavaScript actor module, compiled to QuickJS bytecode.
+#[derive(Clone)]
 pub struct JsCode {
     name: String,
-    source: Arc<str>,
+    bytecode: Arc<[u8]>,
+    prelude: Arc<[u8]>,
     limits: SandboxLimits,
+}
+
+impl std::fmt::Debug for JsCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsCode")
+            .field("name", &self.name)
+            .field("bytecode_bytes", &self.bytecode.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Starts actors of one name from a JavaScript module.

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value};
 
 use crate::actor::{
@@ -15,9 +16,10 @@ use crate::sandbox::outbound::Outbound;
 
 use super::JsCode;
 use super::host::{CallClock, JsHost, host_object};
+use crate::sandbox::SandboxLimits;
 
 /// The bridge between the actor's definition and the runner (see the file).
-const PRELUDE: &str = include_str!("prelude.js");
+pub(super) const PRELUDE: &str = include_str!("prelude.js");
 /// Where the prelude leaves the bridge.
 const BRIDGE: &str = "__rivet";
 /// The deepest the JavaScript stack may grow; past it code gets a `RangeError`.
@@ -116,9 +118,11 @@ impl JsBehavior {
 
 /// A QuickJS runtime with the prelude and the actor's module evaluated.
 pub(super) struct Live {
-    // Field order is drop order: the context before the runtime.
+    // Field order is drop order: the context, then the runtime, then the bytecode they were
+    // loaded from, which QuickJS may still reference until the runtime is gone.
     context: Context,
     _runtime: Runtime,
+    _code: JsCode,
     host: Arc<JsHost>,
     memory_bytes: usize,
 }
@@ -143,6 +147,7 @@ impl Live {
         Ok(Self {
             context,
             _runtime: runtime,
+            _code: code.clone(),
             host,
             memory_bytes: code.limits.memory_bytes,
         })
@@ -197,16 +202,58 @@ impl Live {
 
 /// Evaluates the prelude, then the module, and hands its definition to the bridge.
 fn evaluate<'js>(ctx: &Ctx<'js>, code: &JsCode, host: &Arc<JsHost>) -> rquickjs::Result<()> {
-    let prelude: Function = ctx.eval(PRELUDE)?;
-    prelude.call::<_, ()>((host_object(ctx, host)?,))?;
-    let bridge: Object = ctx.globals().get(BRIDGE)?;
-    let (module, evaluated) =
-        Module::declare(ctx.clone(), format!("{}.js", code.name), &*code.source)?.eval()?;
-    evaluated.finish::<()>()?;
+    let prelude = evaluate_module(ctx, &code.prelude)?;
+    let install: Function = prelude.get("default")?;
+    install.call::<_, ()>((host_object(ctx, host)?,))?;
+    let module = evaluate_module(ctx, &code.bytecode)?;
     let definition: Value = module.get("default")?;
+    let bridge: Object = ctx.globals().get(BRIDGE)?;
     bridge
         .get::<_, Function>("define")?
         .call::<_, ()>((definition,))
+}
+
+fn evaluate_module<'js>(
+    ctx: &Ctx<'js>,
+    bytecode: &[u8],
+) -> rquickjs::Result<Module<'js, rquickjs::module::Evaluated>> {
+    let (module, evaluated) = load_module(ctx, bytecode)?.eval()?;
+    evaluated.finish::<()>()?;
+    Ok(module)
+}
+
+/// Parses `source` as a module, without running it, into bytecode. Parsing is most of what
+/// starting an instance from source would cost (the prelude alone took ~0.7 ms), so it is
+/// done once per code version and every instance loads the bytecode.
+pub(super) fn compile_module(
+    name: &str,
+    source: &str,
+    limits: SandboxLimits,
+) -> Result<Vec<u8>, ActionError> {
+    let runtime = Runtime::new().map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+    runtime.set_memory_limit(limits.memory_bytes);
+    let context =
+        Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+    context.with(|ctx| {
+        Module::declare(ctx.clone(), name, source)
+            .and_then(|module| module.write(WriteOptions::default()))
+            .map_err(|e| classify(&ctx, e, &CallClock::default(), limits.memory_bytes, "load"))
+    })
+}
+
+/// Loads bytecode that [`compile_module`] wrote.
+#[allow(
+    unsafe_code,
+    reason = "QuickJS trusts bytecode; this is only ever our own, see SAFETY"
+)]
+fn load_module<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Module<'js, Declared>> {
+    // SAFETY: `Module::load` requires valid bytecode. These bytes come only from
+    // `compile_module`: written by `Module::write` of this same QuickJS build, in this process,
+    // and kept in memory (`JsCode`, `JsRuntime`), never read from disk, the network or the
+    // object store; published code arrives as source and is compiled here. QuickJS may keep
+    // referring to the bytes (it loads them as ROM data), so every `Live` holds the `JsCode`
+    // that owns them until after its runtime is dropped (field order).
+    unsafe { Module::load(ctx.clone(), bytecode) }
 }
 
 /// Turns a JavaScript failure into the error the caller sees, and logs it for the operator.

@@ -1,10 +1,11 @@
-// The bridge between a JavaScript actor definition and the runner. Evaluated once per instance,
-// before the actor's module; the runner talks to the returned object in JSON strings only.
+// The bridge between a JavaScript actor definition and the runner: a module whose default
+// export the runner calls once per instance, before the actor's module, with the native
+// functions. The runner talks to the bridge in JSON strings only.
 //
 // `host` holds the native functions (database, events, schedule, files, fetch, log). It is
 // captured here and never exposed: the actor sees the context object `c` alone. The bridge the
 // runner calls is `globalThis.__rivet`.
-(function (host) {
+export default function (host) {
   "use strict";
 
   class UserError extends Error {
@@ -199,4 +200,4 @@
     enumerable: false,
     configurable: false,
   });
-});
+}
