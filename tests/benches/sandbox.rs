@@ -172,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
         ms(percentile(&mut cached, 0.5))
     );
     println!(
-        "| instantiate p50 / p99 (wasm: from the pool, {INSTANTIATIONS}×; JS: new runtime + module, {}×) | {:.1} / {:.1} µs | {:.1} / {:.1} µs | – | – | – |",
+        "| instantiate p50 / p99 (wasm: from the pool, {INSTANTIATIONS}×; JS: compile to bytecode + a new runtime with the module evaluated, {}×) | {:.1} / {:.1} µs | {:.1} / {:.1} µs | – | – | – |",
         INSTANTIATIONS / 5,
         us(percentile(&mut instantiate, 0.5)),
         us(percentile(&mut instantiate, 0.99)),

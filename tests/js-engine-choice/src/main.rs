@@ -117,17 +117,54 @@ fn boa() -> Report {
     }
 }
 
+/// Each engine is measured in a process of its own, so memory freed by one is not reused by
+/// the other (that would hide its cost). `js-engine-choice quickjs|boa` measures one and prints
+/// a line of numbers; without an argument it runs both and prints the table.
 fn main() {
-    // Boa first, then QuickJS, then Boa again: the second Boa run is the one reported, so
-    // both run on a warm process.
-    let _ = boa();
-    let q = quickjs();
-    let b = boa();
+    match std::env::args().nth(1).as_deref() {
+        Some("quickjs") => print_report(&quickjs()),
+        Some("boa") => print_report(&boa()),
+        _ => compare(),
+    }
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "{} {} {} {}",
+        r.instantiate_p50, r.instantiate_p99, r.rss_per_instance, r.call_p50
+    );
+}
+
+fn measure(engine: &str) -> Report {
+    let exe = std::env::current_exe().expect("own path");
+    let output = std::process::Command::new(exe)
+        .arg(engine)
+        .output()
+        .expect("run a measurement");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let numbers: Vec<f64> = text
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    Report {
+        instantiate_p50: numbers[0],
+        instantiate_p99: numbers[1],
+        rss_per_instance: numbers[2],
+        call_p50: numbers[3],
+    }
+}
+
+fn compare() {
+    let q = measure("quickjs");
+    let b = measure("boa");
     println!("| metric | QuickJS (rquickjs 0.14) | Boa 0.22 | Boa ÷ QuickJS |");
     println!("|---|---|---|---|");
     println!(
         "| new isolated instance + evaluate the actor, p50 / p99 ({INSTANCES}×) | {:.0} / {:.0} µs | {:.0} / {:.0} µs | {:.1}× |",
-        q.instantiate_p50, q.instantiate_p99, b.instantiate_p50, b.instantiate_p99,
+        q.instantiate_p50,
+        q.instantiate_p99,
+        b.instantiate_p50,
+        b.instantiate_p99,
         b.instantiate_p50 / q.instantiate_p50
     );
     println!(
