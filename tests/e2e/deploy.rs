@@ -87,6 +87,24 @@ async fn call_created_with(
     Ok((body["output"].clone(), actor_id))
 }
 
+/// Calls the read-only `action` of an actor that is asleep or not yet created, retrying while the
+/// engine starts it (under
+/// load the gateway may time out resolving the route the first time).
+async fn read_when_ready(
+    engine: &Engine,
+    name: &str,
+    key: &str,
+    action: &str,
+) -> anyhow::Result<Value> {
+    runner_tests::wait_for("the woken actor", Duration::from_secs(60), || async {
+        call(engine, name, key, action, json!([]))
+            .await
+            .ok()
+            .map(|(output, _)| output)
+    })
+    .await
+}
+
 async fn sleep_and_wait(engine: &Engine, actor_id: &str) -> anyhow::Result<()> {
     engine.sleep_actor_in(NAMESPACE, actor_id).await?;
     runner_tests::wait_for("the actor to sleep", Duration::from_secs(30), || async {
@@ -189,9 +207,7 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
     // ... and the next one runs version 2, with the state the first left.
     sleep_and_wait(&engine, &js_id).await?;
     assert_eq!(
-        call(&engine, "counter", "k1", "version", json!([]))
-            .await?
-            .0,
+        read_when_ready(&engine, "counter", "k1", "version").await?,
         json!(2)
     );
     assert_eq!(
@@ -200,9 +216,7 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
     );
     // A new actor runs version 2 from the start.
     assert_eq!(
-        call(&engine, "counter", "k2", "version", json!([]))
-            .await?
-            .0,
+        read_when_ready(&engine, "counter", "k2", "version").await?,
         json!(2)
     );
     drop(runner);
@@ -334,7 +348,7 @@ async fn the_agent_workspace_keeps_files_and_log_across_reallocation_and_never_s
         .await?;
     first.shutdown(Duration::from_secs(10)).await;
 
-    let (files, _) = call(&engine, "agent", key, "list", json!([])).await?;
+    let files = read_when_ready(&engine, "agent", key, "list").await?;
     assert_eq!(files, json!(["answers/1.md", "plan.md"]));
     let (plan, _) = call(&engine, "agent", key, "read", json!(["plan.md"])).await?;
     assert_eq!(plan, json!("1. ask\n2. write"));
