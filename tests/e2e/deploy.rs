@@ -87,16 +87,15 @@ async fn call_created_with(
     Ok((body["output"].clone(), actor_id))
 }
 
-/// Calls the read-only `action` of an actor that is asleep or not yet created, retrying while the
-/// engine starts it (under
-/// load the gateway may time out resolving the route the first time).
+/// Calls the read-only `action` of an actor that is asleep or not yet created, retrying while
+/// the engine starts it (under load the gateway may time out resolving the route at first).
 async fn read_when_ready(
     engine: &Engine,
     name: &str,
     key: &str,
     action: &str,
 ) -> anyhow::Result<Value> {
-    runner_tests::wait_for("the woken actor", Duration::from_secs(60), || async {
+    runner_tests::wait_for("the actor to answer", Duration::from_secs(60), || async {
         call(engine, name, key, action, json!([]))
             .await
             .ok()
