@@ -324,7 +324,15 @@ async fn the_agent_workspace_keeps_files_and_log_across_reallocation_and_never_s
     let input = json!({ "llm_url": format!("{}/v1/complete", llm.origin()) });
     let key = "agent-1";
     let plan = json!(["plan.md", "1. ask\n2. write"]);
-    call_created_with(&engine, "agent", key, Some(&input), "write", plan).await?;
+    // Created by a read, retried while the engine starts it; then the writes, once each.
+    let created = runner_tests::wait_for("the agent to start", Duration::from_secs(60), || async {
+        call_created_with(&engine, "agent", key, Some(&input), "list", json!([]))
+            .await
+            .ok()
+    })
+    .await?;
+    assert_eq!(created.0, json!([]), "a new workspace is empty");
+    call(&engine, "agent", key, "write", plan).await?;
     let (answer, actor_id) = call(&engine, "agent", key, "ask", json!(["What is 6 x 7?"])).await?;
     assert_eq!(answer, json!("The answer is 42."));
     let seen = llm.requests();
