@@ -32,4 +32,6 @@ pub(crate) use context::{ActorMeta, Effects};
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use instance::start as start_instance;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
-pub(crate) use schedule::{insert as schedule_insert, now_ms};
+pub(crate) use schedule::insert as schedule_insert;
+#[cfg(feature = "wasmtime")]
+pub(crate) use schedule::now_ms;

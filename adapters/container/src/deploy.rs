@@ -124,12 +124,14 @@ pub async fn deploy(
     config: &ContainerConfig,
     token: Option<&str>,
 ) -> anyhow::Result<String> {
+    let mut checker = Checker::new(config);
     let mut loaded = Vec::new();
     for (name, path) in &args.actors {
         let code = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
         let kind = BundleKind::from_file_name(&path.to_string_lossy())
             .with_context(|| format!("{} is not a .wasm or .js file", path.display()))?;
-        check_loads(name, kind, &code, config)
+        checker
+            .check(name, kind, &code)
             .await
             .with_context(|| format!("{} does not load", path.display()))?;
         loaded.push((name, kind, code));
@@ -158,37 +160,64 @@ pub async fn deploy(
     Ok(client_details(args))
 }
 
-/// Loads the code as the runner will, so a broken bundle is refused before it is published.
-async fn check_loads(
-    name: &str,
-    kind: BundleKind,
-    code: &[u8],
-    config: &ContainerConfig,
-) -> anyhow::Result<()> {
-    let limits = runner_core::sandbox::SandboxLimits {
-        memory_bytes: config.sandbox.memory_bytes,
-        call_time: config.sandbox.call_time,
-    };
-    match kind {
-        #[cfg(feature = "wasm")]
-        BundleKind::Wasm => {
-            let runtime = runner_core::sandbox::wasm::WasmRuntime::new(limits, 4)?;
-            let code = code.to_vec();
-            tokio::task::spawn_blocking(move || {
-                runtime.compile(&code)?.check_instantiates()?;
-                anyhow::Ok(())
-            })
-            .await??;
+/// Loads code as the runner will, so a broken bundle is refused before it is published. The
+/// runtimes are made on first use and shared by every file of one deployment.
+struct Checker {
+    limits: runner_core::sandbox::SandboxLimits,
+    #[cfg(feature = "wasm")]
+    wasm: Option<runner_core::sandbox::wasm::WasmRuntime>,
+    #[cfg(feature = "js")]
+    js: Option<runner_core::sandbox::js::JsRuntime>,
+}
+
+impl Checker {
+    fn new(config: &ContainerConfig) -> Self {
+        Self {
+            limits: runner_core::sandbox::SandboxLimits {
+                memory_bytes: config.sandbox.memory_bytes,
+                call_time: config.sandbox.call_time,
+            },
+            #[cfg(feature = "wasm")]
+            wasm: None,
+            #[cfg(feature = "js")]
+            js: None,
         }
-        #[cfg(feature = "js")]
-        BundleKind::Js => {
-            let source = std::str::from_utf8(code).context("a .js bundle must be UTF-8")?;
-            runner_core::sandbox::js::JsRuntime::new(limits)?.compile(name, source)?;
-        }
-        #[allow(unreachable_patterns, reason = "one arm per runtime compiled in")]
-        other => bail!("`{name}`: this build cannot run `{other}` actors"),
     }
-    Ok(())
+
+    async fn check(&mut self, name: &str, kind: BundleKind, code: &[u8]) -> anyhow::Result<()> {
+        match kind {
+            #[cfg(feature = "wasm")]
+            BundleKind::Wasm => {
+                let runtime = match &self.wasm {
+                    Some(runtime) => runtime.clone(),
+                    None => {
+                        let runtime = runner_core::sandbox::wasm::WasmRuntime::new(self.limits, 4)?;
+                        self.wasm.insert(runtime).clone()
+                    }
+                };
+                let code = code.to_vec();
+                tokio::task::spawn_blocking(move || {
+                    runtime.compile(&code)?.check_instantiates()?;
+                    anyhow::Ok(())
+                })
+                .await??;
+            }
+            #[cfg(feature = "js")]
+            BundleKind::Js => {
+                let source = std::str::from_utf8(code).context("a .js bundle must be UTF-8")?;
+                let runtime = match &self.js {
+                    Some(runtime) => runtime,
+                    None => self
+                        .js
+                        .insert(runner_core::sandbox::js::JsRuntime::new(self.limits)?),
+                };
+                runtime.compile(name, source)?;
+            }
+            #[allow(unreachable_patterns, reason = "one arm per runtime compiled in")]
+            other => bail!("`{name}`: this build cannot run `{other}` actors"),
+        }
+        Ok(())
+    }
 }
 
 async fn open_store(config: &ContainerConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {

@@ -2,8 +2,8 @@
 //! per call with the call's transaction lent to the native functions, under the limits.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value};
@@ -53,14 +53,11 @@ impl JsBehavior {
 
     fn live(&mut self) -> Result<&Live, ActionError> {
         if self.live.is_none() {
-            let host = JsHost {
-                effects: Mutex::default(),
-                meta: Mutex::default(),
-                files_dir: Some(self.files_dir.clone()),
-                guest_sql: self.guest_sql.clone(),
-                outbound: self.outbound.clone(),
-                clock: Arc::default(),
-            };
+            let host = JsHost::new(
+                Some(self.files_dir.clone()),
+                self.guest_sql.clone(),
+                self.outbound.clone(),
+            );
             self.live = Some(Live::new(&self.code, Arc::new(host))?);
             self.live_has_state = false;
         }
@@ -155,14 +152,7 @@ impl Live {
 
     /// A runtime with no files, database or network, to check that `code` loads.
     pub(super) fn check(code: &JsCode) -> Result<(), ActionError> {
-        let host = JsHost {
-            effects: Mutex::default(),
-            meta: Mutex::default(),
-            files_dir: None,
-            guest_sql: Arc::default(),
-            outbound: None,
-            clock: Arc::new(CallClock::default()),
-        };
+        let host = JsHost::new(None, Arc::default(), None);
         Self::new(code, Arc::new(host)).map(drop)
     }
 

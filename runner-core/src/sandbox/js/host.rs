@@ -29,6 +29,22 @@ pub(super) struct JsHost {
 }
 
 impl JsHost {
+    /// Native functions over `files_dir` (none: no files mount), before any call.
+    pub(super) fn new(
+        files_dir: Option<PathBuf>,
+        guest_sql: Arc<AtomicBool>,
+        outbound: Option<Outbound>,
+    ) -> Self {
+        Self {
+            effects: Mutex::default(),
+            meta: Mutex::default(),
+            files_dir,
+            guest_sql,
+            outbound,
+            clock: Arc::default(),
+        }
+    }
+
     pub(super) fn effects(&self) -> MutexGuard<'_, Effects> {
         self.effects.lock().unwrap_or_else(|e| e.into_inner())
     }
