@@ -30,6 +30,7 @@ pub mod error;
 mod host;
 pub mod object_store;
 pub mod persist;
+pub mod rt;
 mod runner;
 pub mod runner_config;
 #[cfg(any(feature = "wasmtime", feature = "js"))]

@@ -15,6 +15,7 @@
 
 #[cfg(any(test, feature = "testing"))]
 mod faulty;
+#[cfg(not(target_arch = "wasm32"))]
 mod local;
 mod memory;
 #[cfg(feature = "s3")]
@@ -23,22 +24,21 @@ mod s3;
 #[cfg(feature = "testing")]
 pub mod conformance;
 
-use std::future::Future;
 use std::ops::Range;
-use std::pin::Pin;
 
 use bytes::Bytes;
 
 #[cfg(any(test, feature = "testing"))]
 pub use faulty::{Fault, FaultPlan, FaultyStore, StoreStats};
+#[cfg(not(target_arch = "wasm32"))]
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Store, StaticCredentials};
 
-/// A boxed future, so stores can sit behind `Arc<dyn ObjectStore>`.
-pub type StoreFuture<'a, T> =
-    Pin<Box<dyn Future<Output = Result<T, ObjectStoreError>> + Send + 'a>>;
+/// A boxed future, so stores can sit behind `Arc<dyn ObjectStore>` (`Send` except on `wasm32`,
+/// where a store's requests are the host's `fetch`).
+pub type StoreFuture<'a, T> = crate::rt::BoxFuture<'a, Result<T, ObjectStoreError>>;
 
 /// How a `put` treats an existing object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,20 +9,20 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::actor::Registry;
 use crate::config::RunnerConfig;
 use crate::error::StartError;
 use crate::host::ActorHost;
 use crate::persist::Persistence;
+use crate::rt::{self, Instant};
 use crate::serverless::{self, Envoys, StartHeaders};
 use crate::storage::ActorStore;
 
 /// The platform's hard deadline for the current request (Lambda invocation deadline, container
 /// SIGTERM grace, ...). The core drains the actor before `deadline − margin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Deadline(pub std::time::Instant);
+pub struct Deadline(pub Instant);
 
 /// A response body: complete, or a stream of chunks (the `/start` event stream).
 #[derive(Debug)]
@@ -236,12 +236,11 @@ impl Runner {
             .map_err(|err| StartError::Envoy(format!("{err:#}")))?;
 
         let drain_at = deadline.map(|Deadline(at)| {
-            Instant::from_std(at)
-                .checked_sub(inner.config.deadline_margin)
+            at.checked_sub(inner.config.deadline_margin)
                 .unwrap_or_else(Instant::now)
         });
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(serverless::start_stream(envoy, start, drain_at, tx));
+        rt::spawn(serverless::start_stream(envoy, start, drain_at, tx));
         Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/event-stream")

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{ActorStartError, StorageError};
 use crate::persist::Replica;
+use crate::rt::{self, Instant};
 use crate::storage::{self, close_database};
 
 use super::behavior::{Behavior, Scope};
@@ -62,7 +62,7 @@ pub(crate) fn start(
     let handle = ActorHandle::new(tx, &init.actor_id, init.generation, init.key.as_deref());
     let instance = Instance::boot(behavior, init)?;
     tracing::info!("actor started");
-    tokio::spawn(instance.run(rx).instrument(span.clone()));
+    rt::spawn(instance.run(rx).instrument(span.clone()));
     Ok(handle)
 }
 
@@ -145,7 +145,7 @@ impl Instance {
                         return;
                     }
                 },
-                () = sleep_until(wake_at) => self.on_timer(),
+                () = rt::sleep_until_opt(wake_at) => self.on_timer(),
                 alive = replica_changed(self.replica.as_mut()) => {
                     if alive {
                         self.settle();
@@ -430,13 +430,6 @@ fn broadcaster(conns: &HashMap<ConnId, Conn>) -> impl FnMut(&str, &[u8]) + '_ {
 async fn replica_changed(replica: Option<&mut Replica>) -> bool {
     match replica {
         Some(replica) => replica.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

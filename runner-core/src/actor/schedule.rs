@@ -10,12 +10,7 @@ pub(crate) struct Scheduled {
     pub(crate) args: Vec<u8>,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use crate::rt::now_ms;
 
 pub(crate) fn insert(
     db: &Connection,

@@ -56,7 +56,7 @@ impl EnvoyCallbacks for HostCallbacks {
             let store = host.store.clone();
             let idle_sleep = host.idle_sleep;
             // Opening SQLite and running start hooks block: keep them off the async workers.
-            let handle = tokio::task::spawn_blocking(move || {
+            let handle = crate::rt::run_blocking(move || {
                 let files = store.open(&key, replica.is_some())?;
                 factory.start(ActorInit {
                     namespace: key.namespace.clone(),

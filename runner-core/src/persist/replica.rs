@@ -192,7 +192,7 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
         status: status_tx,
         compact_min_wal_bytes: init.compact_min_wal_bytes,
     };
-    tokio::spawn(shipper.run(rx, mode));
+    crate::rt::spawn(shipper.run(rx, mode));
     Ok(Replica {
         cmds,
         status,
@@ -231,7 +231,7 @@ impl Shipper {
             DurabilityMode::Strict => None,
             DurabilityMode::Interval(period) => Some(period),
         };
-        let mut ticker = period.map(tokio::time::interval);
+        let mut ticker = period.map(crate::rt::Interval::new);
         loop {
             let mut flushes = Vec::new();
             tokio::select! {
@@ -423,7 +423,6 @@ impl Shipper {
     /// Reads committed WAL bytes `start..end`, checking they continue the chain's log and end
     /// on a commit.
     fn read_wal(&mut self, start: u64, end: u64) -> Result<Vec<u8>, PersistError> {
-        use std::os::unix::fs::FileExt as _;
         let path = &self.paths.wal;
         let file = std::fs::File::open(path).map_err(io("open WAL", path))?;
         let current = read_header_from(&file, path)?;
@@ -438,12 +437,10 @@ impl Shipper {
         let len = usize::try_from(end - start)
             .map_err(|_| PersistError::Sqlite("WAL too large".into()))?;
         let mut bytes = vec![0; len];
-        file.read_exact_at(&mut bytes, start)
-            .map_err(io("read WAL", path))?;
+        read_exact_at(&file, &mut bytes, start).map_err(io("read WAL", path))?;
         let last_frame_len = current.last_frame_len();
         let mut last = vec![0; usize::try_from(last_frame_len).unwrap_or(0)];
-        file.read_exact_at(&mut last, end - last_frame_len)
-            .map_err(io("read WAL", path))?;
+        read_exact_at(&file, &mut last, end - last_frame_len).map_err(io("read WAL", path))?;
         current
             .check_commit_end(end, &last)
             .map_err(PersistError::Sqlite)?;
@@ -492,7 +489,7 @@ impl Shipper {
     }
 }
 
-async fn tick(ticker: &mut Option<tokio::time::Interval>) {
+async fn tick(ticker: &mut Option<crate::rt::Interval>) {
     match ticker {
         Some(ticker) => {
             ticker.tick().await;
@@ -507,9 +504,14 @@ fn read_header(path: &Path) -> Result<WalHeader, PersistError> {
 }
 
 fn read_header_from(file: &std::fs::File, path: &Path) -> Result<WalHeader, PersistError> {
-    use std::os::unix::fs::FileExt as _;
     let mut header = [0; HEADER_LEN as usize];
-    file.read_exact_at(&mut header, 0)
-        .map_err(io("read WAL header", path))?;
+    read_exact_at(file, &mut header, 0).map_err(io("read WAL header", path))?;
     WalHeader::parse(&header).map_err(PersistError::Sqlite)
+}
+
+/// `pread` without the Unix-only extension trait, so the core builds for every target.
+fn read_exact_at(mut file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }

@@ -23,7 +23,7 @@ where
         match op().await {
             Err(err) if err.is_retryable() && attempt < ATTEMPTS => {
                 tracing::warn!(what, attempt, error = %err, "object store call failed; retrying");
-                tokio::time::sleep(jitter(delay)).await;
+                crate::rt::sleep(jitter(delay)).await;
                 delay *= 3;
                 attempt += 1;
             }
@@ -34,8 +34,8 @@ where
 
 /// Spreads retries of concurrent actors apart (between 50% and 100% of `delay`).
 fn jitter(delay: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = crate::rt::SystemTime::now()
+        .duration_since(crate::rt::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     delay / 2 + delay.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rivet_envoy_client::config::{ActorName, EnvoyConfig};
 use rivet_envoy_client::envoy::start_envoy_sync;
@@ -11,6 +11,7 @@ use rivet_envoy_client::handle::EnvoyHandle;
 
 use crate::error::StartError;
 use crate::host::{ActorHost, HostCallbacks};
+use crate::rt::{self, Instant};
 
 use super::headers::StartHeaders;
 
@@ -74,7 +75,7 @@ impl Envoys {
                 .handle
                 .clone()
         };
-        match tokio::time::timeout(self.connect_timeout, handle.started()).await {
+        match rt::timeout(self.connect_timeout, handle.started()).await {
             Ok(Ok(())) => Ok(handle),
             Ok(Err(_)) | Err(_) => {
                 self.discard(key, &handle);
@@ -145,7 +146,7 @@ impl Envoys {
         }
         let all_stopped =
             futures_util::future::join_all(handles.iter().map(EnvoyHandle::wait_stopped));
-        if tokio::time::timeout(grace, all_stopped).await.is_err() {
+        if rt::timeout(grace, all_stopped).await.is_err() {
             tracing::warn!(
                 grace_s = grace.as_secs(),
                 "envoys did not drain in time; closing"

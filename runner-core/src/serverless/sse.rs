@@ -5,7 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use rivet_envoy_client::handle::EnvoyHandle;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+
+use crate::rt::{self, Instant};
 
 use super::payload::StartCommand;
 
@@ -27,7 +28,7 @@ pub(crate) async fn stream(
 ) {
     let stopped = envoy.wait_actor_registered_then_stopped(&start.actor_id, start.generation);
     tokio::pin!(stopped);
-    let mut ticks = tokio::time::interval(PING_INTERVAL);
+    let mut ticks = rt::Interval::new(PING_INTERVAL);
     let mut drain_requested = false;
     loop {
         tokio::select! {
@@ -38,7 +39,7 @@ pub(crate) async fn stream(
                     return;
                 }
             }
-            () = sleep_until(drain_at), if !drain_requested => {
+            () = rt::sleep_until_opt(drain_at), if !drain_requested => {
                 drain_requested = true;
                 tracing::warn!(
                     actor_id = %start.actor_id,
@@ -51,13 +52,6 @@ pub(crate) async fn stream(
     }
     tracing::info!(actor_id = %start.actor_id, generation = start.generation, "actor stopped; ending start stream");
     let _ = tx.send(Bytes::from_static(STOPPING)).await;
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]
