@@ -24,6 +24,21 @@ pub struct RunnerConfig {
     pub deadline_margin: Duration,
     /// How long a `/start` may wait for the envoy connection to the engine to come up.
     pub engine_connect_timeout: Duration,
+    /// How `/start`s use envoy connections to the engine.
+    pub envoy_sharing: EnvoySharing,
+}
+
+/// How `/start` requests map onto envoy connections (WebSockets to the engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EnvoySharing {
+    /// One connection per (engine, namespace, pool, token), shared by every `/start` that names
+    /// it, as RivetKit does: the cheapest where a process outlives its requests.
+    #[default]
+    PerEngine,
+    /// Each `/start` opens its own connection and closes it once its actor has stopped. For
+    /// hosts where I/O belongs to the request that opened it (Cloudflare Workers): another
+    /// request cannot use the socket, and it dies with its request.
+    PerStart,
 }
 
 impl RunnerConfig {
@@ -38,6 +53,7 @@ impl RunnerConfig {
             idle_sleep: Duration::from_secs(30),
             deadline_margin: Duration::from_secs(5),
             engine_connect_timeout: Duration::from_secs(10),
+            envoy_sharing: EnvoySharing::PerEngine,
         }
     }
 }

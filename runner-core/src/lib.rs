@@ -39,6 +39,6 @@ mod serverless;
 pub mod storage;
 
 pub use client::Encoding;
-pub use config::{RunnerConfig, StartAccess};
+pub use config::{EnvoySharing, RunnerConfig, StartAccess};
 pub use error::{ActorStartError, StartError, StorageError};
 pub use runner::{Body, Deadline, Runner};

@@ -102,6 +102,7 @@ impl Runner {
             host.clone(),
             config.deploy_version,
             config.engine_connect_timeout,
+            config.envoy_sharing,
         );
         Self {
             inner: Arc::new(Inner {
@@ -230,17 +231,22 @@ impl Runner {
         let start = serverless::decode_start(&body)?;
         tracing::info!(actor_id = %start.actor_id, generation = start.generation, actor = %start.actor_name, "start");
         let envoy = inner.envoys.get_or_connect(&start_headers).await?;
-        envoy
-            .start_serverless_actor(&body)
-            .await
-            .map_err(|err| StartError::Envoy(format!("{err:#}")))?;
+        let owns_envoy = inner.envoys.per_start();
+        if let Err(err) = envoy.start_serverless_actor(&body).await {
+            if owns_envoy {
+                envoy.shutdown(true);
+            }
+            return Err(StartError::Envoy(format!("{err:#}")));
+        }
 
         let drain_at = deadline.map(|Deadline(at)| {
             at.checked_sub(inner.config.deadline_margin)
                 .unwrap_or_else(Instant::now)
         });
         let (tx, rx) = mpsc::channel(4);
-        rt::spawn(serverless::start_stream(envoy, start, drain_at, tx));
+        rt::spawn(serverless::start_stream(
+            envoy, owns_envoy, start, drain_at, tx,
+        ));
         Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/event-stream")

@@ -149,6 +149,14 @@ fn open_database(path: &Path, replicated: bool) -> Result<Connection, StorageErr
     Ok(db)
 }
 
+#[cfg(target_arch = "wasm32")]
+fn create_dir(_path: &Path) -> Result<(), StorageError> {
+    // wasm32 has no filesystem: SQLite's files live in sqlite-wasm-rs's in-memory VFS, which
+    // needs no directories. (Mounted files are not available there yet.)
+    Ok(())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn create_dir(path: &Path) -> Result<(), StorageError> {
     std::fs::create_dir_all(path).map_err(|source| StorageError::Io {
         action: "create actor directory",

@@ -15,6 +15,7 @@ mod persistence;
 mod resilience;
 mod sandbox;
 mod start_security;
+mod workers;
 
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ pub mod runner;
 pub mod s3_server;
 pub mod sandbox;
 pub mod start_spy;
+pub mod workers;
 
 pub use engine::{Engine, RunnerConfigSpec};
 pub use gateway::Gateway;

@@ -1,5 +1,5 @@
-//! One envoy connection per (endpoint, namespace, pool, token), shared by every `/start` that
-//! names it, as RivetKit does.
+//! Envoy connections: by default one per (endpoint, namespace, pool, token), shared by every
+//! `/start` that names it, as RivetKit does; or one per `/start` ([`EnvoySharing::PerStart`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +9,7 @@ use rivet_envoy_client::config::{ActorName, EnvoyConfig};
 use rivet_envoy_client::envoy::start_envoy_sync;
 use rivet_envoy_client::handle::EnvoyHandle;
 
+use crate::config::EnvoySharing;
 use crate::error::StartError;
 use crate::host::{ActorHost, HostCallbacks};
 use crate::rt::{self, Instant};
@@ -31,6 +32,7 @@ pub(crate) struct Envoys {
     host: Arc<ActorHost>,
     deploy_version: u32,
     connect_timeout: Duration,
+    sharing: EnvoySharing,
 }
 
 /// What `/health` reports about the engine connections.
@@ -45,6 +47,7 @@ impl Envoys {
         host: Arc<ActorHost>,
         deploy_version: u32,
         connect_timeout: Duration,
+        sharing: EnvoySharing,
     ) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
@@ -52,6 +55,7 @@ impl Envoys {
             host,
             deploy_version,
             connect_timeout,
+            sharing,
         }
     }
 
@@ -60,6 +64,9 @@ impl Envoys {
         &self,
         key: &StartHeaders,
     ) -> Result<EnvoyHandle, StartError> {
+        if self.sharing == EnvoySharing::PerStart {
+            return self.connect_own(key).await;
+        }
         let handle = {
             let mut entries = self.lock();
             entries.retain(|_, entry| !entry.handle.is_stopped());
@@ -85,6 +92,27 @@ impl Envoys {
                 })
             }
         }
+    }
+
+    /// A connection for one `/start` alone; the caller closes it ([`Envoys::close_own`]).
+    async fn connect_own(&self, key: &StartHeaders) -> Result<EnvoyHandle, StartError> {
+        tracing::info!(endpoint = %key.endpoint, namespace = %key.namespace, pool = %key.pool, "connecting envoy for this start");
+        let handle = start_envoy_sync(self.envoy_config(key));
+        match rt::timeout(self.connect_timeout, handle.started()).await {
+            Ok(Ok(())) => Ok(handle),
+            Ok(Err(_)) | Err(_) => {
+                handle.shutdown(true);
+                Err(StartError::EngineUnreachable {
+                    endpoint: key.endpoint.clone(),
+                    seconds: self.connect_timeout.as_secs(),
+                })
+            }
+        }
+    }
+
+    /// Whether each `/start` owns its envoy, to close once its actor has stopped.
+    pub(crate) fn per_start(&self) -> bool {
+        self.sharing == EnvoySharing::PerStart
     }
 
     fn envoy_config(&self, key: &StartHeaders) -> EnvoyConfig {

@@ -17,11 +17,16 @@ pub(crate) const PING: &[u8] = b"event: ping\ndata:\n\n";
 pub(crate) const STOPPING: &[u8] = b"event: stopping\ndata:\n\n";
 
 const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// How long an envoy owned by one `/start` gets to tell the engine it is going before the
+/// stream ends (and, on hosts that tie I/O to the request, the socket with it).
+const OWN_ENVOY_CLOSE: Duration = Duration::from_secs(2);
 
 /// Streams pings until the actor generation stops, then `stopping`. If `drain_at` comes first,
-/// the actor is asked to sleep so it persists and stops before the platform's deadline.
+/// the actor is asked to sleep so it persists and stops before the platform's deadline. An
+/// envoy the stream `owns_envoy` is closed before `stopping`.
 pub(crate) async fn stream(
     envoy: EnvoyHandle,
+    owns_envoy: bool,
     start: StartCommand,
     drain_at: Option<Instant>,
     tx: mpsc::Sender<Bytes>,
@@ -51,6 +56,13 @@ pub(crate) async fn stream(
         }
     }
     tracing::info!(actor_id = %start.actor_id, generation = start.generation, "actor stopped; ending start stream");
+    if owns_envoy
+        && rt::timeout(OWN_ENVOY_CLOSE, envoy.shutdown_and_wait(false))
+            .await
+            .is_err()
+    {
+        envoy.shutdown(true);
+    }
     let _ = tx.send(Bytes::from_static(STOPPING)).await;
 }
 
