@@ -29,16 +29,23 @@ pub fn engine_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("RIVET_ENGINE_BINARY") {
         return Ok(PathBuf::from(path));
     }
+    npm_install(
+        ENGINE_PACKAGE,
+        ENGINE_VERSION,
+        &format!("{ENGINE_PACKAGE}/rivet-engine"),
+    )
+}
+
+/// `node_modules/{binary}` of `spec` (`package@version`), installed with npm into the cache's
+/// `prefix` directory on first use.
+pub fn npm_install(prefix: &str, spec: &str, binary: &str) -> anyhow::Result<PathBuf> {
     // Tests run in parallel threads of one process: install once, not concurrently.
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _installing = INSTALL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let prefix = cache_dir().join(format!("engine-{ENGINE_VERSION}"));
-    let binary = prefix
-        .join("node_modules")
-        .join(ENGINE_PACKAGE)
-        .join("rivet-engine");
+    let prefix = cache_dir().join(prefix);
+    let binary = prefix.join("node_modules").join(binary);
     if binary.exists() {
         return Ok(binary);
     }
@@ -53,14 +60,11 @@ pub fn engine_binary() -> anyhow::Result<PathBuf> {
             "--prefix",
         ])
         .arg(&prefix)
-        .arg(format!("{ENGINE_PACKAGE}@{ENGINE_VERSION}"))
+        .arg(spec)
         .status()
         .context("run npm (is Node.js installed?)")?;
     if !status.success() || !binary.exists() {
-        bail!(
-            "npm could not install {ENGINE_PACKAGE}@{ENGINE_VERSION} into {}",
-            prefix.display()
-        );
+        bail!("npm could not install {spec} into {}", prefix.display());
     }
     Ok(binary)
 }

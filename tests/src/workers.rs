@@ -23,36 +23,11 @@ pub fn wrangler_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("WRANGLER_BINARY") {
         return Ok(PathBuf::from(path));
     }
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _installing = INSTALL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let prefix = crate::engine::cache_dir().join(format!("wrangler-{WRANGLER_VERSION}"));
-    let binary = prefix.join("node_modules/.bin/wrangler");
-    if binary.exists() {
-        return Ok(binary);
-    }
-    std::fs::create_dir_all(&prefix)?;
-    let status = std::process::Command::new("npm")
-        .args([
-            "install",
-            "--no-save",
-            "--no-audit",
-            "--no-fund",
-            "--silent",
-            "--prefix",
-        ])
-        .arg(&prefix)
-        .arg(format!("wrangler@{WRANGLER_VERSION}"))
-        .status()
-        .context("run npm (is Node.js installed?)")?;
-    if !status.success() || !binary.exists() {
-        bail!(
-            "npm could not install wrangler@{WRANGLER_VERSION} into {}",
-            prefix.display()
-        );
-    }
-    Ok(binary)
+    crate::engine::npm_install(
+        &format!("wrangler-{WRANGLER_VERSION}"),
+        &format!("wrangler@{WRANGLER_VERSION}"),
+        ".bin/wrangler",
+    )
 }
 
 /// `wrangler dev` serving the built Worker. Its process group is killed when dropped.
