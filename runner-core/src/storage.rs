@@ -79,6 +79,15 @@ impl ActorStore {
     }
 
     /// Removes every trace of the actor (on destroy).
+    #[cfg(target_arch = "wasm32")]
+    pub fn destroy(&self, _key: &ActorKey) -> Result<(), StorageError> {
+        // No filesystem on wasm32: the database is in SQLite's in-memory VFS, which goes with
+        // the isolate. (Its removal comes with persistence on Workers.)
+        Ok(())
+    }
+
+    /// Removes every trace of the actor (on destroy).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn destroy(&self, key: &ActorKey) -> Result<(), StorageError> {
         let dir = self.actor_dir(key);
         match std::fs::remove_dir_all(&dir) {

@@ -30,8 +30,8 @@ pub fn engine_binary() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     npm_install(
-        ENGINE_PACKAGE,
-        ENGINE_VERSION,
+        &format!("engine-{ENGINE_VERSION}"),
+        &format!("{ENGINE_PACKAGE}@{ENGINE_VERSION}"),
         &format!("{ENGINE_PACKAGE}/rivet-engine"),
     )
 }
