@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod settings;
+
 /// Everything the core needs to know about its deployment.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {

@@ -1,5 +1,5 @@
 //! What differs between a native target and `wasm32` (Cloudflare Workers): how a task is
-//! spawned, how a task sleeps, where the clock comes from, and whether futures must be `Send`.
+//! spawned, how a task sleeps, where the clock comes from, and whether boxed futures must be `Send`.
 //! Everything else in the core is the same code on both.
 //!
 //! - Native: tasks go to the multi-threaded tokio runtime, so they must be `Send`; timers are
@@ -12,20 +12,6 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use web_time::{Instant, SystemTime, UNIX_EPOCH};
-
-/// `Send` on native targets, where tasks move between threads; nothing on `wasm32`, where the
-/// host's objects (fetch, WebSocket) are not `Send` and never need to be.
-#[cfg(not(target_arch = "wasm32"))]
-pub trait MaybeSend: Send {}
-#[cfg(not(target_arch = "wasm32"))]
-impl<T: Send + ?Sized> MaybeSend for T {}
-
-/// `Send` on native targets, where tasks move between threads; nothing on `wasm32`, where the
-/// host's objects (fetch, WebSocket) are not `Send` and never need to be.
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSend {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSend for T {}
 
 /// A boxed future that is `Send` where tasks need it to be.
 #[cfg(not(target_arch = "wasm32"))]

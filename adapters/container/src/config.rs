@@ -5,28 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use runner_core::RunnerConfig;
+use runner_core::config::settings::{CoreSettings, invalid, millis, parse};
 use runner_core::object_store::{S3Config, StaticCredentials};
 use runner_core::persist::{DurabilityMode, PersistOptions};
-use runner_core::{RunnerConfig, StartAccess};
 
-/// A configuration value that could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The value does not parse.
-    #[error("{name}={value:?} is not valid: {reason}")]
-    Invalid {
-        /// Variable name.
-        name: &'static str,
-        /// The value given.
-        value: String,
-        /// What was expected.
-        reason: String,
-    },
-    /// A combination of values is unsafe.
-    #[error("{0}")]
-    Unsafe(String),
-}
+/// A configuration value that could not be used (the core's settings error: the shared
+/// settings and the container's own fail the same way).
+pub use runner_core::config::settings::SettingError as ConfigError;
 
 /// Everything the container binary needs.
 #[derive(Debug, Clone)]
@@ -129,54 +115,14 @@ impl ContainerConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let listen: SocketAddr = parse(var("RUNNER_LISTEN"), "RUNNER_LISTEN", "127.0.0.1:8088")?;
-        let secret = var("RUNNER_SECRET");
-        if secret.is_none() && !listen.ip().is_loopback() {
+        let data_dir = var("RUNNER_DATA_DIR").unwrap_or_else(|| ".rivet-runner/data".to_owned());
+        let CoreSettings {
+            runner,
+            request_timeout,
+        } = CoreSettings::from_lookup(&var, PathBuf::from(data_dir))?;
+        if runner.access.secret.is_none() && !listen.ip().is_loopback() {
             return Err(ConfigError::Unsafe(format!(
                 "RUNNER_SECRET is required when listening on {listen}: without it anyone who can reach /start can make the runner serve actor data"
-            )));
-        }
-        let mut access = StartAccess::new("", secret);
-        access.endpoints = list(var("RUNNER_ENGINE_ENDPOINTS"), "http://127.0.0.1:6420");
-        access.namespaces = list(var("RUNNER_NAMESPACES"), "");
-        access.pools = list(var("RUNNER_POOLS"), "");
-        if let Some(header) = var("RUNNER_SECRET_HEADER") {
-            access.secret_header = header.to_ascii_lowercase();
-        }
-        let data_dir = var("RUNNER_DATA_DIR").unwrap_or_else(|| ".rivet-runner/data".to_owned());
-        let mut runner = RunnerConfig::new(access, PathBuf::from(data_dir));
-        if let Some(base) = var("RUNNER_BASE_PATH") {
-            if !base.starts_with('/') {
-                return Err(invalid("RUNNER_BASE_PATH", &base, "must start with `/`"));
-            }
-            runner.base_path = base.trim_end_matches('/').to_owned();
-        }
-        runner.deploy_version = parse(var("RUNNER_DEPLOY_VERSION"), "RUNNER_DEPLOY_VERSION", "1")?;
-        runner.idle_sleep = millis(var("RUNNER_IDLE_SLEEP_MS"), "RUNNER_IDLE_SLEEP_MS", 30_000)?;
-        runner.max_start_body_bytes = parse(
-            var("RUNNER_MAX_START_BODY_BYTES"),
-            "RUNNER_MAX_START_BODY_BYTES",
-            "1048576",
-        )?;
-        runner.engine_connect_timeout = millis(
-            var("RUNNER_ENGINE_CONNECT_TIMEOUT_MS"),
-            "RUNNER_ENGINE_CONNECT_TIMEOUT_MS",
-            10_000,
-        )?;
-        runner.deadline_margin = millis(
-            var("RUNNER_DEADLINE_MARGIN_MS"),
-            "RUNNER_DEADLINE_MARGIN_MS",
-            5_000,
-        )?;
-        let request_timeout = var("RUNNER_REQUEST_TIMEOUT_MS")
-            .map(|v| millis(Some(v), "RUNNER_REQUEST_TIMEOUT_MS", 0))
-            .transpose()?;
-        if let Some(timeout) = request_timeout
-            && timeout <= runner.deadline_margin
-        {
-            return Err(ConfigError::Unsafe(format!(
-                "RUNNER_REQUEST_TIMEOUT_MS ({} ms) must be longer than RUNNER_DEADLINE_MARGIN_MS ({} ms)",
-                timeout.as_millis(),
-                runner.deadline_margin.as_millis()
             )));
         }
         let shutdown_grace = millis(
@@ -415,48 +361,6 @@ fn persist_options(var: &impl Fn(&str) -> Option<String>) -> Result<PersistOptio
             "4194304",
         )?,
     })
-}
-
-fn parse<T: std::str::FromStr>(
-    value: Option<String>,
-    name: &'static str,
-    default: &str,
-) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    let value = value.unwrap_or_else(|| default.to_owned());
-    value
-        .trim()
-        .parse()
-        .map_err(|err: T::Err| invalid(name, &value, &err.to_string()))
-}
-
-fn millis(
-    value: Option<String>,
-    name: &'static str,
-    default: u64,
-) -> Result<Duration, ConfigError> {
-    parse::<u64>(value, name, &default.to_string()).map(Duration::from_millis)
-}
-
-fn list(value: Option<String>, default: &str) -> Vec<String> {
-    value
-        .as_deref()
-        .unwrap_or(default)
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        value: value.to_owned(),
-        reason: reason.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -25,15 +26,18 @@ mod logging;
 use config::WorkerConfig;
 
 thread_local! {
-    /// One runner per isolate: requests share its registry and `/health`, not their sockets.
-    static RUNNER: RefCell<Option<(Runner, WorkerConfig)>> = const { RefCell::new(None) };
+    /// One runner per isolate, with the bound each request gets: requests share its registry
+    /// and `/health`, not their sockets.
+    static RUNNER: RefCell<Option<(Runner, Option<Duration>)>> = const { RefCell::new(None) };
 }
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let (runner, config) = match runner(&env) {
+    let (runner, request_timeout) = match runner(&env) {
         Ok(runner) => runner,
         Err(err) => {
+            // The configured log filter is part of what failed: log with the default one.
+            logging::init("info");
             tracing::error!(error = %err, "bad configuration");
             return json_error(500, "bad_configuration", &err.to_string());
         }
@@ -43,26 +47,24 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Err(Refusal::TooLarge(size)) => return to_worker(runner.body_too_large(size), None),
         Err(Refusal::Worker(err)) => return Err(err),
     };
-    let deadline = config
-        .request_timeout
-        .map(|timeout| Deadline(Instant::now() + timeout));
+    let deadline = request_timeout.map(|timeout| Deadline(Instant::now() + timeout));
     let local = LocalSet::new();
     let response = local.run_until(runner.handle(request, deadline)).await;
     to_worker(response, Some(local))
 }
 
 /// The isolate's runner, built from the bindings on first use.
-fn runner(env: &Env) -> Result<(Runner, WorkerConfig), config::ConfigError> {
+fn runner(env: &Env) -> Result<(Runner, Option<Duration>), config::ConfigError> {
     if let Some(existing) = RUNNER.with(|slot| slot.borrow().clone()) {
         return Ok(existing);
     }
     let config = WorkerConfig::from_lookup(|name| binding(env, name))?;
     logging::init(&config.log_filter);
     let registry = Registry::new().with_actor::<example_counter::Counter>();
-    let runner = Runner::new(config.runner.clone(), registry);
     tracing::info!(base_path = %config.runner.base_path, "runner ready");
-    RUNNER.with(|slot| *slot.borrow_mut() = Some((runner.clone(), config.clone())));
-    Ok((runner, config))
+    let built = (Runner::new(config.runner, registry), config.request_timeout);
+    RUNNER.with(|slot| *slot.borrow_mut() = Some(built.clone()));
+    Ok(built)
 }
 
 /// A secret or a var of that name.

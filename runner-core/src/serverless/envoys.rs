@@ -59,33 +59,26 @@ impl Envoys {
         }
     }
 
-    /// The envoy for these headers, connecting it first if needed.
+    /// The envoy for these headers, connecting it first if needed. With
+    /// [`EnvoySharing::PerStart`] it is always a new one, which the caller closes.
     pub(crate) async fn get_or_connect(
         &self,
         key: &StartHeaders,
     ) -> Result<EnvoyHandle, StartError> {
-        if self.sharing == EnvoySharing::PerStart {
-            return self.connect_own(key).await;
-        }
-        let handle = {
-            let mut entries = self.lock();
-            entries.retain(|_, entry| !entry.handle.is_stopped());
-            entries
-                .entry(key.clone())
-                .or_insert_with(|| {
-                    tracing::info!(endpoint = %key.endpoint, namespace = %key.namespace, pool = %key.pool, "connecting envoy");
-                    Entry {
-                        handle: start_envoy_sync(self.envoy_config(key)),
-                        created: Instant::now(),
-                    }
-                })
-                .handle
-                .clone()
+        let handle = if self.per_start() {
+            tracing::info!(endpoint = %key.endpoint, namespace = %key.namespace, pool = %key.pool, "connecting envoy for this start");
+            start_envoy_sync(self.envoy_config(key))
+        } else {
+            self.shared(key)
         };
         match rt::timeout(self.connect_timeout, handle.started()).await {
             Ok(Ok(())) => Ok(handle),
             Ok(Err(_)) | Err(_) => {
-                self.discard(key, &handle);
+                if self.per_start() {
+                    handle.shutdown(true);
+                } else {
+                    self.discard(key, &handle);
+                }
                 Err(StartError::EngineUnreachable {
                     endpoint: key.endpoint.clone(),
                     seconds: self.connect_timeout.as_secs(),
@@ -94,20 +87,21 @@ impl Envoys {
         }
     }
 
-    /// A connection for one `/start` alone; the caller closes it ([`Envoys::close_own`]).
-    async fn connect_own(&self, key: &StartHeaders) -> Result<EnvoyHandle, StartError> {
-        tracing::info!(endpoint = %key.endpoint, namespace = %key.namespace, pool = %key.pool, "connecting envoy for this start");
-        let handle = start_envoy_sync(self.envoy_config(key));
-        match rt::timeout(self.connect_timeout, handle.started()).await {
-            Ok(Ok(())) => Ok(handle),
-            Ok(Err(_)) | Err(_) => {
-                handle.shutdown(true);
-                Err(StartError::EngineUnreachable {
-                    endpoint: key.endpoint.clone(),
-                    seconds: self.connect_timeout.as_secs(),
-                })
-            }
-        }
+    /// The shared envoy for these headers, started if there is none (or it has stopped).
+    fn shared(&self, key: &StartHeaders) -> EnvoyHandle {
+        let mut entries = self.lock();
+        entries.retain(|_, entry| !entry.handle.is_stopped());
+        entries
+            .entry(key.clone())
+            .or_insert_with(|| {
+                tracing::info!(endpoint = %key.endpoint, namespace = %key.namespace, pool = %key.pool, "connecting envoy");
+                Entry {
+                    handle: start_envoy_sync(self.envoy_config(key)),
+                    created: Instant::now(),
+                }
+            })
+            .handle
+            .clone()
     }
 
     /// Whether each `/start` owns its envoy, to close once its actor has stopped.

@@ -1,0 +1,142 @@
+//! The `RUNNER_*` settings every adapter shares, parsed from whatever the platform keeps them in
+//! (a process's environment, a Worker's vars and secrets) through a lookup function. Adapters do
+//! the reading; this module only parses, so one setting means the same on every platform.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{RunnerConfig, StartAccess};
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingError {
+    /// The value does not parse.
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A combination of values is unsafe.
+    #[error("{0}")]
+    Unsafe(String),
+}
+
+/// The core's settings: the runner configuration, and the per-request bound the adapter gives
+/// each request (`RUNNER_REQUEST_TIMEOUT_MS`), if any.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Everything [`crate::Runner`] needs; `access.secret` is `None` when `RUNNER_SECRET` is
+    /// unset, and each adapter decides whether that is allowed.
+    pub runner: RunnerConfig,
+    /// The deadline an adapter sets on each request, longer than `runner.deadline_margin`.
+    pub request_timeout: Option<Duration>,
+}
+
+impl CoreSettings {
+    /// Parses the shared settings; an empty value counts as unset. Actor data goes under
+    /// `data_dir`, which each adapter chooses.
+    pub fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+        data_dir: PathBuf,
+    ) -> Result<Self, SettingError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut access = StartAccess::new("", var("RUNNER_SECRET"));
+        access.endpoints = list(var("RUNNER_ENGINE_ENDPOINTS"), "http://127.0.0.1:6420");
+        access.namespaces = list(var("RUNNER_NAMESPACES"), "");
+        access.pools = list(var("RUNNER_POOLS"), "");
+        if let Some(header) = var("RUNNER_SECRET_HEADER") {
+            access.secret_header = header.to_ascii_lowercase();
+        }
+        let mut runner = RunnerConfig::new(access, data_dir);
+        if let Some(base) = var("RUNNER_BASE_PATH") {
+            if !base.starts_with('/') {
+                return Err(invalid("RUNNER_BASE_PATH", &base, "must start with `/`"));
+            }
+            runner.base_path = base.trim_end_matches('/').to_owned();
+        }
+        runner.deploy_version = parse(var("RUNNER_DEPLOY_VERSION"), "RUNNER_DEPLOY_VERSION", "1")?;
+        runner.idle_sleep = millis(var("RUNNER_IDLE_SLEEP_MS"), "RUNNER_IDLE_SLEEP_MS", 30_000)?;
+        runner.max_start_body_bytes = parse(
+            var("RUNNER_MAX_START_BODY_BYTES"),
+            "RUNNER_MAX_START_BODY_BYTES",
+            "1048576",
+        )?;
+        runner.engine_connect_timeout = millis(
+            var("RUNNER_ENGINE_CONNECT_TIMEOUT_MS"),
+            "RUNNER_ENGINE_CONNECT_TIMEOUT_MS",
+            10_000,
+        )?;
+        runner.deadline_margin = millis(
+            var("RUNNER_DEADLINE_MARGIN_MS"),
+            "RUNNER_DEADLINE_MARGIN_MS",
+            5_000,
+        )?;
+        let request_timeout = var("RUNNER_REQUEST_TIMEOUT_MS")
+            .map(|v| millis(Some(v), "RUNNER_REQUEST_TIMEOUT_MS", 0))
+            .transpose()?;
+        if let Some(timeout) = request_timeout
+            && timeout <= runner.deadline_margin
+        {
+            return Err(SettingError::Unsafe(format!(
+                "RUNNER_REQUEST_TIMEOUT_MS ({} ms) must be longer than RUNNER_DEADLINE_MARGIN_MS ({} ms)",
+                timeout.as_millis(),
+                runner.deadline_margin.as_millis()
+            )));
+        }
+        Ok(Self {
+            runner,
+            request_timeout,
+        })
+    }
+}
+
+/// `value` (or `default`) parsed as `T`; an error names the variable.
+pub fn parse<T: std::str::FromStr>(
+    value: Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<T, SettingError>
+where
+    T::Err: std::fmt::Display,
+{
+    let value = value.unwrap_or_else(|| default.to_owned());
+    value
+        .trim()
+        .parse()
+        .map_err(|err: T::Err| invalid(name, &value, &err.to_string()))
+}
+
+/// Milliseconds as a [`Duration`].
+pub fn millis(
+    value: Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, SettingError> {
+    parse::<u64>(value, name, &default.to_string()).map(Duration::from_millis)
+}
+
+/// A comma-separated list, blanks dropped.
+pub fn list(value: Option<String>, default: &str) -> Vec<String> {
+    value
+        .as_deref()
+        .unwrap_or(default)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// [`SettingError::Invalid`] for `name`.
+pub fn invalid(name: &'static str, value: &str, reason: &str) -> SettingError {
+    SettingError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
