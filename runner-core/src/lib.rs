@@ -26,6 +26,7 @@ pub mod actor;
 pub mod bundle;
 mod client;
 pub mod config;
+mod disk;
 pub mod error;
 mod host;
 pub mod object_store;

@@ -79,26 +79,13 @@ impl ActorStore {
     }
 
     /// Removes every trace of the actor (on destroy).
-    #[cfg(target_arch = "wasm32")]
-    pub fn destroy(&self, _key: &ActorKey) -> Result<(), StorageError> {
-        // No filesystem on wasm32: the database is in SQLite's in-memory VFS, which goes with
-        // the isolate. (Its removal comes with persistence on Workers.)
-        Ok(())
-    }
-
-    /// Removes every trace of the actor (on destroy).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn destroy(&self, key: &ActorKey) -> Result<(), StorageError> {
         let dir = self.actor_dir(key);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StorageError::Io {
-                action: "remove actor directory",
-                path: dir.display().to_string(),
-                source,
-            }),
-        }
+        crate::disk::remove_dir_all(&dir).map_err(|source| StorageError::Io {
+            action: "remove actor directory",
+            path: dir.display().to_string(),
+            source,
+        })
     }
 }
 
@@ -132,7 +119,7 @@ pub fn save_state(db: &Connection, state: &[u8]) -> Result<(), StorageError> {
 }
 
 fn open_database(path: &Path, replicated: bool) -> Result<Connection, StorageError> {
-    let db = Connection::open(path)?;
+    let db = crate::disk::open_database(path)?;
     if replicated {
         // The shipper reads committed WAL bytes: no checkpoint may rewrite the log under it
         // (autocheckpoint, close), and no transaction may spill uncommitted pages into it.
@@ -158,16 +145,8 @@ fn open_database(path: &Path, replicated: bool) -> Result<Connection, StorageErr
     Ok(db)
 }
 
-#[cfg(target_arch = "wasm32")]
-fn create_dir(_path: &Path) -> Result<(), StorageError> {
-    // wasm32 has no filesystem: SQLite's files live in sqlite-wasm-rs's in-memory VFS, which
-    // needs no directories. (Mounted files are not available there yet.)
-    Ok(())
-}
-
-#[cfg(not(target_arch = "wasm32"))]
 fn create_dir(path: &Path) -> Result<(), StorageError> {
-    std::fs::create_dir_all(path).map_err(|source| StorageError::Io {
+    crate::disk::create_dir_all(path).map_err(|source| StorageError::Io {
         action: "create actor directory",
         path: path.display().to_string(),
         source,

@@ -6,13 +6,14 @@
 //! Symbolic links and other special files are never followed or persisted.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
+use crate::disk;
 use crate::object_store::{ObjectStore, PutMode, content_etag, validate_key};
 
 use super::manifest::ObjectRef;
@@ -39,31 +40,17 @@ pub(crate) fn blob_key(base: &str, sha256: &str) -> String {
 /// Hashes every regular file under `dir`.
 pub(crate) fn scan(dir: &Path) -> Result<FileIndex, PersistError> {
     let mut index = FileIndex::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let entries = match std::fs::read_dir(dir.join(&relative)) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(io("list files", &dir.join(&relative))(err)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io("list files", dir))?;
-            let kind = entry.file_type().map_err(io("stat", &entry.path()))?;
-            let path = relative.join(entry.file_name());
-            if kind.is_dir() {
-                pending.push(path);
-            } else if kind.is_file() {
-                let bytes = std::fs::read(entry.path()).map_err(io("read", &entry.path()))?;
-                let name = path.to_string_lossy().replace('\\', "/");
-                index.insert(
-                    name,
-                    FileEntry {
-                        sha256: content_etag(&bytes),
-                        size: bytes.len() as u64,
-                    },
-                );
-            }
-        }
+    for relative in disk::list_files(dir).map_err(io("list files", dir))? {
+        let path = dir.join(&relative);
+        let bytes = disk::read(&path).map_err(io("read", &path))?;
+        let name = relative.to_string_lossy().replace('\\', "/");
+        index.insert(
+            name,
+            FileEntry {
+                sha256: content_etag(&bytes),
+                size: bytes.len() as u64,
+            },
+        );
     }
     Ok(index)
 }
@@ -85,7 +72,7 @@ pub(crate) async fn upload(
         .filter(|(_, e)| !known.contains(e.sha256.as_str()) && queued.insert(e.sha256.clone()))
         .map(|(name, _)| async move {
             let path = dir.join(name);
-            let bytes = Bytes::from(std::fs::read(&path).map_err(io("read", &path))?);
+            let bytes = Bytes::from(disk::read(&path).map_err(io("read", &path))?);
             let entry = FileEntry {
                 sha256: content_etag(&bytes),
                 size: bytes.len() as u64,
@@ -145,7 +132,7 @@ pub(crate) async fn download(
     let local = scan(dir)?;
     for name in local.keys().filter(|name| !index.contains_key(*name)) {
         let path = dir.join(name);
-        std::fs::remove_file(&path).map_err(io("remove stale file", &path))?;
+        disk::remove_file(&path).map_err(io("remove stale file", &path))?;
     }
     let downloads: Vec<_> = index
         .iter()
@@ -159,7 +146,7 @@ pub(crate) async fn download(
             let bytes = super::restore::fetch_verified(store, &blob).await?;
             let path = dir.join(name);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+                disk::create_dir_all(parent).map_err(io("create directory", parent))?;
             }
             super::restore::write_atomically(&path, &bytes)
         })

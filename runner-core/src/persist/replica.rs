@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::disk;
 use crate::object_store::{ObjectStore, ObjectStoreError, PutMode, content_etag};
 
 use super::files::{self, FileIndex};
@@ -78,7 +79,7 @@ impl Replica {
     /// Records a commit if it wrote anything (or touched files); returns the number of the
     /// latest commit, which every output produced from now on waits for.
     pub fn after_commit(&mut self, files_touched: bool) -> u64 {
-        let end = std::fs::metadata(&self.paths.wal).map_or(0, |m| m.len());
+        let end = disk::len(&self.paths.wal).unwrap_or(0);
         if end != self.reported_end || files_touched {
             self.latest += 1;
             self.reported_end = end;
@@ -129,7 +130,7 @@ impl Replica {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .map_err(|err| PersistError::Sqlite(err.to_string()))?;
-        let wal_len = std::fs::metadata(&self.paths.wal).map_or(0, |m| m.len());
+        let wal_len = disk::len(&self.paths.wal).unwrap_or(0);
         if busy != 0 || wal_len != 0 {
             return Err(PersistError::Sqlite(format!(
                 "checkpoint left {wal_len} WAL bytes (busy = {busy})"
@@ -143,7 +144,7 @@ impl Replica {
     /// Records that the closed local database is exactly the persisted `content_id`, so the
     /// next start of this actor on this instance skips the download.
     pub fn mark_clean(&self, content_id: &str) -> Result<(), PersistError> {
-        std::fs::write(&self.paths.marker, content_id)
+        disk::write(&self.paths.marker, content_id)
             .map_err(io("write persisted marker", &self.paths.marker))
     }
 }
@@ -366,9 +367,8 @@ impl Shipper {
 
     /// Uploads the database file as the base of a new, empty chain; returns what it replaces.
     async fn start_chain(&mut self, next: &mut Manifest) -> Result<Vec<String>, PersistError> {
-        let bytes = Bytes::from(
-            std::fs::read(&self.paths.db).map_err(io("read database", &self.paths.db))?,
-        );
+        let bytes =
+            Bytes::from(disk::read(&self.paths.db).map_err(io("read database", &self.paths.db))?);
         let id = format!("{:010}-{:012}", self.generation, next.seq);
         let snapshot = ObjectRef {
             key: format!("{}/snapshots/{id}.db", self.base),
@@ -424,8 +424,7 @@ impl Shipper {
     /// on a commit.
     fn read_wal(&mut self, start: u64, end: u64) -> Result<Vec<u8>, PersistError> {
         let path = &self.paths.wal;
-        let file = std::fs::File::open(path).map_err(io("open WAL", path))?;
-        let current = read_header_from(&file, path)?;
+        let current = read_header(path)?;
         match self.wal_header {
             Some(header) if header != current => {
                 return Err(PersistError::Sqlite(
@@ -437,10 +436,10 @@ impl Shipper {
         let len = usize::try_from(end - start)
             .map_err(|_| PersistError::Sqlite("WAL too large".into()))?;
         let mut bytes = vec![0; len];
-        read_exact_at(&file, &mut bytes, start).map_err(io("read WAL", path))?;
+        disk::read_exact_at(path, &mut bytes, start).map_err(io("read WAL", path))?;
         let last_frame_len = current.last_frame_len();
         let mut last = vec![0; usize::try_from(last_frame_len).unwrap_or(0)];
-        read_exact_at(&file, &mut last, end - last_frame_len).map_err(io("read WAL", path))?;
+        disk::read_exact_at(path, &mut last, end - last_frame_len).map_err(io("read WAL", path))?;
         current
             .check_commit_end(end, &last)
             .map_err(PersistError::Sqlite)?;
@@ -499,19 +498,7 @@ async fn tick(ticker: &mut Option<crate::rt::Interval>) {
 }
 
 fn read_header(path: &Path) -> Result<WalHeader, PersistError> {
-    let file = std::fs::File::open(path).map_err(io("open WAL", path))?;
-    read_header_from(&file, path)
-}
-
-fn read_header_from(file: &std::fs::File, path: &Path) -> Result<WalHeader, PersistError> {
     let mut header = [0; HEADER_LEN as usize];
-    read_exact_at(file, &mut header, 0).map_err(io("read WAL header", path))?;
+    disk::read_exact_at(path, &mut header, 0).map_err(io("read WAL header", path))?;
     WalHeader::parse(&header).map_err(PersistError::Sqlite)
-}
-
-/// `pread` without the Unix-only extension trait, so the core builds for every target.
-fn read_exact_at(mut file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
 }

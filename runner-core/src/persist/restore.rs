@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
+use crate::disk;
 use crate::object_store::{ObjectStore, content_etag};
 
 use super::files::{self, FileIndex};
@@ -47,9 +48,11 @@ impl LocalPaths {
 
     /// The local copy is exactly `manifest`'s content (a warm instance, same actor again).
     fn holds(&self, manifest: &Manifest) -> bool {
-        let marker = std::fs::read_to_string(&self.marker).unwrap_or_default();
-        let wal_len = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
-        marker.trim() == manifest.content_id() && self.db.exists() && wal_len == manifest.wal.len
+        let marker = disk::read(&self.marker).unwrap_or_default();
+        let wal_len = disk::len(&self.wal).unwrap_or(0);
+        String::from_utf8_lossy(&marker).trim() == manifest.content_id()
+            && disk::is_file(&self.db)
+            && wal_len == manifest.wal.len
     }
 
     pub(crate) fn forget_marker(&self) -> Result<(), PersistError> {
@@ -76,7 +79,7 @@ pub(crate) async fn materialize(
     }
     let (db, wal) = download_database(store, base, manifest).await?;
     if let Some(parent) = paths.db.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create actor directory", parent))?;
+        disk::create_dir_all(parent).map_err(io("create actor directory", parent))?;
     }
     // A stale shared-memory index would make SQLite misread the new WAL.
     remove_if_present(&paths.shm)?;
@@ -89,7 +92,7 @@ pub(crate) async fn materialize(
     } else {
         write_atomically(&paths.wal, &wal)?;
     }
-    std::fs::create_dir_all(&paths.files).map_err(io("create files directory", &paths.files))?;
+    disk::create_dir_all(&paths.files).map_err(io("create files directory", &paths.files))?;
     files::download(store, base, &paths.files, &index).await?;
     Ok(index)
 }
@@ -182,21 +185,13 @@ pub(crate) async fn fetch_verified(
     Ok(bytes)
 }
 
-/// Writes through a temporary file and renames, so `path` is never half-written. No fsync: the
-/// local copy is a cache, trusted again only after a clean stop writes its marker, so a power
-/// loss here means a fresh download, not a torn database.
+/// Writes `path` so it is never half-written. No fsync: the local copy is a cache, trusted
+/// again only after a clean stop writes its marker, so a power loss here means a fresh
+/// download, not a torn database.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".restoring");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("install", path))
+    disk::write_atomically(path, bytes).map_err(io("write", path))
 }
 
 fn remove_if_present(path: &Path) -> Result<(), PersistError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(io("remove", path)(err)),
-    }
+    disk::remove_if_present(path).map_err(io("remove", path))
 }

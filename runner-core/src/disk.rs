@@ -1,0 +1,123 @@
+//! The local disk an actor's data lives on while it runs: its SQLite database (with the WAL the
+//! shipper reads), its mounted files, and the marker of a clean stop.
+//!
+//! - Native: the filesystem (`std::fs`).
+//! - `wasm32` (Cloudflare Workers): there is no filesystem, so the "disk" is a map of in-memory
+//!   files per isolate ([`memory`]), and SQLite reads and writes the same map through a VFS
+//!   ([`vfs`]). The persistence code sees one API on both targets, so the WAL it ships is the
+//!   WAL SQLite wrote, byte for byte.
+//!
+//! Paths are plain paths on both targets; on `wasm32` directories are implied by the files
+//! under them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[cfg(target_arch = "wasm32")]
+mod memory;
+#[cfg(target_arch = "wasm32")]
+mod vfs;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use native::*;
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use memory::{
+    create_dir_all, len, list_files, read, read_exact_at, remove_dir_all, remove_file, rename,
+    write,
+};
+
+/// Opens (creating if needed) the SQLite database at `path` on this disk.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn open_database(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open(path)
+}
+
+/// Opens (creating if needed) the SQLite database at `path` on this disk.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn open_database(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    vfs::open(path)
+}
+
+/// Removes `path` if it exists.
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
+    match remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a file exists at `path`.
+pub(crate) fn is_file(path: &Path) -> bool {
+    len(path).is_ok()
+}
+
+/// Writes through a temporary file and renames, so `path` is never half-written.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".restoring");
+    let tmp = PathBuf::from(tmp);
+    write(&tmp, bytes)?;
+    rename(&tmp, path)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use std::io::{self, Read as _, Seek as _, SeekFrom};
+    use std::path::{Path, PathBuf};
+
+    pub(crate) use std::fs::{create_dir_all, read, remove_file, rename, write};
+
+    /// The length of the file at `path`.
+    pub(crate) fn len(path: &Path) -> io::Result<u64> {
+        let meta = std::fs::metadata(path)?;
+        if meta.is_file() {
+            Ok(meta.len())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not a regular file",
+            ))
+        }
+    }
+
+    /// Fills `buf` from `path` at `offset` (without the Unix-only `pread` extension).
+    pub(crate) fn read_exact_at(path: &Path, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut file = std::fs::File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
+
+    /// Removes `dir` and everything under it; an absent directory is fine.
+    pub(crate) fn remove_dir_all(dir: &Path) -> io::Result<()> {
+        match std::fs::remove_dir_all(dir) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every regular file under `dir`, as paths relative to it; an absent directory is empty.
+    /// Symbolic links and other special files are skipped, never followed.
+    pub(crate) fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        let mut pending = vec![PathBuf::new()];
+        while let Some(relative) = pending.pop() {
+            let entries = match std::fs::read_dir(dir.join(&relative)) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                let path = relative.join(entry.file_name());
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if kind.is_file() {
+                    files.push(path);
+                }
+            }
+        }
+        Ok(files)
+    }
+}
