@@ -1,7 +1,8 @@
 //! The object-store port: where actor data goes between invocations.
 //!
 //! Implementations: [`MemoryStore`] (tests), [`LocalStore`] (the embedded default, a directory),
-//! and an S3 store behind the `s3` feature. All of them give the same guarantees, checked by one
+//! an S3 store on the AWS SDK behind the `s3` feature, and an S3 store over any HTTP client
+//! with SigV4 signing behind `s3-http` (for Workers, where the SDK does not run). All of them give the same guarantees, checked by one
 //! conformance suite ([`conformance`], feature `testing`):
 //! - `put` with [`PutMode::IfAbsent`] creates an object only if no object has that key, and
 //!   [`PutMode::IfMatch`] replaces it only if its current ETag is the one given; of concurrent
@@ -20,6 +21,9 @@ mod local;
 mod memory;
 #[cfg(feature = "s3")]
 mod s3;
+mod s3_config;
+#[cfg(feature = "s3-http")]
+mod s3_http;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -34,7 +38,10 @@ pub use faulty::{Fault, FaultPlan, FaultyStore, StoreStats};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "s3")]
-pub use s3::{S3Config, S3Store, StaticCredentials};
+pub use s3::S3Store;
+pub use s3_config::{S3Config, StaticCredentials};
+#[cfg(feature = "s3-http")]
+pub use s3_http::{HttpClient, HttpS3ConfigError, HttpS3Store};
 
 /// A boxed future, so stores can sit behind `Arc<dyn ObjectStore>` (`Send` except on `wasm32`,
 /// where a store's requests are the host's `fetch`).

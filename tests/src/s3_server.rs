@@ -7,7 +7,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use runner_core::object_store::{S3Config, S3Store, StaticCredentials};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use runner_core::object_store::{HttpClient, HttpS3Store, S3Config, S3Store, StaticCredentials};
 use tokio::process::{Child, Command};
 
 /// The SeaweedFS release the tests pin.
@@ -68,6 +71,12 @@ impl S3Server {
     /// An [`S3Store`] on this server's bucket with its credentials.
     pub async fn store(&self) -> S3Store {
         S3Store::new(self.config()).await
+    }
+
+    /// An [`HttpS3Store`] (the Worker's store) on this server's bucket, sending with reqwest.
+    pub fn http_store(&self) -> HttpS3Store {
+        HttpS3Store::new(self.config(), Arc::new(ReqwestClient::default()))
+            .expect("the test config has static credentials")
     }
 
     /// The store configuration for this server's bucket.
@@ -148,6 +157,32 @@ impl S3Server {
             endpoint,
             bucket: bucket.to_owned(),
             _dir: dir,
+        })
+    }
+}
+
+/// [`HttpClient`] over reqwest: the native stand-in for a Worker's `fetch`.
+#[derive(Debug, Default)]
+pub struct ReqwestClient(reqwest::Client);
+
+impl HttpClient for ReqwestClient {
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> runner_core::rt::BoxFuture<'_, Result<http::Response<Bytes>, String>> {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(|err| err.to_string())?;
+            let response = self
+                .0
+                .execute(request)
+                .await
+                .map_err(|err| err.to_string())?;
+            let mut answer = http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            let body = response.bytes().await.map_err(|err| err.to_string())?;
+            answer.body(body).map_err(|err| err.to_string())
         })
     }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use runner_core::RunnerConfig;
-use runner_core::config::settings::{CoreSettings, invalid, millis, parse};
-use runner_core::object_store::{S3Config, StaticCredentials};
-use runner_core::persist::{DurabilityMode, PersistOptions};
+use runner_core::config::settings::{self, CoreSettings, invalid, millis, parse};
+use runner_core::object_store::S3Config;
+use runner_core::persist::PersistOptions;
 
 /// A configuration value that could not be used (the core's settings error: the shared
 /// settings and the container's own fail the same way).
@@ -143,7 +143,7 @@ impl ContainerConfig {
         };
         let store = store_config(&var)?;
         let store_prefix = var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned());
-        let persist = persist_options(&var)?;
+        let persist = settings::persist_options(&var)?;
         let sandbox = sandbox_config(&var)?;
         Ok(Self {
             listen,
@@ -281,44 +281,7 @@ fn store_config(var: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, Co
             var("RUNNER_OBJECT_STORE_DIR").unwrap_or_else(|| ".rivet-runner/objects".to_owned()),
         ))),
         Some("none") => Ok(StoreConfig::None),
-        Some("s3") => {
-            let bucket = var("RUNNER_S3_BUCKET").ok_or_else(|| {
-                ConfigError::Unsafe("RUNNER_OBJECT_STORE=s3 needs RUNNER_S3_BUCKET".to_owned())
-            })?;
-            let endpoint = var("RUNNER_S3_ENDPOINT");
-            let path_style_default = if endpoint.is_some() { "true" } else { "false" };
-            Ok(StoreConfig::S3(S3Config {
-                bucket,
-                region: var("RUNNER_S3_REGION")
-                    .or_else(|| var("AWS_REGION"))
-                    .unwrap_or_else(|| "us-east-1".to_owned()),
-                force_path_style: parse(
-                    var("RUNNER_S3_FORCE_PATH_STYLE"),
-                    "RUNNER_S3_FORCE_PATH_STYLE",
-                    path_style_default,
-                )?,
-                endpoint,
-                // Without explicit keys, the AWS default chain applies (AWS_ACCESS_KEY_ID/…, a
-                // profile, the ECS/EC2 or Lambda role).
-                credentials: match (
-                    var("RUNNER_S3_ACCESS_KEY_ID"),
-                    var("RUNNER_S3_SECRET_ACCESS_KEY"),
-                ) {
-                    (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
-                        access_key_id,
-                        secret_access_key,
-                        session_token: None,
-                    }),
-                    (None, None) => None,
-                    _ => {
-                        return Err(ConfigError::Unsafe(
-                            "set both RUNNER_S3_ACCESS_KEY_ID and RUNNER_S3_SECRET_ACCESS_KEY, or neither".to_owned(),
-                        ));
-                    }
-                },
-                max_attempts: parse(var("RUNNER_S3_MAX_ATTEMPTS"), "RUNNER_S3_MAX_ATTEMPTS", "5")?,
-            }))
-        }
+        Some("s3") => Ok(StoreConfig::S3(settings::s3_config(var)?)),
         Some(other) => Err(invalid(
             "RUNNER_OBJECT_STORE",
             other,
@@ -327,47 +290,12 @@ fn store_config(var: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, Co
     }
 }
 
-fn persist_options(var: &impl Fn(&str) -> Option<String>) -> Result<PersistOptions, ConfigError> {
-    let mode = match var("RUNNER_DURABILITY").as_deref() {
-        None | Some("strict") => DurabilityMode::Strict,
-        Some("interval") => {
-            let every = millis(
-                var("RUNNER_SHIP_INTERVAL_MS"),
-                "RUNNER_SHIP_INTERVAL_MS",
-                1_000,
-            )?;
-            if every.is_zero() {
-                return Err(invalid(
-                    "RUNNER_SHIP_INTERVAL_MS",
-                    "0",
-                    "must be at least 1",
-                ));
-            }
-            DurabilityMode::Interval(every)
-        }
-        Some(other) => {
-            return Err(invalid(
-                "RUNNER_DURABILITY",
-                other,
-                "expected `strict` or `interval`",
-            ));
-        }
-    };
-    Ok(PersistOptions {
-        mode,
-        compact_min_wal_bytes: parse(
-            var("RUNNER_COMPACT_MIN_WAL_BYTES"),
-            "RUNNER_COMPACT_MIN_WAL_BYTES",
-            "4194304",
-        )?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use runner_core::persist::DurabilityMode;
 
     fn config(pairs: &[(&str, &str)]) -> Result<ContainerConfig, ConfigError> {
         let map: HashMap<String, String> = pairs

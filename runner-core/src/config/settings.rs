@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{RunnerConfig, StartAccess};
+use crate::object_store::{S3Config, StaticCredentials};
+use crate::persist::{DurabilityMode, PersistOptions};
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -139,4 +141,88 @@ pub fn invalid(name: &'static str, value: &str, reason: &str) -> SettingError {
         value: value.to_owned(),
         reason: reason.to_owned(),
     }
+}
+
+/// The S3 bucket settings (`RUNNER_S3_*`). `RUNNER_S3_BUCKET` is required; without
+/// `RUNNER_S3_ACCESS_KEY_ID` and `RUNNER_S3_SECRET_ACCESS_KEY` the credentials are left to the
+/// platform (the AWS default chain, where there is one).
+pub fn s3_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<S3Config, SettingError> {
+    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let bucket = var("RUNNER_S3_BUCKET").ok_or_else(|| {
+        SettingError::Unsafe("the S3 object store needs RUNNER_S3_BUCKET".to_owned())
+    })?;
+    let endpoint = var("RUNNER_S3_ENDPOINT");
+    let path_style_default = if endpoint.is_some() { "true" } else { "false" };
+    let credentials = match (
+        var("RUNNER_S3_ACCESS_KEY_ID"),
+        var("RUNNER_S3_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: None,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(SettingError::Unsafe(
+                "set both RUNNER_S3_ACCESS_KEY_ID and RUNNER_S3_SECRET_ACCESS_KEY, or neither"
+                    .to_owned(),
+            ));
+        }
+    };
+    Ok(S3Config {
+        bucket,
+        region: var("RUNNER_S3_REGION")
+            .or_else(|| var("AWS_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+        force_path_style: parse(
+            var("RUNNER_S3_FORCE_PATH_STYLE"),
+            "RUNNER_S3_FORCE_PATH_STYLE",
+            path_style_default,
+        )?,
+        endpoint,
+        credentials,
+        max_attempts: parse(var("RUNNER_S3_MAX_ATTEMPTS"), "RUNNER_S3_MAX_ATTEMPTS", "5")?,
+    })
+}
+
+/// How actors are persisted (`RUNNER_DURABILITY`, `RUNNER_SHIP_INTERVAL_MS`,
+/// `RUNNER_COMPACT_MIN_WAL_BYTES`).
+pub fn persist_options(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<PersistOptions, SettingError> {
+    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let mode = match var("RUNNER_DURABILITY").as_deref() {
+        None | Some("strict") => DurabilityMode::Strict,
+        Some("interval") => {
+            let every = millis(
+                var("RUNNER_SHIP_INTERVAL_MS"),
+                "RUNNER_SHIP_INTERVAL_MS",
+                1_000,
+            )?;
+            if every.is_zero() {
+                return Err(invalid(
+                    "RUNNER_SHIP_INTERVAL_MS",
+                    "0",
+                    "must be at least 1",
+                ));
+            }
+            DurabilityMode::Interval(every)
+        }
+        Some(other) => {
+            return Err(invalid(
+                "RUNNER_DURABILITY",
+                other,
+                "expected `strict` or `interval`",
+            ));
+        }
+    };
+    Ok(PersistOptions {
+        mode,
+        compact_min_wal_bytes: parse(
+            var("RUNNER_COMPACT_MIN_WAL_BYTES"),
+            "RUNNER_COMPACT_MIN_WAL_BYTES",
+            "4194304",
+        )?,
+    })
 }

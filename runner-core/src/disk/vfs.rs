@@ -34,7 +34,10 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn register_error(err: sqlite_wasm_rs::utils::RegisterVfsError) -> rusqlite::Error {
-    rusqlite::Error::ModuleError(format!("registering the {VFS_NAME} VFS: {err}"))
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(ffi::SQLITE_ERROR),
+        Some(format!("registering the {VFS_NAME} VFS: {err}")),
+    )
 }
 
 fn file_name(file: &SQLiteVfsFile) -> String {
