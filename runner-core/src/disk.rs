@@ -39,6 +39,11 @@ pub(crate) fn open_database(path: &Path) -> rusqlite::Result<rusqlite::Connectio
     vfs::open(path)
 }
 
+/// Whether a stopped actor's local copy stays on this disk, so that its next start here skips
+/// the download. Not on `wasm32`: there the disk is the isolate's memory, which is small (128 MB
+/// on Workers) and shared by every actor the isolate hosts.
+pub(crate) const KEEPS_STOPPED_ACTORS: bool = cfg!(not(target_arch = "wasm32"));
+
 /// Removes `path` if it exists.
 pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
     match remove_file(path) {

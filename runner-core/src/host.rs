@@ -75,6 +75,16 @@ impl ActorHost {
         self.store.destroy(key).map_err(|err| err.to_string())
     }
 
+    /// Drops a persisted actor's local copy after it stopped, where the local disk is memory
+    /// ([`crate::disk::KEEPS_STOPPED_ACTORS`]). Its data is in the object store, and the next
+    /// start downloads it.
+    fn after_sleep(&self, key: &ActorKey) -> Result<(), String> {
+        if crate::disk::KEEPS_STOPPED_ACTORS || self.persistence.is_none() {
+            return Ok(());
+        }
+        self.store.destroy(key).map_err(|err| err.to_string())
+    }
+
     /// Number of actor instances running in this process.
     pub(crate) fn running(&self) -> usize {
         self.lock().len()

@@ -33,6 +33,8 @@ pub fn wrangler_binary() -> anyhow::Result<PathBuf> {
 /// `wrangler dev` serving the built Worker. Its process group is killed when dropped.
 pub struct WranglerDev {
     child: Child,
+    /// The port it listens on, on loopback.
+    pub port: u16,
     /// `http://127.0.0.1:{port}`.
     pub url: String,
     log: PathBuf,
@@ -42,13 +44,18 @@ pub struct WranglerDev {
 impl WranglerDev {
     /// Serves the Worker with `vars` as its bindings, and waits until it answers.
     pub async fn start(vars: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_on(crate::free_port()?, vars).await
+    }
+
+    /// [`Self::start`] on `port`: a fresh workerd (new isolates, empty memory) at the address an
+    /// earlier one had, so the engine's runner config still points at it.
+    pub async fn start_on(port: u16, vars: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = worker_dir();
         if !dir.join("build/worker/shim.mjs").exists() {
             bail!("the Worker is not built: run adapters/workers/build-worker first");
         }
         let wrangler = wrangler_binary()?;
         let state = tempfile::Builder::new().prefix("wrangler-").tempdir()?;
-        let port = crate::free_port()?;
         let inspector = crate::free_port()?;
         let log = state.path().join("wrangler.log");
         let mut command = Command::new(&wrangler);
@@ -75,6 +82,7 @@ impl WranglerDev {
         let child = command.spawn().context("start wrangler dev")?;
         let dev = Self {
             child,
+            port,
             url: format!("http://127.0.0.1:{port}"),
             log,
             _state: state,

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use runner_core::config::settings::{CoreSettings, SettingError};
+use runner_core::config::settings::{self, CoreSettings, SettingError, invalid};
+use runner_core::object_store::S3Config;
+use runner_core::persist::PersistOptions;
 use runner_core::{EnvoySharing, RunnerConfig};
 
 /// Everything the Worker reads from its bindings.
@@ -16,6 +18,13 @@ pub(crate) struct WorkerConfig {
     pub(crate) request_timeout: Option<Duration>,
     /// `tracing` filter directives.
     pub(crate) log_filter: String,
+    /// Where actor data is persisted between invocations; `None` (`RUNNER_OBJECT_STORE=none`)
+    /// keeps it only while the actor runs.
+    pub(crate) store: Option<S3Config>,
+    /// Key prefix for actor data in the bucket.
+    pub(crate) store_prefix: String,
+    /// When writes reach the bucket.
+    pub(crate) persist: PersistOptions,
 }
 
 /// A setting that cannot be used.
@@ -25,6 +34,12 @@ pub(crate) enum ConfigError {
     Setting(#[from] SettingError),
     #[error("RUNNER_SECRET is required: a Worker's URL is reachable by anyone")]
     MissingSecret,
+    #[error(
+        "the S3 store needs RUNNER_S3_ACCESS_KEY_ID and RUNNER_S3_SECRET_ACCESS_KEY on Workers (there is no credential chain)"
+    )]
+    MissingS3Keys,
+    #[error(transparent)]
+    S3(#[from] runner_core::object_store::HttpS3ConfigError),
 }
 
 impl WorkerConfig {
@@ -32,7 +47,7 @@ impl WorkerConfig {
     pub(crate) fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        // No filesystem: the path only names the actor's files inside SQLite's in-memory VFS.
+        // No filesystem: the path only names the actor's files on the in-memory disk.
         let CoreSettings {
             mut runner,
             request_timeout,
@@ -45,10 +60,29 @@ impl WorkerConfig {
         let log_filter = lookup("RUNNER_LOG")
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| "info".to_owned());
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let store = match var("RUNNER_OBJECT_STORE").as_deref() {
+            None | Some("s3") => {
+                let s3 = settings::s3_config(&lookup)?;
+                if s3.credentials.is_none() {
+                    return Err(ConfigError::MissingS3Keys);
+                }
+                Some(s3)
+            }
+            Some("none") => None,
+            Some(other) => {
+                return Err(
+                    invalid("RUNNER_OBJECT_STORE", other, "expected `s3` or `none`").into(),
+                );
+            }
+        };
         Ok(Self {
             runner,
             request_timeout,
             log_filter,
+            store,
+            store_prefix: var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned()),
+            persist: settings::persist_options(&lookup)?,
         })
     }
 }
@@ -70,9 +104,38 @@ mod tests {
         assert!(matches!(config(&[]), Err(ConfigError::MissingSecret)));
     }
 
+    const BUCKET: [(&str, &str); 4] = [
+        ("RUNNER_SECRET", "s"),
+        ("RUNNER_S3_BUCKET", "actors"),
+        ("RUNNER_S3_ACCESS_KEY_ID", "id"),
+        ("RUNNER_S3_SECRET_ACCESS_KEY", "key"),
+    ];
+
+    #[test]
+    fn the_bucket_is_required_unless_opted_out() {
+        let err = config(&[("RUNNER_SECRET", "s")]).unwrap_err();
+        assert!(err.to_string().contains("RUNNER_S3_BUCKET"), "{err}");
+        let err = config(&[("RUNNER_SECRET", "s"), ("RUNNER_S3_BUCKET", "b")]).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingS3Keys), "{err}");
+        let c = config(&BUCKET).unwrap();
+        let s3 = c.store.expect("s3 by default");
+        assert_eq!(
+            (s3.bucket.as_str(), s3.region.as_str()),
+            ("actors", "us-east-1")
+        );
+        assert!(!s3.force_path_style, "AWS: virtual-hosted addressing");
+        assert_eq!(c.store_prefix, "actors");
+        let c = config(&[("RUNNER_SECRET", "s"), ("RUNNER_OBJECT_STORE", "none")]).unwrap();
+        assert!(c.store.is_none());
+        let err = config(&[("RUNNER_SECRET", "s"), ("RUNNER_OBJECT_STORE", "local")]).unwrap_err();
+        assert!(err.to_string().contains("RUNNER_OBJECT_STORE"), "{err}");
+    }
+
     #[test]
     fn defaults_and_overrides() {
-        let c = config(&[("RUNNER_SECRET", "s"), ("RUNNER_IDLE_SLEEP_MS", "3000")]).unwrap();
+        let mut pairs = BUCKET.to_vec();
+        pairs.push(("RUNNER_IDLE_SLEEP_MS", "3000"));
+        let c = config(&pairs).unwrap();
         assert_eq!(c.runner.envoy_sharing, EnvoySharing::PerStart);
         assert_eq!(c.runner.idle_sleep, Duration::from_secs(3));
         assert_eq!(c.runner.access.endpoints, ["http://127.0.0.1:6420"]);

@@ -9,11 +9,14 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use runner_core::actor::Registry;
+use runner_core::object_store::HttpS3Store;
+use runner_core::persist::Persistence;
 use runner_core::rt::Instant;
 use runner_core::{Body, Deadline, Runner};
 use tokio::sync::oneshot;
@@ -21,9 +24,11 @@ use tokio::task::LocalSet;
 use worker::{Context, Env, Headers, Request, Response, event};
 
 mod config;
+mod fetch;
 mod logging;
 
 use config::WorkerConfig;
+use fetch::FetchClient;
 
 thread_local! {
     /// One runner per isolate, with the bound each request gets: requests share its registry
@@ -61,8 +66,28 @@ fn runner(env: &Env) -> Result<(Runner, Option<Duration>), config::ConfigError> 
     let config = WorkerConfig::from_lookup(|name| binding(env, name))?;
     logging::init(&config.log_filter);
     let registry = Registry::new().with_actor::<example_counter::Counter>();
-    tracing::info!(base_path = %config.runner.base_path, "runner ready");
-    let built = (Runner::new(config.runner, registry), config.request_timeout);
+    let runner = match config.store {
+        Some(s3) => {
+            tracing::info!(
+                base_path = %config.runner.base_path,
+                bucket = %s3.bucket,
+                prefix = %config.store_prefix,
+                "runner ready; actor data persists to S3"
+            );
+            let store = HttpS3Store::new(s3, Arc::new(FetchClient))?;
+            let persistence =
+                Persistence::new(Arc::new(store), config.store_prefix).with_options(config.persist);
+            Runner::with_persistence(config.runner, registry, persistence)
+        }
+        None => {
+            tracing::warn!(
+                base_path = %config.runner.base_path,
+                "runner ready; RUNNER_OBJECT_STORE=none: actor data is lost when an actor stops"
+            );
+            Runner::new(config.runner, registry)
+        }
+    };
+    let built = (runner, config.request_timeout);
     RUNNER.with(|slot| *slot.borrow_mut() = Some(built.clone()));
     Ok(built)
 }

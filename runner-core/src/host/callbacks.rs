@@ -101,8 +101,12 @@ impl EnvoyCallbacks for HostCallbacks {
                 Some(actor) => actor.stop(destroy).await,
                 None => Ok(()),
             };
-            if outcome.is_ok() && destroy {
-                outcome = host.after_destroy(&key).await;
+            if outcome.is_ok() {
+                outcome = if destroy {
+                    host.after_destroy(&key).await
+                } else {
+                    host.after_sleep(&key)
+                };
             }
             if let Err(err) = &outcome {
                 tracing::error!(%actor_id, generation, error = %err, "actor stop failed");
