@@ -1,0 +1,177 @@
+//! The `fetch` handler: the Worker's request in, the core's response out.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use runner_core::actor::Registry;
+use runner_core::object_store::HttpS3Store;
+use runner_core::persist::Persistence;
+use runner_core::rt::Instant;
+use runner_core::{Body, Deadline, Runner};
+use tokio::sync::oneshot;
+use tokio::task::LocalSet;
+use worker::{Context, Env, Headers, Request, Response, event};
+
+use crate::config::{self, WorkerConfig};
+use crate::fetch::FetchClient;
+use crate::logging;
+
+thread_local! {
+    /// One runner per isolate, with the bound each request gets: requests share its registry
+    /// and `/health`, not their sockets.
+    static RUNNER: RefCell<Option<(Runner, Option<Duration>)>> = const { RefCell::new(None) };
+}
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let (runner, request_timeout) = match runner(&env) {
+        Ok(runner) => runner,
+        Err(err) => {
+            // The configured log filter is part of what failed: log with the default one.
+            logging::init("info");
+            tracing::error!(error = %err, "bad configuration");
+            return json_error(500, "bad_configuration", &err.to_string());
+        }
+    };
+    let request = match to_http(request, runner.max_body_bytes()).await {
+        Ok(request) => request,
+        Err(Refusal::TooLarge(size)) => return to_worker(runner.body_too_large(size), None),
+        Err(Refusal::Worker(err)) => return Err(err),
+    };
+    let deadline = request_timeout.map(|timeout| Deadline(Instant::now() + timeout));
+    let local = LocalSet::new();
+    let response = local.run_until(runner.handle(request, deadline)).await;
+    to_worker(response, Some(local))
+}
+
+/// The isolate's runner, built from the bindings on first use.
+fn runner(env: &Env) -> Result<(Runner, Option<Duration>), config::ConfigError> {
+    if let Some(existing) = RUNNER.with(|slot| slot.borrow().clone()) {
+        return Ok(existing);
+    }
+    let config = WorkerConfig::from_lookup(|name| binding(env, name))?;
+    logging::init(&config.log_filter);
+    let registry = Registry::new().with_actor::<example_counter::Counter>();
+    let runner = match config.store {
+        Some(s3) => {
+            tracing::info!(
+                base_path = %config.runner.base_path,
+                bucket = %s3.bucket,
+                prefix = %config.store_prefix,
+                "runner ready; actor data persists to S3"
+            );
+            let store = HttpS3Store::new(s3, Arc::new(FetchClient))?;
+            let persistence =
+                Persistence::new(Arc::new(store), config.store_prefix).with_options(config.persist);
+            Runner::with_persistence(config.runner, registry, persistence)
+        }
+        None => {
+            tracing::warn!(
+                base_path = %config.runner.base_path,
+                "runner ready; RUNNER_OBJECT_STORE=none: actor data is lost when an actor stops"
+            );
+            Runner::new(config.runner, registry)
+        }
+    };
+    let built = (runner, config.request_timeout);
+    RUNNER.with(|slot| *slot.borrow_mut() = Some(built.clone()));
+    Ok(built)
+}
+
+/// A secret or a var of that name.
+fn binding(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+}
+
+enum Refusal {
+    TooLarge(usize),
+    Worker(worker::Error),
+}
+
+async fn to_http(mut request: Request, max_body: usize) -> Result<http::Request<Bytes>, Refusal> {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|size| *size > max_body) {
+        return Err(Refusal::TooLarge(size));
+    }
+    let url = request.url().map_err(Refusal::Worker)?;
+    let path_and_query = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut builder = http::Request::builder()
+        .method(request.method().as_ref())
+        .uri(path_and_query);
+    for (name, value) in request.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = request.bytes().await.map_err(Refusal::Worker)?;
+    if body.len() > max_body {
+        return Err(Refusal::TooLarge(body.len()));
+    }
+    builder
+        .body(Bytes::from(body))
+        .map_err(|err| Refusal::Worker(worker::Error::RustError(err.to_string())))
+}
+
+/// The core's response as the Worker's. A streamed body keeps `local` running until the stream
+/// ends or the engine goes away: the actor and its envoy live on it.
+fn to_worker(response: http::Response<Body>, local: Option<LocalSet>) -> worker::Result<Response> {
+    let (parts, body) = response.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            headers.set(name.as_str(), value)?;
+        }
+    }
+    let response = match body {
+        Body::Full(bytes) => Response::from_bytes(bytes.to_vec())?,
+        Body::Stream(rx) => {
+            let (closed_tx, closed_rx) = oneshot::channel::<()>();
+            if let Some(local) = local {
+                drive(local, closed_rx);
+            }
+            let guard = Rc::new(closed_tx);
+            let chunks = tokio_stream(rx).map(move |chunk| {
+                let _alive = &guard;
+                Ok::<_, worker::Error>(chunk.to_vec())
+            });
+            Response::from_stream(chunks)?
+        }
+    };
+    Ok(response
+        .with_status(parts.status.as_u16())
+        .with_headers(headers))
+}
+
+/// Keeps `local`'s tasks running (on the host's event loop) until `closed` resolves, which is
+/// when the response stream is dropped: finished, or cancelled by the engine. Dropping the
+/// `LocalSet` then drops whatever this request still had running.
+fn drive(local: LocalSet, closed: oneshot::Receiver<()>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = local.run_until(closed).await;
+        tracing::debug!("start stream closed");
+    });
+}
+
+fn tokio_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> impl futures_util::Stream<Item = Bytes> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn json_error(status: u16, code: &str, message: &str) -> worker::Result<Response> {
+    let body = serde_json::json!({ "code": code, "message": message });
+    Ok(Response::from_json(&body)?.with_status(status))
+}
