@@ -10,6 +10,7 @@ mod cbor;
 mod context;
 mod definition;
 mod factory;
+mod files;
 mod gate;
 mod instance;
 mod mailbox;
@@ -20,6 +21,7 @@ pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
 pub use factory::{
     ActorControl, ActorFactory, ActorInit, ActorResolver, NativeFactory, Registry, ResolveFuture,
 };
+pub use files::Files;
 pub use mailbox::{ActorHandle, ConnId, ConnSink, StopOutcome};
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};

@@ -82,6 +82,8 @@ async fn the_counter_runs_on_workerd_and_its_data_survives_a_new_isolate() -> an
         .unwrap_err();
     assert!(format!("{err:#}").contains("action"), "{err:#}");
     assert_eq!(gw.action(&id, "count", json!([])).await?, json!(7));
+    gw.action(&id, "writeNote", json!(["plan.md", "ship it"]))
+        .await?;
 
     // Sleep: the actor stops, the Worker's /start stream ends with `stopping`.
     engine.sleep_actor(&id).await?;
@@ -118,6 +120,11 @@ async fn the_counter_runs_on_workerd_and_its_data_survives_a_new_isolate() -> an
     let woken =
         woken.map_err(|err| anyhow::anyhow!("{err:#}\n--- worker ---\n{}", dev.log_tail()))?;
     assert_eq!(woken, json!(7), "state after wake in a new isolate");
+    assert_eq!(
+        gw.action(&id, "readNote", json!(["plan.md"])).await?,
+        json!("ship it"),
+        "mounted files after wake in a new isolate"
+    );
     assert_eq!(gw.action(&id, "increment", json!([1])).await?, json!(8));
     let history = gw.action(&id, "history", json!([])).await?;
     assert_eq!(history.as_array().map(Vec::len), Some(3), "{history}");

@@ -55,7 +55,9 @@ impl Actor for Counter {
             .add("count", count)
             .add("history", history)
             .add("incrementLater", increment_later)
-            .add("goToSleep", go_to_sleep);
+            .add("goToSleep", go_to_sleep)
+            .add("writeNote", write_note)
+            .add("readNote", read_note);
     }
 
     fn on_request(ctx: &mut Ctx<'_, Self>, request: &RawRequest) -> Option<RawResponse> {
@@ -126,4 +128,21 @@ fn increment_later(
 fn go_to_sleep(ctx: &mut Ctx<'_, Counter>, (): ()) -> Result<(), ActionError> {
     ctx.sleep();
     Ok(())
+}
+
+/// Saves `text` as the file `notes/{name}` in the actor's files (persisted with its data).
+fn write_note(
+    ctx: &mut Ctx<'_, Counter>,
+    (name, text): (String, String),
+) -> Result<(), ActionError> {
+    ctx.files().write(&format!("notes/{name}"), text)
+}
+
+/// The text of `notes/{name}`, or `null` if there is none.
+fn read_note(
+    ctx: &mut Ctx<'_, Counter>,
+    (name,): (String,),
+) -> Result<Option<String>, ActionError> {
+    let bytes = ctx.files().read(&format!("notes/{name}"))?;
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }

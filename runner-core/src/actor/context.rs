@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::cbor::to_cbor;
 use super::definition::{ActionError, Actor};
+use super::files::Files;
 use super::schedule;
 
 /// Identity of a running actor instance.
@@ -67,8 +68,16 @@ impl<A: Actor> Ctx<'_, A> {
         self.db
     }
 
-    /// The actor's mounted files directory. It is persisted with the actor's data: files
-    /// changed by an action are uploaded with that action's writes.
+    /// The actor's files, on every target (Workers included). They are persisted with the
+    /// actor's data: files changed by an action are uploaded with that action's writes.
+    pub fn files(&self) -> Files<'_> {
+        self.effects.files_touched.set(true);
+        Files::new(&self.meta.files_dir)
+    }
+
+    /// The actor's mounted files directory, for code that needs a real path (`std::fs`, a
+    /// library that takes a directory). Native targets only: on `wasm32` use [`Self::files`].
+    /// It is persisted like [`Self::files`].
     pub fn files_dir(&self) -> &Path {
         self.effects.files_touched.set(true);
         &self.meta.files_dir

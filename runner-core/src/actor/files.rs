@@ -1,0 +1,115 @@
+//! The actor's mounted files, through the same local disk the runner persists from, so one API
+//! works on every target (on `wasm32` there is no `std::fs`).
+
+use std::path::{Path, PathBuf};
+
+use super::definition::ActionError;
+use crate::disk;
+
+/// The actor's files: named by relative, `/`-separated paths (`notes/today.md`). They are
+/// persisted with the actor: changes are uploaded with the writes of the action that made
+/// them. Unlike the database, a file write is not undone if the action fails.
+#[derive(Debug)]
+pub struct Files<'a> {
+    root: &'a Path,
+}
+
+impl<'a> Files<'a> {
+    pub(crate) fn new(root: &'a Path) -> Self {
+        Self { root }
+    }
+
+    /// The content of `name`, or `None` if there is no such file.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, ActionError> {
+        let path = self.path(name)?;
+        match disk::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error("read", name, &err)),
+        }
+    }
+
+    /// Creates or replaces `name` with `bytes`.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> Result<(), ActionError> {
+        let path = self.path(name)?;
+        if let Some(parent) = path.parent() {
+            disk::create_dir_all(parent).map_err(|err| io_error("create", name, &err))?;
+        }
+        disk::write_atomically(&path, bytes.as_ref()).map_err(|err| io_error("write", name, &err))
+    }
+
+    /// Removes `name`; `false` if there was no such file.
+    pub fn remove(&self, name: &str) -> Result<bool, ActionError> {
+        let path = self.path(name)?;
+        match disk::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(io_error("remove", name, &err)),
+        }
+    }
+
+    /// Every file's name, sorted.
+    pub fn list(&self) -> Result<Vec<String>, ActionError> {
+        let mut names: Vec<String> = disk::list_files(self.root)
+            .map_err(|err| io_error("list", "", &err))?
+            .iter()
+            .map(|path| path.to_string_lossy().replace('\\', "/"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn path(&self, name: &str) -> Result<PathBuf, ActionError> {
+        let bad = name.is_empty()
+            || name.starts_with('/')
+            || name.contains(['\0', '\\'])
+            || name
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..");
+        if bad {
+            return Err(ActionError::user(
+                "invalid_file_name",
+                format!("`{name}` is not a relative path inside the actor's files"),
+            ));
+        }
+        Ok(self.root.join(name))
+    }
+}
+
+fn io_error(action: &str, name: &str, err: &std::io::Error) -> ActionError {
+    ActionError::internal(format!("{action} actor file `{name}`: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_round_trip_and_names_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        assert_eq!(files.read("notes/a.md").unwrap(), None);
+        files.write("notes/a.md", "hello").unwrap();
+        files.write("b.txt", [1, 2, 3]).unwrap();
+        assert_eq!(
+            files.read("notes/a.md").unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(files.list().unwrap(), ["b.txt", "notes/a.md"]);
+        assert!(files.remove("b.txt").unwrap());
+        assert!(!files.remove("b.txt").unwrap());
+        assert_eq!(files.list().unwrap(), ["notes/a.md"]);
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+        ] {
+            let err = files.write(bad, "x").unwrap_err();
+            assert_eq!(err.code, "invalid_file_name", "{bad}");
+        }
+    }
+}
