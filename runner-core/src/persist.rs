@@ -17,6 +17,7 @@
 //! segments ([`DurabilityMode`]); when the chain outgrows the snapshot it is folded into a
 //! new snapshot and the superseded objects are deleted.
 
+mod budget;
 mod files;
 mod manifest;
 mod replica;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use crate::object_store::{ObjectStore, ObjectStoreError, PutMode};
 use crate::storage::ActorKey;
 
+pub use budget::RequestBudget;
 pub use manifest::{ChainWriter, Manifest, ObjectRef, WalChain};
 pub use replica::{DurabilityMode, Replica, ReplicaStatus};
 
@@ -88,6 +90,9 @@ pub struct PersistOptions {
     /// The WAL chain is folded into a new snapshot once it holds this many bytes and more
     /// than the snapshot's size (so compaction uploads at most about one byte per WAL byte).
     pub compact_min_wal_bytes: u64,
+    /// The object-store requests one claim of an actor may make, where the platform caps an
+    /// invocation's outbound requests; `None`: no cap.
+    pub request_budget: Option<RequestBudget>,
 }
 
 impl Default for PersistOptions {
@@ -95,6 +100,7 @@ impl Default for PersistOptions {
         Self {
             mode: DurabilityMode::Strict,
             compact_min_wal_bytes: 4 << 20,
+            request_budget: None,
         }
     }
 }
@@ -158,12 +164,24 @@ impl Persistence {
         dir: &Path,
     ) -> Result<Replica, PersistError> {
         let base = self.base(key);
-        let (manifest, etag) = self.read_manifest(key).await?;
+        // Everything this claim sends, restore included, counts against its budget.
+        let (store, used) = match self.options.request_budget {
+            Some(budget) => {
+                let budgeted = budget::Budgeted::new(self.store.clone(), budget);
+                let used = budgeted.used();
+                (
+                    Arc::new(budgeted) as Arc<dyn ObjectStore>,
+                    Some((budget, used)),
+                )
+            }
+            None => (self.store.clone(), None),
+        };
+        let (manifest, etag) = read_manifest(&store, &self.manifest_key(key)).await?;
         if manifest.generation > generation {
             return Err(fenced(key, generation, manifest.generation));
         }
         let paths = restore::LocalPaths::new(dir);
-        let files = restore::materialize(&self.store, &base, &manifest, &paths).await?;
+        let files = restore::materialize(&store, &base, &manifest, &paths).await?;
         let claimed = Manifest {
             generation,
             seq: manifest.seq + 1,
@@ -172,11 +190,10 @@ impl Persistence {
         let manifest_key = self.manifest_key(key);
         let body = claimed.encode(&manifest_key)?;
         let mode = etag.map_or(PutMode::IfAbsent, PutMode::IfMatch);
-        let etag = match self.store.put(&manifest_key, body, mode).await {
+        let etag = match store.put(&manifest_key, body, mode).await {
             Ok(etag) => etag,
             Err(ObjectStoreError::PreconditionFailed { .. }) => {
-                let theirs = self
-                    .read_manifest(key)
+                let theirs = read_manifest(&store, &manifest_key)
                     .await
                     .map_or(0, |(m, _)| m.generation);
                 return Err(fenced(key, generation, theirs));
@@ -185,7 +202,8 @@ impl Persistence {
         };
         tracing::debug!(actor_id = %key.actor_id, generation, "actor claimed");
         replica::spawn(replica::ShipperInit {
-            store: self.store.clone(),
+            store,
+            budget: used,
             actor_id: key.actor_id.clone(),
             base,
             generation,
@@ -221,27 +239,34 @@ impl Persistence {
         &self,
         key: &ActorKey,
     ) -> Result<(Manifest, Option<String>), PersistError> {
-        let manifest_key = self.manifest_key(key);
-        match retry::retry("get manifest", || self.store.get(&manifest_key)).await? {
-            None => Ok((Manifest::empty(), None)),
-            Some(object) => {
-                let manifest: Manifest =
-                    serde_json::from_slice(&object.bytes).map_err(|err| PersistError::Corrupt {
-                        key: manifest_key.clone(),
-                        reason: err.to_string(),
-                    })?;
-                if manifest.format > manifest::FORMAT {
-                    return Err(PersistError::Corrupt {
-                        key: manifest_key,
-                        reason: format!(
-                            "manifest format {} is newer than the supported {}",
-                            manifest.format,
-                            manifest::FORMAT
-                        ),
-                    });
-                }
-                Ok((manifest, Some(object.etag)))
+        read_manifest(&self.store, &self.manifest_key(key)).await
+    }
+}
+
+/// The manifest at `manifest_key` and its ETag, or an empty manifest if there is none.
+async fn read_manifest(
+    store: &Arc<dyn ObjectStore>,
+    manifest_key: &str,
+) -> Result<(Manifest, Option<String>), PersistError> {
+    match retry::retry("get manifest", || store.get(manifest_key)).await? {
+        None => Ok((Manifest::empty(), None)),
+        Some(object) => {
+            let manifest: Manifest =
+                serde_json::from_slice(&object.bytes).map_err(|err| PersistError::Corrupt {
+                    key: manifest_key.to_owned(),
+                    reason: err.to_string(),
+                })?;
+            if manifest.format > manifest::FORMAT {
+                return Err(PersistError::Corrupt {
+                    key: manifest_key.to_owned(),
+                    reason: format!(
+                        "manifest format {} is newer than the supported {}",
+                        manifest.format,
+                        manifest::FORMAT
+                    ),
+                });
             }
+            Ok((manifest, Some(object.etag)))
         }
     }
 }

@@ -154,6 +154,54 @@ async fn the_counter_runs_on_workerd_and_its_data_survives_a_new_isolate() -> an
     Ok(())
 }
 
+/// A Worker caps the subrequests of one request (50 on the Free plan). With a small budget the
+/// actor sleeps before it runs out and the engine wakes it in a fresh request: every write
+/// lands, none fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_that_spends_its_request_budget_sleeps_and_continues() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let s3 = S3Server::start("runner-workers-budget").await?;
+    let mut vars = vars(&engine, Some(&s3), "120000");
+    vars.push(("RUNNER_STORE_REQUEST_BUDGET".into(), "24".into()));
+    let dev = serve_on(None, &vars).await?;
+    engine
+        .put_runner_config(&RunnerConfigSpec {
+            pool: "default".into(),
+            url: format!("{}/api/rivet", dev.url),
+            headers: vec![("x-runner-secret".to_owned(), SECRET.to_owned())],
+            request_lifespan: 120,
+            drain_grace_period: 10,
+        })
+        .await?;
+    let gw = engine.gateway();
+    let id = engine.create_actor("counter", "budgeted", None).await?;
+    for n in 1..=30 {
+        let total = gw.action(&id, "increment", json!([1])).await;
+        let total =
+            total.map_err(|err| anyhow::anyhow!("increment {n}: {err:#}\n{}", dev.log_tail()))?;
+        assert_eq!(total, json!(n));
+    }
+    let history = gw.action(&id, "history", json!([])).await?;
+    let generations: std::collections::BTreeSet<u64> = history
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row["generation"].as_u64())
+        .collect();
+    assert!(
+        generations.len() >= 3,
+        "30 writes on a budget of 24 requests take several starts: {generations:?}\n{}",
+        dev.log_tail()
+    );
+    assert!(
+        dev.log_tail().contains("request budget is nearly spent"),
+        "{}",
+        dev.log_tail()
+    );
+    Ok(())
+}
+
 /// Without a bucket the Worker still serves (`RUNNER_OBJECT_STORE=none`), and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_bucket_the_worker_serves_and_warns() -> anyhow::Result<()> {

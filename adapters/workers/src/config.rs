@@ -6,8 +6,13 @@ use std::time::Duration;
 
 use runner_core::config::settings::{self, CoreSettings, SettingError, invalid};
 use runner_core::object_store::S3Config;
-use runner_core::persist::PersistOptions;
+use runner_core::persist::{PersistOptions, RequestBudget};
 use runner_core::{EnvoySharing, RunnerConfig};
+
+/// Subrequests one `/start` may spend on the bucket unless `RUNNER_STORE_REQUEST_BUDGET` says
+/// otherwise: the lowest paid-plan limit on record (1,000 per request; 10,000 on current paid
+/// plans, 50 on the Free plan).
+const DEFAULT_REQUEST_BUDGET: RequestBudget = RequestBudget { requests: 1000 };
 
 /// Everything the Worker reads from its bindings.
 #[derive(Debug, Clone)]
@@ -76,13 +81,16 @@ impl WorkerConfig {
                 );
             }
         };
+        let mut persist = settings::persist_options(&lookup)?;
+        // Each fetch to the bucket is a subrequest, capped per request by the plan.
+        persist.request_budget.get_or_insert(DEFAULT_REQUEST_BUDGET);
         Ok(Self {
             runner,
             request_timeout,
             log_filter,
             store,
             store_prefix: var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned()),
-            persist: settings::persist_options(&lookup)?,
+            persist,
         })
     }
 }
@@ -125,6 +133,14 @@ mod tests {
         );
         assert!(!s3.force_path_style, "AWS: virtual-hosted addressing");
         assert_eq!(c.store_prefix, "actors");
+        assert_eq!(c.persist.request_budget, Some(DEFAULT_REQUEST_BUDGET));
+        let mut free_plan = BUCKET.to_vec();
+        free_plan.push(("RUNNER_STORE_REQUEST_BUDGET", "50"));
+        let c = config(&free_plan).unwrap();
+        assert_eq!(
+            c.persist.request_budget,
+            Some(RequestBudget { requests: 50 })
+        );
         let c = config(&[("RUNNER_SECRET", "s"), ("RUNNER_OBJECT_STORE", "none")]).unwrap();
         assert!(c.store.is_none());
         let err = config(&[("RUNNER_SECRET", "s"), ("RUNNER_OBJECT_STORE", "local")]).unwrap_err();

@@ -289,6 +289,13 @@ impl Instance {
             tracing::warn!("a newer generation owns this actor: stopping");
             self.request_sleep();
         }
+        if status.budget_spent && !self.sleep_requested {
+            tracing::info!(
+                "this start's object-store request budget is nearly spent: asking to sleep, \
+                 the next start continues with a fresh one"
+            );
+            self.request_sleep();
+        }
     }
 
     /// Folds a long WAL chain into a new snapshot, once everything before it is durable.

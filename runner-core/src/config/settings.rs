@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{RunnerConfig, StartAccess};
 use crate::object_store::{S3Config, StaticCredentials};
-use crate::persist::{DurabilityMode, PersistOptions};
+use crate::persist::{DurabilityMode, PersistOptions, RequestBudget};
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +187,7 @@ pub fn s3_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<S3Config, S
 }
 
 /// How actors are persisted (`RUNNER_DURABILITY`, `RUNNER_SHIP_INTERVAL_MS`,
-/// `RUNNER_COMPACT_MIN_WAL_BYTES`).
+/// `RUNNER_COMPACT_MIN_WAL_BYTES`, `RUNNER_STORE_REQUEST_BUDGET`).
 pub fn persist_options(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<PersistOptions, SettingError> {
@@ -224,5 +224,19 @@ pub fn persist_options(
             "RUNNER_COMPACT_MIN_WAL_BYTES",
             "4194304",
         )?,
+        request_budget: match var("RUNNER_STORE_REQUEST_BUDGET") {
+            None => None,
+            Some(value) => {
+                let requests: u32 = parse(Some(value.clone()), "RUNNER_STORE_REQUEST_BUDGET", "")?;
+                if requests < 16 {
+                    return Err(invalid(
+                        "RUNNER_STORE_REQUEST_BUDGET",
+                        &value,
+                        "must be at least 16: restoring and stopping an actor takes several requests",
+                    ));
+                }
+                Some(RequestBudget { requests })
+            }
+        },
     })
 }

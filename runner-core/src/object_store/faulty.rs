@@ -51,6 +51,13 @@ pub struct StoreStats {
     pub injected_failures: u64,
 }
 
+impl StoreStats {
+    /// Calls that reached the store (conditional puts that lost a race are not counted).
+    pub fn requests(&self) -> u64 {
+        self.puts + self.gets + self.lists + self.deletes + self.injected_failures
+    }
+}
+
 struct State {
     plan: FaultPlan,
     stats: StoreStats,

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::disk;
 use crate::object_store::{ObjectStore, ObjectStoreError, PutMode, content_etag};
 
+use super::budget::RequestBudget;
 use super::files::{self, FileIndex};
 use super::manifest::{Manifest, ObjectRef, WalChain, segment_key};
 use super::restore::LocalPaths;
@@ -48,6 +50,9 @@ pub struct ReplicaStatus {
     pub fenced: bool,
     /// The WAL chain is long enough to fold into a new snapshot.
     pub compact: bool,
+    /// The claim's object-store request budget is nearly spent: the actor should sleep while
+    /// enough is left to persist its last writes.
+    pub budget_spent: bool,
 }
 
 enum Cmd {
@@ -152,6 +157,8 @@ impl Replica {
 /// Everything the shipper starts from, after a restore and claim.
 pub(crate) struct ShipperInit {
     pub(crate) store: Arc<dyn ObjectStore>,
+    /// The claim's request budget and the requests made so far, if it has one.
+    pub(crate) budget: Option<(RequestBudget, Arc<AtomicU32>)>,
     pub(crate) actor_id: String,
     pub(crate) base: String,
     pub(crate) generation: u32,
@@ -172,11 +179,15 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
         None
     };
     let (cmds, rx) = mpsc::unbounded_channel();
-    let (status_tx, status) = watch::channel(ReplicaStatus::default());
+    let (status_tx, status) = watch::channel(ReplicaStatus {
+        budget_spent: budget_spent(init.budget.as_ref()),
+        ..ReplicaStatus::default()
+    });
     let reported_end = init.manifest.wal.len;
     let mode = init.mode;
     let shipper = Shipper {
         store: init.store,
+        budget: init.budget,
         actor_id: init.actor_id,
         manifest_key: format!("{}/manifest.json", init.base),
         base: init.base,
@@ -206,6 +217,7 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
 
 struct Shipper {
     store: Arc<dyn ObjectStore>,
+    budget: Option<(RequestBudget, Arc<AtomicU32>)>,
     actor_id: String,
     base: String,
     manifest_key: String,
@@ -286,12 +298,14 @@ impl Shipper {
                     s.durable = s.durable.max(no);
                 }
                 s.compact = self.wants_compaction();
+                s.budget_spent = budget_spent(self.budget.as_ref());
             }),
             Err(err) => {
                 tracing::error!(error = %err, "shipping actor data failed");
                 let fenced = matches!(err, PersistError::Fenced { .. });
                 self.fenced |= fenced;
                 self.status.send_modify(|s| {
+                    s.budget_spent = budget_spent(self.budget.as_ref());
                     s.failed = s.failed.max(pending.unwrap_or(0));
                     s.error = Some(err.to_string().into());
                     s.fenced |= fenced;
@@ -309,7 +323,18 @@ impl Shipper {
 
     fn wants_compaction(&self) -> bool {
         let snapshot = self.manifest.snapshot.as_ref().map_or(0, |s| s.size);
-        self.manifest.wal.len >= self.compact_min_wal_bytes.max(snapshot)
+        let segments = self.manifest.wal.segments;
+        let due = self.manifest.wal.len >= self.compact_min_wal_bytes.max(snapshot);
+        match &self.budget {
+            None => due,
+            // Folding costs a snapshot, a listing, the manifest and a delete per segment: only
+            // while that leaves the reserve for stopping.
+            Some((budget, used)) => {
+                let cost = segments.saturating_add(3);
+                let affordable = !budget.spent(used.load(Ordering::Relaxed).saturating_add(cost));
+                affordable && (due || segments >= budget.max_segments())
+            }
+        }
     }
 
     /// One upload round: a new snapshot if needed, the new WAL bytes, changed files, then the
@@ -486,6 +511,10 @@ impl Shipper {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+fn budget_spent(budget: Option<&(RequestBudget, Arc<AtomicU32>)>) -> bool {
+    budget.is_some_and(|(budget, used)| budget.spent(used.load(Ordering::Relaxed)))
 }
 
 async fn tick(ticker: &mut Option<crate::rt::Interval>) {

@@ -246,3 +246,82 @@ async fn random_workloads_restore_to_equal_content() {
         assert_eq!(persisted(&p).await, dump(&actor.db), "seed {seed}");
     }
 }
+
+#[tokio::test]
+async fn a_request_budget_asks_to_sleep_with_enough_left_to_stop() {
+    let store = Arc::new(FaultyStore::new(memory(), 1));
+    let budget = RequestBudget { requests: 40 };
+    let p = Persistence::new(store.clone(), "actors").with_options(PersistOptions {
+        request_budget: Some(budget),
+        ..PersistOptions::default()
+    });
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER)");
+    actor.flush().await.unwrap();
+    let mut acknowledged = 0;
+    while !actor.replica.status().budget_spent {
+        acknowledged += 1;
+        actor.write(&format!("INSERT INTO t VALUES ({acknowledged})"));
+        actor.flush().await.unwrap();
+        assert!(acknowledged < 40, "the budget never ran low");
+    }
+    // Asked to sleep: the reserve still persists the last writes and the stop.
+    actor.write("INSERT INTO t VALUES (-1)");
+    actor.stop().await;
+    let used = store.stats().requests();
+    assert!(used <= 40, "{used} requests for a budget of 40");
+
+    // The next claim has a fresh budget and every write.
+    let second = Instance::start(&p, 2).await.unwrap();
+    let rows: i64 = second
+        .db
+        .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, acknowledged + 1);
+}
+
+#[tokio::test]
+async fn past_the_budget_requests_fail_fast_with_the_reason() {
+    let p = Persistence::new(memory(), "actors").with_options(PersistOptions {
+        request_budget: Some(RequestBudget { requests: 16 }),
+        ..PersistOptions::default()
+    });
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER)");
+    let mut error = None;
+    for i in 0..20 {
+        actor.write(&format!("INSERT INTO t VALUES ({i})"));
+        if let Err(err) = actor.replica.flush().await {
+            error = Some(err.to_string());
+            break;
+        }
+    }
+    let error = error.expect("16 requests cannot ship 20 commits one by one");
+    assert!(error.contains("request budget (16) is spent"), "{error}");
+}
+
+#[tokio::test]
+async fn under_a_budget_long_chains_are_folded_so_restores_stay_cheap() {
+    let store = Arc::new(FaultyStore::new(memory(), 1));
+    let p = Persistence::new(store.clone(), "actors").with_options(PersistOptions {
+        request_budget: Some(RequestBudget { requests: 800 }),
+        ..PersistOptions::default()
+    });
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER)");
+    for i in 0..150 {
+        actor.write(&format!("INSERT INTO t VALUES ({i})"));
+        actor.flush().await.unwrap();
+    }
+    let (manifest, _) = p.read_manifest(&key()).await.unwrap();
+    assert!(
+        manifest.wal.segments < 100,
+        "a chain of {} segments would cost a restore that many requests",
+        manifest.wal.segments
+    );
+    drop(actor);
+    store.reset_stats();
+    let second = Instance::start(&p, 2).await.unwrap();
+    assert!(store.stats().requests() < 110, "{:?}", store.stats());
+    assert_eq!(dump(&second.db).len(), 150);
+}
