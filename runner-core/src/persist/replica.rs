@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::disk;
@@ -26,6 +27,11 @@ use super::restore::LocalPaths;
 use super::retry::retry;
 use super::wal::{HEADER_LEN, WalHeader};
 use super::{PersistError, io};
+
+/// A chain at least this long is folded at a stop that drops the local copy.
+const FOLD_ON_STOP_SEGMENTS: u32 = 8;
+/// Superseded objects deleted at a time.
+const PARALLEL_DELETES: usize = 8;
 
 /// When a running actor's writes reach the object store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +59,9 @@ pub struct ReplicaStatus {
     /// The claim's object-store request budget is nearly spent: the actor should sleep while
     /// enough is left to persist its last writes.
     pub budget_spent: bool,
+    /// Folding the chain now would make the next cold restore much cheaper: many segments over
+    /// a small snapshot. Worth doing at a stop after which the local copy is dropped.
+    pub fold_on_stop: bool,
 }
 
 enum Cmd {
@@ -298,6 +307,7 @@ impl Shipper {
                     s.durable = s.durable.max(no);
                 }
                 s.compact = self.wants_compaction();
+                s.fold_on_stop = self.worth_folding_on_stop();
                 s.budget_spent = budget_spent(self.budget.as_ref());
             }),
             Err(err) => {
@@ -319,6 +329,18 @@ impl Shipper {
             };
             let _ = reply.send(outcome);
         }
+    }
+
+    /// At least [`FOLD_ON_STOP_SEGMENTS`] segments over a snapshot no larger than the
+    /// compaction threshold, when the budget (if any) can pay for it: one upload of a small
+    /// database at the stop saves a request per segment at every later cold start.
+    fn worth_folding_on_stop(&self) -> bool {
+        let snapshot = self.manifest.snapshot.as_ref().map_or(0, |s| s.size);
+        let segments = self.manifest.wal.segments;
+        let affordable = self.budget.as_ref().is_none_or(|(budget, used)| {
+            !budget.spent(used.load(Ordering::Relaxed).saturating_add(segments + 3))
+        });
+        segments >= FOLD_ON_STOP_SEGMENTS && snapshot <= self.compact_min_wal_bytes && affordable
     }
 
     fn wants_compaction(&self) -> bool {
@@ -380,9 +402,12 @@ impl Shipper {
         self.needs_base = false;
         self.target = None;
         self.files_dirty = false;
-        for key in superseded {
-            super::delete_quietly(&self.store, &key).await;
-        }
+        let store = &self.store;
+        futures_util::stream::iter(superseded)
+            .for_each_concurrent(PARALLEL_DELETES, |key| async move {
+                super::delete_quietly(store, &key).await;
+            })
+            .await;
         if let Some(index) = new_files {
             let previous = std::mem::replace(&mut self.files, index);
             files::delete_unused(&self.store, &self.base, &previous, &self.files).await;

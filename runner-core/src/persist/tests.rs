@@ -325,3 +325,27 @@ async fn under_a_budget_long_chains_are_folded_so_restores_stay_cheap() {
     assert!(store.stats().requests() < 110, "{:?}", store.stats());
     assert_eq!(dump(&second.db).len(), 150);
 }
+
+#[tokio::test]
+async fn a_long_chain_over_a_small_database_is_worth_folding_at_a_stop() {
+    let p = Persistence::new(memory(), "actors");
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER)");
+    actor.replica.flush().await.unwrap();
+    for i in 0..6 {
+        actor.write(&format!("INSERT INTO t VALUES ({i})"));
+        actor.replica.flush().await.unwrap();
+    }
+    assert!(!actor.replica.status().fold_on_stop, "7 segments: not yet");
+    actor.write("INSERT INTO t VALUES (6)");
+    actor.replica.flush().await.unwrap();
+    assert!(actor.replica.status().fold_on_stop);
+    // The fold itself is a compaction: one snapshot, an empty chain, the same rows.
+    actor.replica.rebase(&actor.db).unwrap();
+    actor.replica.flush().await.unwrap();
+    let (manifest, _) = p.read_manifest(&key()).await.unwrap();
+    assert_eq!(manifest.wal.segments, 0);
+    assert!(!actor.replica.status().fold_on_stop);
+    let second = Instance::start(&p, 2).await.unwrap();
+    assert_eq!(dump(&second.db).len(), 7);
+}
