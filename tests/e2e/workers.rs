@@ -312,3 +312,68 @@ async fn the_worker_refuses_a_start_without_the_secret() -> anyhow::Result<()> {
     assert_eq!(metadata["actorNames"]["counter"], json!({"metadata": {}}));
     Ok(())
 }
+
+/// The bucket goes away under a running Worker (every connection cut, new ones refused): a
+/// write in strict mode answers `not_durable` with the reason, the Worker keeps serving reads
+/// and other actors, and once the bucket is back the next write ships the missed one with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_outage_fails_writes_clearly_and_the_worker_recovers() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let s3 = S3Server::start("runner-workers-outage").await?;
+    let proxy =
+        runner_tests::outage_proxy::OutageProxy::start(s3.endpoint.trim_start_matches("http://"))
+            .await?;
+    let mut vars = vars(&engine, Some(&s3), "120000");
+    for (name, value) in &mut vars {
+        if name == "RUNNER_S3_ENDPOINT" {
+            value.clone_from(&proxy.url);
+        }
+    }
+    let dev = serve_on(None, &vars).await?;
+    engine
+        .put_runner_config(&RunnerConfigSpec {
+            pool: "default".into(),
+            url: format!("{}/api/rivet", dev.url),
+            headers: vec![("x-runner-secret".to_owned(), SECRET.to_owned())],
+            request_lifespan: 120,
+            drain_grace_period: 10,
+        })
+        .await?;
+    let gw = engine.gateway();
+    let a = engine.create_actor("counter", "outage-a", None).await?;
+    let b = engine.create_actor("counter", "outage-b", None).await?;
+    let first = gw.action(&a, "increment", json!([1])).await;
+    first.map_err(|err| anyhow::anyhow!("{err:#}\n--- worker ---\n{}", dev.log_tail()))?;
+    assert_eq!(gw.action(&b, "increment", json!([10])).await?, json!(10));
+
+    proxy.cut();
+    let failed = gw.action_reply(&a, "increment", json!([1])).await?;
+    assert_eq!(failed.status, 503, "{:?}\n{}", failed.body, dev.log_tail());
+    assert_eq!(
+        failed.body["code"],
+        json!("not_durable"),
+        "{:?}",
+        failed.body
+    );
+    // Reads of an actor with nothing pending are not held back, and the Worker says why the
+    // write failed.
+    assert_eq!(gw.action(&b, "count", json!([])).await?, json!(10));
+    assert!(
+        dev.log_tail().contains("object store call failed"),
+        "{}",
+        dev.log_tail()
+    );
+
+    proxy.restore();
+    let recovered = gw.action(&a, "increment", json!([1])).await;
+    let recovered =
+        recovered.map_err(|err| anyhow::anyhow!("{err:#}\n--- worker ---\n{}", dev.log_tail()))?;
+    assert_eq!(recovered, json!(3), "the failed write was applied locally");
+    let persisted = runner_tests::runner::persisted_db(Arc::new(s3.http_store()), &a).await?;
+    let total: i64 = persisted
+        .db
+        .query_row("SELECT max(total) FROM increments", [], |row| row.get(0))?;
+    assert_eq!(total, 3, "both writes reached the bucket");
+    Ok(())
+}

@@ -8,6 +8,7 @@ pub mod fake_api;
 pub mod gateway;
 pub mod kill;
 pub mod lambda_emulator;
+pub mod outage_proxy;
 pub mod process;
 pub mod runner;
 pub mod s3_server;
