@@ -36,11 +36,9 @@ async fn state_and_sqlite_survive_idle_sleep_and_wake() -> anyhow::Result<()> {
     assert_eq!((status, text.as_str()), (200, "count=7 path=/hello?x=1\n"));
 
     wait_asleep(&s.engine, &id, Duration::from_secs(15)).await?;
-    assert_eq!(
-        s.runner.runner.running_actors(),
-        0,
-        "actor should have stopped on sleep"
-    );
+    wait_runner_idle(&s.runner)
+        .await
+        .map_err(|err| anyhow::anyhow!("the actor should stop on sleep: {err}"))?;
 
     let woken = gw.action_reply(&id, "count", json!([])).await?;
     assert_eq!(woken.body, json!(7));
