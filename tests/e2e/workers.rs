@@ -356,6 +356,11 @@ async fn a_bucket_outage_fails_writes_clearly_and_the_worker_recovers() -> anyho
         "{:?}",
         failed.body
     );
+    let message = failed.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("object store unavailable") && !message.contains("Error: Error:"),
+        "the reason, said once: {message}"
+    );
     // Reads of an actor with nothing pending are not held back, and the Worker says why the
     // write failed.
     assert_eq!(gw.action(&b, "count", json!([])).await?, json!(10));

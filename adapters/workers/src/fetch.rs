@@ -15,7 +15,11 @@ impl HttpClient for FetchClient {
         &self,
         request: http::Request<Bytes>,
     ) -> BoxFuture<'_, Result<http::Response<Bytes>, String>> {
-        Box::pin(async move { send(request).await.map_err(|err| err.to_string()) })
+        Box::pin(async move {
+            send(request)
+                .await
+                .map_err(|err| crate::js_error::plain(&err.to_string()))
+        })
     }
 }
 

@@ -18,5 +18,10 @@ mod config;
 mod entry;
 #[cfg(target_arch = "wasm32")]
 mod fetch;
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "natively only the unit tests use it")
+)]
+mod js_error;
 #[cfg(target_arch = "wasm32")]
 mod logging;
