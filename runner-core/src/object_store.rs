@@ -138,6 +138,13 @@ pub fn content_etag(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// The HTTP `Range` value for `range`, or `None` when it is empty: HTTP has no empty range, so
+/// the S3 stores answer an empty one by checking that the object exists.
+#[cfg(any(feature = "s3", feature = "s3-http"))]
+fn http_range(range: &Range<u64>) -> Option<String> {
+    (range.end > range.start).then(|| format!("bytes={}-{}", range.start, range.end - 1))
+}
+
 /// Keys are `/`-separated relative paths without empty, `.` or `..` segments.
 pub(crate) fn validate_key(key: &str) -> Result<(), ObjectStoreError> {
     let bad = key.is_empty()

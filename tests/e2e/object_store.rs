@@ -58,15 +58,7 @@ async fn http_s3_store_errors_are_clear() -> anyhow::Result<()> {
     assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
 
     config.endpoint = Some(format!("http://127.0.0.1:{}", runner_tests::free_port()?));
-    let unreachable = HttpS3Store::new(config.clone(), client.clone())?;
-    let err = unreachable
-        .get("some/key")
-        .await
-        .expect_err("nothing listens there");
-    assert!(
-        err.is_retryable(),
-        "an unreachable store is transient: {err}"
-    );
+    assert_unreachable_is_transient(&HttpS3Store::new(config.clone(), client.clone())?).await;
 
     config.credentials = None;
     let err = HttpS3Store::new(config, client).expect_err("no keys");
@@ -94,8 +86,13 @@ async fn wrong_credentials_are_a_clear_error() -> anyhow::Result<()> {
     );
 
     config.endpoint = Some(format!("http://127.0.0.1:{}", runner_tests::free_port()?));
-    let unreachable = S3Store::new(config).await;
-    let err = unreachable
+    assert_unreachable_is_transient(&S3Store::new(config).await).await;
+    Ok(())
+}
+
+/// A store whose endpoint nothing listens on fails with a retryable error.
+async fn assert_unreachable_is_transient(store: &dyn ObjectStore) {
+    let err = store
         .get("some/key")
         .await
         .expect_err("nothing listens there");
@@ -103,5 +100,4 @@ async fn wrong_credentials_are_a_clear_error() -> anyhow::Result<()> {
         err.is_retryable(),
         "an unreachable store is transient: {err}"
     );
-    Ok(())
 }

@@ -43,6 +43,23 @@ async fn serve_on(port: Option<u16>, vars: &[(String, String)]) -> anyhow::Resul
     }
 }
 
+/// Points the engine's default pool at the Worker, with the secret it requires.
+async fn register(engine: &Engine, dev: &WranglerDev) -> anyhow::Result<()> {
+    engine
+        .put_runner_config(&RunnerConfigSpec {
+            pool: "default".into(),
+            url: format!("{}/api/rivet", dev.url),
+            headers: secret_header(),
+            request_lifespan: 120,
+            drain_grace_period: 10,
+        })
+        .await
+}
+
+fn secret_header() -> Vec<(String, String)> {
+    vec![("x-runner-secret".to_owned(), SECRET.to_owned())]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_counter_runs_on_workerd_and_its_data_survives_a_new_isolate() -> anyhow::Result<()> {
     runner_tests::init_tracing();
@@ -51,22 +68,15 @@ async fn the_counter_runs_on_workerd_and_its_data_survives_a_new_isolate() -> an
     let vars = vars(&engine, Some(&s3), "120000");
     let dev = serve_on(None, &vars).await?;
     let url = format!("{}/api/rivet", dev.url);
-    let headers = vec![("x-runner-secret".to_owned(), SECRET.to_owned())];
-    let health = engine.serverless_health_check(&url, &headers).await?;
+    let health = engine
+        .serverless_health_check(&url, &secret_header())
+        .await?;
     assert!(
         health.get("success").is_some(),
         "{health}\n{}",
         dev.log_tail()
     );
-    engine
-        .put_runner_config(&RunnerConfigSpec {
-            pool: "default".into(),
-            url,
-            headers,
-            request_lifespan: 120,
-            drain_grace_period: 10,
-        })
-        .await?;
+    register(&engine, &dev).await?;
 
     let gw = engine.gateway();
     let id = engine.create_actor("counter", "on-workers", None).await?;
@@ -181,15 +191,7 @@ async fn an_actor_that_spends_its_request_budget_sleeps_and_continues() -> anyho
     let mut vars = vars(&engine, Some(&s3), "120000");
     vars.push(("RUNNER_STORE_REQUEST_BUDGET".into(), "24".into()));
     let dev = serve_on(None, &vars).await?;
-    engine
-        .put_runner_config(&RunnerConfigSpec {
-            pool: "default".into(),
-            url: format!("{}/api/rivet", dev.url),
-            headers: vec![("x-runner-secret".to_owned(), SECRET.to_owned())],
-            request_lifespan: 120,
-            drain_grace_period: 10,
-        })
-        .await?;
+    register(&engine, &dev).await?;
     let gw = engine.gateway();
     let id = engine.create_actor("counter", "budgeted", None).await?;
     for n in 1..=30 {
@@ -224,17 +226,7 @@ async fn without_a_bucket_the_worker_serves_and_warns() -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
     let dev = serve_on(None, &vars(&engine, None, "120000")).await?;
-    let url = format!("{}/api/rivet", dev.url);
-    let headers = vec![("x-runner-secret".to_owned(), SECRET.to_owned())];
-    engine
-        .put_runner_config(&RunnerConfigSpec {
-            pool: "default".into(),
-            url,
-            headers,
-            request_lifespan: 120,
-            drain_grace_period: 10,
-        })
-        .await?;
+    register(&engine, &dev).await?;
     let id = engine.create_actor("counter", "unpersisted", None).await?;
     assert_eq!(
         engine
@@ -331,15 +323,7 @@ async fn a_bucket_outage_fails_writes_clearly_and_the_worker_recovers() -> anyho
         }
     }
     let dev = serve_on(None, &vars).await?;
-    engine
-        .put_runner_config(&RunnerConfigSpec {
-            pool: "default".into(),
-            url: format!("{}/api/rivet", dev.url),
-            headers: vec![("x-runner-secret".to_owned(), SECRET.to_owned())],
-            request_lifespan: 120,
-            drain_grace_period: 10,
-        })
-        .await?;
+    register(&engine, &dev).await?;
     let gw = engine.gateway();
     let a = engine.create_actor("counter", "outage-a", None).await?;
     let b = engine.create_actor("counter", "outage-b", None).await?;

@@ -386,26 +386,6 @@ impl Instance {
         }
     }
 
-    /// Ships the last writes. Where the local copy is dropped after the stop, a long chain over
-    /// a small database is folded into a snapshot first, so the next start downloads one object
-    /// instead of one per segment. A failed fold leaves the chain as it was.
-    async fn final_flush(&mut self) -> Result<String, crate::persist::PersistError> {
-        let Some(replica) = &mut self.replica else {
-            return Err(crate::persist::PersistError::ShipperGone);
-        };
-        let content_id = replica.flush().await?;
-        if crate::disk::KEEPS_STOPPED_ACTORS || !replica.status().fold_on_stop {
-            return Ok(content_id);
-        }
-        match replica.rebase(&self.db) {
-            Ok(()) => replica.flush().await,
-            Err(err) => {
-                tracing::warn!(error = %err, "could not fold the WAL chain before stopping");
-                Ok(content_id)
-            }
-        }
-    }
-
     /// Saves and closes the actor's data: runs `on_sleep`, ships the last writes, closes the
     /// database. On destroy, hooks and shipping are skipped: the data is deleted.
     async fn stop(mut self, destroy: bool) -> StopOutcome {
@@ -415,10 +395,9 @@ impl Instance {
             }
             self.refresh_schedule();
         }
-        let flushed = if self.replica.is_some() && !destroy {
-            Some(self.final_flush().await)
-        } else {
-            None
+        let flushed = match &mut self.replica {
+            Some(replica) if !destroy => Some(final_flush(replica, &mut self.db).await),
+            _ => None,
         };
         self.settle();
         self.gate.fail_all("the actor stopped");
@@ -459,5 +438,26 @@ async fn replica_changed(replica: Option<&mut Replica>) -> bool {
     match replica {
         Some(replica) => replica.changed().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Ships the last writes. Where the local copy is dropped after the stop, a long chain over a
+/// small database is folded into a snapshot first, so the next start downloads one object
+/// instead of one per segment. A failed fold leaves the chain as it was. `db` is `&mut` only to
+/// keep the future `Send`: a `Connection` is not `Sync`.
+async fn final_flush(
+    replica: &mut Replica,
+    db: &mut Connection,
+) -> Result<String, crate::persist::PersistError> {
+    let content_id = replica.flush().await?;
+    if crate::disk::KEEPS_STOPPED_ACTORS || !replica.status().fold_on_stop {
+        return Ok(content_id);
+    }
+    match replica.rebase(db) {
+        Ok(()) => replica.flush().await,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not fold the WAL chain before stopping");
+            Ok(content_id)
+        }
     }
 }

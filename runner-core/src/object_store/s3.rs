@@ -119,10 +119,9 @@ impl ObjectStore for S3Store {
     fn get_range<'a>(&'a self, key: &'a str, range: Range<u64>) -> StoreFuture<'a, Option<Bytes>> {
         Box::pin(async move {
             validate_key(key)?;
-            if range.end <= range.start {
+            let Some(header) = super::http_range(&range) else {
                 return Ok(self.get(key).await?.map(|_| Bytes::new()));
-            }
-            let header = format!("bytes={}-{}", range.start, range.end - 1);
+            };
             let request = self
                 .client
                 .get_object()
