@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 #[cfg(target_arch = "wasm32")]
 mod memory;
+mod mount;
 #[cfg(target_arch = "wasm32")]
 mod vfs;
 
+pub(crate) use mount::{Mount, invalid_name, is_valid_name};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use native::*;
 
@@ -69,7 +71,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::io::{self, Read as _, Seek as _, SeekFrom};
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     pub(crate) use std::fs::{create_dir_all, read, remove_file, rename, write};
 
@@ -99,30 +101,5 @@ mod native {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),
         }
-    }
-
-    /// Every regular file under `dir`, as paths relative to it; an absent directory is empty.
-    /// Symbolic links and other special files are skipped, never followed.
-    pub(crate) fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut files = Vec::new();
-        let mut pending = vec![PathBuf::new()];
-        while let Some(relative) = pending.pop() {
-            let entries = match std::fs::read_dir(dir.join(&relative)) {
-                Ok(entries) => entries,
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(err),
-            };
-            for entry in entries {
-                let entry = entry?;
-                let kind = entry.file_type()?;
-                let path = relative.join(entry.file_name());
-                if kind.is_dir() {
-                    pending.push(path);
-                } else if kind.is_file() {
-                    files.push(path);
-                }
-            }
-        }
-        Ok(files)
     }
 }

@@ -33,7 +33,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 #[cfg(any(test, feature = "testing"))]
-pub use faulty::{Fault, FaultPlan, FaultyStore, StoreStats};
+pub use faulty::{Fault, FaultPlan, FaultyStore, LostReplies, StoreStats};
 #[cfg(not(target_arch = "wasm32"))]
 pub use local::LocalStore;
 pub use memory::MemoryStore;

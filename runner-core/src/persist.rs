@@ -82,6 +82,9 @@ pub enum PersistError {
     ShipperGone,
 }
 
+/// Claims of one start that may lose to an older generation's write before giving up.
+const CLAIM_ATTEMPTS: u32 = 4;
+
 /// How actors are persisted.
 #[derive(Debug, Clone, Copy)]
 pub struct PersistOptions {
@@ -176,29 +179,44 @@ impl Persistence {
             }
             None => (self.store.clone(), None),
         };
-        let (manifest, etag) = read_manifest(&store, &self.manifest_key(key)).await?;
-        if manifest.generation > generation {
-            return Err(fenced(key, generation, manifest.generation));
-        }
-        let paths = restore::LocalPaths::new(dir);
-        let files = restore::materialize(&store, &base, &manifest, &paths).await?;
-        let claimed = Manifest {
-            generation,
-            seq: manifest.seq + 1,
-            ..manifest
-        };
         let manifest_key = self.manifest_key(key);
-        let body = claimed.encode(&manifest_key)?;
-        let mode = etag.map_or(PutMode::IfAbsent, PutMode::IfMatch);
-        let etag = match store.put(&manifest_key, body, mode).await {
-            Ok(etag) => etag,
-            Err(ObjectStoreError::PreconditionFailed { .. }) => {
-                let theirs = read_manifest(&store, &manifest_key)
-                    .await
-                    .map_or(0, |(m, _)| m.generation);
-                return Err(fenced(key, generation, theirs));
+        let paths = restore::LocalPaths::new(dir);
+        let mut attempt = 1;
+        let (claimed, etag, files) = loop {
+            let (manifest, etag) = read_manifest(&store, &manifest_key).await?;
+            if manifest.generation > generation {
+                return Err(fenced(key, generation, manifest.generation));
             }
-            Err(err) => return Err(err.into()),
+            let files = restore::materialize(&store, &base, &manifest, &paths).await?;
+            let claimed = Manifest {
+                generation,
+                seq: manifest.seq + 1,
+                claim: manifest::random_tag(),
+                ..manifest
+            };
+            let body = claimed.encode(&manifest_key)?;
+            let mode = etag.map_or(PutMode::IfAbsent, PutMode::IfMatch);
+            match store.put(&manifest_key, body, mode).await {
+                Ok(etag) => break (claimed, etag, files),
+                Err(ObjectStoreError::PreconditionFailed { .. }) => {
+                    let theirs = read_manifest(&store, &manifest_key)
+                        .await
+                        .map_or(0, |(m, _)| m.generation);
+                    // An older generation (a zombie finishing a write) moved the manifest
+                    // between our read and our claim: its write stands, ours goes on top.
+                    if theirs > generation || attempt == CLAIM_ATTEMPTS {
+                        return Err(fenced(key, generation, theirs));
+                    }
+                    tracing::info!(
+                        actor_id = %key.actor_id,
+                        generation,
+                        theirs,
+                        "an older generation wrote during the claim; restoring again"
+                    );
+                    attempt += 1;
+                }
+                Err(err) => return Err(err.into()),
+            }
         };
         tracing::debug!(actor_id = %key.actor_id, generation, "actor claimed");
         replica::spawn(replica::ShipperInit {

@@ -17,6 +17,7 @@ pub mod wasm;
 
 mod call;
 mod catalog;
+mod clock;
 mod limits;
 mod outbound;
 mod sql_policy;

@@ -158,6 +158,8 @@ async fn guests_cannot_reach_outside_their_sandbox() -> anyhow::Result<()> {
         "PRAGMA journal_mode = DELETE".to_owned(),
         "PRAGMA wal_checkpoint(TRUNCATE)".to_owned(),
         "UPDATE _rivet_state SET state = x'00'".to_owned(),
+        "CREATE TEMP TRIGGER spy AFTER UPDATE ON main._rivet_state BEGIN SELECT 1; END".to_owned(),
+        "UPDATE sqlite_sequence SET seq = 0".to_owned(),
         "COMMIT".to_owned(),
     ] {
         let result = text(sql(&statement).await?);
@@ -224,7 +226,7 @@ async fn a_wasm_actor_runs_through_the_engine_and_moves_with_its_data() -> anyho
 async fn compiled_components_are_cached_in_memory_on_disk_and_in_the_object_store()
 -> anyhow::Result<()> {
     use runner_core::object_store::{MemoryStore, ObjectStore};
-    use runner_core::sandbox::wasm::{CacheTier, ComponentCache};
+    use runner_core::sandbox::wasm::{ArtifactKey, CacheTier, ComponentCache};
 
     let wasm = std::fs::read(guest("counter-wasm")?)?;
     let runtime = WasmRuntime::new(SandboxLimits::default(), 8)?;
@@ -266,5 +268,29 @@ async fn compiled_components_are_cached_in_memory_on_disk_and_in_the_object_stor
     let (code, tier) = runtime.load(&wasm, &corrupt).await?;
     assert_eq!(tier, CacheTier::Compiled);
     code.check_instantiates()?;
+
+    // A forged artifact: real machine code for this engine, written by someone who does not
+    // hold the runner's key (a tenant with bucket access, another process). It is recompiled
+    // and replaced, never deserialized.
+    let forged_disk = tempfile::tempdir()?;
+    let forged_bucket: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let forger = ComponentCache::new()
+        .with_key(ArtifactKey::derive(b"not the runner's key"))
+        .with_dir(forged_disk.path())
+        .with_object_store(forged_bucket.clone(), "components/cache");
+    assert_eq!(runtime.load(&wasm, &forger).await?.1, CacheTier::Compiled);
+    let runner_key = ArtifactKey::derive(b"the runner's secret");
+    let victim = ComponentCache::new()
+        .with_key(runner_key.clone())
+        .with_dir(forged_disk.path())
+        .with_object_store(forged_bucket.clone(), "components/cache");
+    let (code, tier) = runtime.load(&wasm, &victim).await?;
+    assert_eq!(tier, CacheTier::Compiled, "a forged artifact was loaded");
+    code.check_instantiates()?;
+    // The bucket's forged object was replaced: another runner with the key finds it.
+    let peer = ComponentCache::new()
+        .with_key(runner_key)
+        .with_object_store(forged_bucket, "components/cache");
+    assert_eq!(runtime.load(&wasm, &peer).await?.1, CacheTier::ObjectStore);
     Ok(())
 }

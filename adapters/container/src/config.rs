@@ -58,6 +58,19 @@ pub struct SandboxConfig {
     pub max_instances: u32,
     /// Where compiled components are kept between processes.
     pub cache_dir: PathBuf,
+    /// What authenticates compiled components in the cache directory and the bucket
+    /// (`RUNNER_CACHE_KEY`, else `RUNNER_SECRET`); without one, only this process's own.
+    pub cache_secret: Option<CacheSecret>,
+}
+
+/// A secret that keys the component cache; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CacheSecret(pub String);
+
+impl std::fmt::Debug for CacheSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheSecret(..)")
+    }
 }
 
 /// Which namespaces may run code published to the object store.
@@ -215,6 +228,9 @@ fn sandbox_config(var: &impl Fn(&str) -> Option<String>) -> Result<SandboxConfig
             var("RUNNER_COMPONENT_CACHE_DIR")
                 .unwrap_or_else(|| ".rivet-runner/component-cache".to_owned()),
         ),
+        cache_secret: var("RUNNER_CACHE_KEY")
+            .or_else(|| var("RUNNER_SECRET"))
+            .map(CacheSecret),
     })
 }
 

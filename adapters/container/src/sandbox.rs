@@ -98,7 +98,7 @@ fn wasm_runtime(
     ),
     BuildError,
 > {
-    use runner_core::sandbox::wasm::{ComponentCache, WasmRuntime};
+    use runner_core::sandbox::wasm::{ArtifactKey, ComponentCache, WasmRuntime};
 
     let runtime =
         WasmRuntime::new(limits, config.max_instances).map_err(|e| BuildError::LoadComponent {
@@ -106,6 +106,12 @@ fn wasm_runtime(
             reason: e.to_string(),
         })?;
     let mut cache = ComponentCache::new().with_dir(&config.cache_dir);
+    match &config.cache_secret {
+        Some(secret) => cache = cache.with_key(ArtifactKey::derive(secret.0.as_bytes())),
+        None => tracing::info!(
+            "no RUNNER_CACHE_KEY or RUNNER_SECRET: compiled components cached by other processes are recompiled"
+        ),
+    }
     if let Some(store) = store {
         cache = cache.with_object_store(store, CACHE_PREFIX);
     }

@@ -1,10 +1,12 @@
-//! The actor's mounted files, through the same local disk the runner persists from, so one API
-//! works on every target (on `wasm32` there is no `std::fs`).
+//! The actor's mounted files, through the confined mount the runner persists from
+//! ([`crate::disk::Mount`]), so one API works on every target (on `wasm32` there is no
+//! `std::fs`) and no name reaches outside the actor's files, by spelling or by link.
 
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use super::definition::ActionError;
-use crate::disk;
+use crate::disk::{self, Mount};
 
 /// The actor's files: named by relative, `/`-separated paths (`notes/today.md`). They are
 /// persisted with the actor: changes are uploaded with the writes of the action that made
@@ -21,62 +23,49 @@ impl<'a> Files<'a> {
 
     /// The content of `name`, or `None` if there is no such file.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, ActionError> {
-        let path = self.path(name)?;
-        match disk::read(&path) {
+        match self.mount(name)?.read(name) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(io_error("read", name, &err)),
         }
     }
 
     /// Creates or replaces `name` with `bytes`.
     pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> Result<(), ActionError> {
-        let path = self.path(name)?;
-        if let Some(parent) = path.parent() {
-            disk::create_dir_all(parent).map_err(|err| io_error("create", name, &err))?;
-        }
-        disk::write_atomically(&path, bytes.as_ref()).map_err(|err| io_error("write", name, &err))
+        self.mount(name)?
+            .write(name, bytes.as_ref())
+            .map_err(|err| io_error("write", name, &err))
     }
 
     /// Removes `name`; `false` if there was no such file.
     pub fn remove(&self, name: &str) -> Result<bool, ActionError> {
-        let path = self.path(name)?;
-        match disk::remove_file(&path) {
+        match self.mount(name)?.remove_file(name) {
             Ok(()) => Ok(true),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(err) => Err(io_error("remove", name, &err)),
         }
     }
 
     /// Every file's name, sorted.
     pub fn list(&self) -> Result<Vec<String>, ActionError> {
-        let mut names: Vec<String> = disk::list_files(self.root)
-            .map_err(|err| io_error("list", "", &err))?
-            .iter()
-            .map(|path| path.to_string_lossy().replace('\\', "/"))
-            .collect();
-        names.sort();
-        Ok(names)
+        Mount::open(self.root)
+            .and_then(|mount| mount.list_files())
+            .map_err(|err| io_error("list", "", &err))
     }
 
-    fn path(&self, name: &str) -> Result<PathBuf, ActionError> {
-        let bad = name.is_empty()
-            || name.starts_with('/')
-            || name.contains(['\0', '\\'])
-            || name
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == "..");
-        if bad {
+    /// The mount, once `name` is known to be a valid name.
+    fn mount(&self, name: &str) -> Result<Mount, ActionError> {
+        if !disk::is_valid_name(name) {
             return Err(ActionError::user(
                 "invalid_file_name",
-                format!("`{name}` is not a relative path inside the actor's files"),
+                disk::invalid_name(name).to_string(),
             ));
         }
-        Ok(self.root.join(name))
+        Mount::open(self.root).map_err(|err| io_error("open", name, &err))
     }
 }
 
-fn io_error(action: &str, name: &str, err: &std::io::Error) -> ActionError {
+fn io_error(action: &str, name: &str, err: &io::Error) -> ActionError {
     ActionError::internal(format!("{action} actor file `{name}`: {err}"))
 }
 

@@ -118,6 +118,21 @@ async fn if_match(store: &dyn ObjectStore, prefix: &str) {
     );
     let object = store.get(&key).await.expect("get").expect("exists");
     assert_eq!((object.bytes, object.etag), (Bytes::from_static(b"v2"), v2));
+    // AWS S3 answers this with 404, other stores with 412: both are a failed precondition.
+    let missing = format!("{key}-missing");
+    let err = store
+        .put(
+            &missing,
+            Bytes::from_static(b"x"),
+            PutMode::IfMatch("\"0123456789abcdef\"".into()),
+        )
+        .await
+        .expect_err("CAS on a missing key fails");
+    assert!(
+        matches!(err, ObjectStoreError::PreconditionFailed { .. }),
+        "{err}"
+    );
+    assert!(store.get(&missing).await.expect("get").is_none());
 }
 
 async fn listing(store: &dyn ObjectStore, prefix: &str) {

@@ -30,6 +30,19 @@ pub struct FaultPlan {
     pub delay: Duration,
     /// Every call fails (a full outage).
     pub outage: bool,
+    /// Puts whose replies are lost: see [`LostReplies`].
+    pub lost_replies: Option<LostReplies>,
+}
+
+/// The next `puts` puts to keys containing `key_contains` answer `Unavailable`; the first of
+/// them is applied to the store before its reply is lost (a write that landed while the
+/// connection dropped), the others are not.
+#[derive(Debug, Clone, Copy)]
+pub struct LostReplies {
+    /// Which keys.
+    pub key_contains: &'static str,
+    /// How many puts.
+    pub puts: u32,
 }
 
 /// Calls and bytes seen.
@@ -49,6 +62,8 @@ pub struct StoreStats {
     pub deletes: u64,
     /// Calls that were made to fail.
     pub injected_failures: u64,
+    /// Puts whose replies were lost ([`LostReplies`]).
+    pub lost_replies: u64,
 }
 
 impl StoreStats {
@@ -60,6 +75,8 @@ impl StoreStats {
 
 struct State {
     plan: FaultPlan,
+    /// The next lost reply is the first of its plan (the one applied).
+    first_lost_reply: bool,
     stats: StoreStats,
     rng: u64,
 }
@@ -86,6 +103,7 @@ impl FaultyStore {
             inner,
             state: Mutex::new(State {
                 plan: FaultPlan::default(),
+                first_lost_reply: true,
                 stats: StoreStats::default(),
                 rng: seed | 1,
             }),
@@ -94,7 +112,9 @@ impl FaultyStore {
 
     /// Replaces the fault plan.
     pub fn set_plan(&self, plan: FaultPlan) {
-        self.lock().plan = plan;
+        let mut state = self.lock();
+        state.plan = plan;
+        state.first_lost_reply = true;
     }
 
     /// What passed through so far.
@@ -136,6 +156,21 @@ impl FaultyStore {
             }
         };
         (plan.delay, Some(error))
+    }
+
+    /// Whether this put's reply is lost (`Some`), and if so whether it is applied first.
+    fn lose_reply(&self, key: &str) -> Option<bool> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let lost = state.plan.lost_replies.as_mut()?;
+        if lost.puts == 0 || !key.contains(lost.key_contains) {
+            return None;
+        }
+        lost.puts -= 1;
+        let first = std::mem::replace(&mut state.first_lost_reply, false);
+        state.stats.lost_replies += 1;
+        state.stats.injected_failures += 1;
+        Some(first)
     }
 
     async fn gate(&self, key: &str) -> Result<(), ObjectStoreError> {
@@ -181,6 +216,14 @@ impl ObjectStore for FaultyStore {
     fn put<'a>(&'a self, key: &'a str, bytes: Bytes, mode: PutMode) -> StoreFuture<'a, String> {
         Box::pin(async move {
             self.gate(key).await?;
+            if let Some(apply) = self.lose_reply(key) {
+                if apply {
+                    self.inner.put(key, bytes, mode).await?;
+                }
+                return Err(ObjectStoreError::Unavailable(format!(
+                    "connection reset after the request was sent (injected) on `{key}`"
+                )));
+            }
             let len = bytes.len() as u64;
             let etag = self.inner.put(key, bytes, mode).await?;
             self.count(|s| {

@@ -154,12 +154,23 @@ impl ObjectStore for S3Store {
                 .bucket(&self.bucket)
                 .key(key)
                 .body(ByteStream::from(bytes));
+            let conditional = matches!(mode, PutMode::IfMatch(_));
             request = match mode {
                 PutMode::Overwrite => request,
                 PutMode::IfAbsent => request.if_none_match("*"),
                 PutMode::IfMatch(etag) => request.if_match(etag),
             };
-            let output = request.send().await.map_err(|err| map_error(key, err))?;
+            let output = request.send().await.map_err(|err| {
+                // AWS answers `If-Match` on a missing key with 404, not 412: the precondition
+                // failed all the same.
+                if conditional && is_not_found(&err) {
+                    ObjectStoreError::PreconditionFailed {
+                        key: key.to_owned(),
+                    }
+                } else {
+                    map_error(key, err)
+                }
+            })?;
             Ok(output.e_tag().unwrap_or_default().to_owned())
         })
     }

@@ -331,6 +331,7 @@ impl ObjectStore for HttpS3Store {
     fn put<'a>(&'a self, key: &'a str, bytes: Bytes, mode: PutMode) -> StoreFuture<'a, String> {
         Box::pin(async move {
             validate_key(key)?;
+            let conditional = matches!(mode, PutMode::IfMatch(_));
             let condition = match mode {
                 PutMode::Overwrite => None,
                 PutMode::IfAbsent => Some(("if-none-match", "*".to_owned())),
@@ -342,6 +343,11 @@ impl ObjectStore for HttpS3Store {
                 .await?;
             if response.status().is_success() {
                 Ok(etag_of(&response))
+            } else if conditional && response.status() == http::StatusCode::NOT_FOUND {
+                // AWS answers `If-Match` on a missing key with 404, not 412.
+                Err(ObjectStoreError::PreconditionFailed {
+                    key: key.to_owned(),
+                })
             } else {
                 Err(failure(key, &response))
             }

@@ -3,18 +3,18 @@
 //! A sync hashes the files directory, uploads only blobs the store does not have yet, then
 //! writes the index (itself content-addressed) that the manifest names. A restore downloads
 //! the blobs whose local copy differs and removes local files the index does not list.
-//! Symbolic links and other special files are never followed or persisted.
+//! Symbolic links and other special files are never followed or persisted: every read and
+//! write goes through the confined [`Mount`], and a restore removes links first.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::disk;
-use crate::object_store::{ObjectStore, PutMode, content_etag, validate_key};
+use crate::disk::{self, Mount};
+use crate::object_store::{ObjectStore, PutMode, content_etag};
 
 use super::manifest::ObjectRef;
 use super::retry::retry;
@@ -37,13 +37,16 @@ pub(crate) fn blob_key(base: &str, sha256: &str) -> String {
     format!("{base}/files/blobs/{sha256}")
 }
 
-/// Hashes every regular file under `dir`.
-pub(crate) fn scan(dir: &Path) -> Result<FileIndex, PersistError> {
+/// Hashes every regular file of the mount.
+pub(crate) fn scan(mount: &Mount) -> Result<FileIndex, PersistError> {
     let mut index = FileIndex::new();
-    for relative in disk::list_files(dir).map_err(io("list files", dir))? {
-        let path = dir.join(&relative);
-        let bytes = disk::read(&path).map_err(io("read", &path))?;
-        let name = relative.to_string_lossy().replace('\\', "/");
+    for name in mount.list_files().map_err(io("list files", mount.root()))? {
+        let bytes = match mount.read(&name) {
+            Ok(bytes) => bytes,
+            // Replaced or removed since the listing (the actor's code runs meanwhile).
+            Err(err) if vanished(&err) => continue,
+            Err(err) => return Err(io("read", &mount.root().join(&name))(err)),
+        };
         index.insert(
             name,
             FileEntry {
@@ -55,13 +58,23 @@ pub(crate) fn scan(dir: &Path) -> Result<FileIndex, PersistError> {
     Ok(index)
 }
 
+/// A file that is gone, or is no longer a regular file (a link took its place): it is left
+/// out of the index, as a link would have been at the scan.
+fn vanished(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput
+    )
+}
+
 /// Uploads the blobs of `index` that `previous` does not have, then the index itself. A file
 /// that changed since the scan is uploaded as it is now, and `index` records that content, so a
-/// blob's key always is the hash of its bytes.
+/// blob's key always is the hash of its bytes; one that vanished (or became a link) is dropped
+/// from `index`.
 pub(crate) async fn upload(
     store: &Arc<dyn ObjectStore>,
     base: &str,
-    dir: &Path,
+    mount: &Mount,
     index: &mut FileIndex,
     previous: &FileIndex,
 ) -> Result<ObjectRef, PersistError> {
@@ -71,8 +84,11 @@ pub(crate) async fn upload(
         .iter()
         .filter(|(_, e)| !known.contains(e.sha256.as_str()) && queued.insert(e.sha256.clone()))
         .map(|(name, _)| async move {
-            let path = dir.join(name);
-            let bytes = Bytes::from(disk::read(&path).map_err(io("read", &path))?);
+            let bytes = match mount.read(name) {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(err) if vanished(&err) => return Ok((name.clone(), None)),
+                Err(err) => return Err(io("read", &mount.root().join(name))(err)),
+            };
             let entry = FileEntry {
                 sha256: content_etag(&bytes),
                 size: bytes.len() as u64,
@@ -82,11 +98,14 @@ pub(crate) async fn upload(
                 store.put(&key, bytes.clone(), PutMode::Overwrite)
             })
             .await?;
-            Ok::<_, PersistError>((name.clone(), entry))
+            Ok::<_, PersistError>((name.clone(), Some(entry)))
         })
         .collect();
     for (name, entry) in run_parallel(uploads).await? {
-        index.insert(name, entry);
+        match entry {
+            Some(entry) => index.insert(name, entry),
+            None => index.remove(&name),
+        };
     }
     let body = Bytes::from(
         serde_json::to_vec(index).map_err(|err| PersistError::Corrupt {
@@ -116,23 +135,36 @@ pub(crate) async fn read_index(
     })
 }
 
-/// Makes `dir` hold exactly the files of `index`.
+/// Makes the mount hold exactly the files of `index`. Links and special files are removed
+/// first, so nothing the previous instance's code planted can redirect a write.
 pub(crate) async fn download(
     store: &Arc<dyn ObjectStore>,
     base: &str,
-    dir: &Path,
+    mount: &Mount,
     index: &FileIndex,
 ) -> Result<(), PersistError> {
     for name in index.keys() {
-        validate_key(name).map_err(|_| PersistError::Corrupt {
-            key: "files index".into(),
-            reason: format!("path `{name}` would leave the files directory"),
-        })?;
+        if !disk::is_valid_name(name) {
+            return Err(PersistError::Corrupt {
+                key: "files index".into(),
+                reason: format!("path `{name}` would leave the files directory"),
+            });
+        }
     }
-    let local = scan(dir)?;
+    let removed = mount
+        .remove_links()
+        .map_err(io("remove links", mount.root()))?;
+    if removed > 0 {
+        tracing::warn!(
+            removed,
+            "removed symbolic links from the actor's files before restoring"
+        );
+    }
+    let local = scan(mount)?;
     for name in local.keys().filter(|name| !index.contains_key(*name)) {
-        let path = dir.join(name);
-        disk::remove_file(&path).map_err(io("remove stale file", &path))?;
+        mount
+            .remove_file(name)
+            .map_err(io("remove stale file", &mount.root().join(name)))?;
     }
     let downloads: Vec<_> = index
         .iter()
@@ -144,11 +176,9 @@ pub(crate) async fn download(
                 sha256: entry.sha256.clone(),
             };
             let bytes = super::restore::fetch_verified(store, &blob).await?;
-            let path = dir.join(name);
-            if let Some(parent) = path.parent() {
-                disk::create_dir_all(parent).map_err(io("create directory", parent))?;
-            }
-            super::restore::write_atomically(&path, &bytes)
+            mount
+                .write(name, &bytes)
+                .map_err(io("write", &mount.root().join(name)))
         })
         .collect();
     run_parallel(downloads).await?;

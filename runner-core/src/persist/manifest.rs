@@ -25,6 +25,11 @@ pub struct Manifest {
     /// The index of the actor's mounted files, if it ever had any.
     #[serde(default)]
     pub files: Option<ObjectRef>,
+    /// Random per claim: names the one shipper that may write this manifest, so a write of
+    /// its own that landed while its reply was lost is recognised as its own (empty in
+    /// manifests written before claims were named).
+    #[serde(default)]
+    pub claim: String,
 }
 
 /// An immutable object and how to check it.
@@ -61,33 +66,48 @@ pub struct WalChain {
     pub writers: Vec<ChainWriter>,
 }
 
-/// The first segment index written by one generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The first segment index written by one generation under one upload tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainWriter {
     /// First segment index.
     pub first: u32,
     /// The generation.
     pub generation: u32,
+    /// Part of every key this writer uploads. A shipper draws a new tag after a failed round,
+    /// so a retry never rewrites a key that a manifest whose write was lost in flight (but
+    /// landed) may name. Absent in chains written before tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 impl WalChain {
     /// The object key of segment `index` under `base`.
     pub fn segment_key(&self, base: &str, index: u32) -> Option<String> {
         let writer = self.writers.iter().rev().find(|w| w.first <= index)?;
-        Some(segment_key(base, &self.id, index, writer.generation))
+        Some(segment_key(
+            base,
+            &self.id,
+            index,
+            writer.generation,
+            writer.tag.as_deref(),
+        ))
     }
 
-    /// Appends a segment written by `generation`.
-    pub fn push(&mut self, generation: u32, bytes: &[u8]) {
-        if self.writers.last().map(|w| w.generation) != Some(generation) {
+    /// Appends a segment written by `generation` under upload `tag`; returns its key.
+    pub fn push(&mut self, base: &str, generation: u32, tag: &str, bytes: &[u8]) -> String {
+        let last = self.writers.last();
+        if last.map(|w| (w.generation, w.tag.as_deref())) != Some((generation, Some(tag))) {
             self.writers.push(ChainWriter {
                 first: self.segments,
                 generation,
+                tag: Some(tag.to_owned()),
             });
         }
+        let key = segment_key(base, &self.id, self.segments, generation, Some(tag));
         self.sha256 = chain_hash(&self.sha256, bytes);
         self.segments += 1;
         self.len += bytes.len() as u64;
+        key
     }
 }
 
@@ -96,9 +116,25 @@ pub(crate) fn chain_hash(previous: &str, segment: &[u8]) -> String {
     content_etag(format!("{previous}{}", content_etag(segment)).as_bytes())
 }
 
-/// `{base}/wal/{chain}/{index}-g{generation}`.
-pub(crate) fn segment_key(base: &str, chain: &str, index: u32, generation: u32) -> String {
-    format!("{base}/wal/{chain}/{index:08}-g{generation:010}")
+/// `{base}/wal/{chain}/{index}-g{generation}[-{tag}]`.
+fn segment_key(base: &str, chain: &str, index: u32, generation: u32, tag: Option<&str>) -> String {
+    match tag {
+        Some(tag) => format!("{base}/wal/{chain}/{index:08}-g{generation:010}-{tag}"),
+        None => format!("{base}/wal/{chain}/{index:08}-g{generation:010}"),
+    }
+}
+
+/// A new random upload tag (or claim id): 16 hex digits.
+pub(crate) fn random_tag() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap_or_else(|_| {
+        // No entropy source: the clock still makes a collision with a lost write unlikely.
+        let nanos = crate::rt::SystemTime::now()
+            .duration_since(crate::rt::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos as u64).to_le_bytes();
+    });
+    hex::encode(bytes)
 }
 
 impl Manifest {
@@ -121,6 +157,7 @@ impl Manifest {
             snapshot: None,
             wal: WalChain::default(),
             files: None,
+            claim: String::new(),
         }
     }
 
@@ -148,22 +185,41 @@ mod tests {
             id: "c1".into(),
             ..WalChain::default()
         };
-        chain.push(1, b"a");
-        chain.push(1, b"b");
-        chain.push(3, b"c");
-        assert_eq!(chain.segments, 3);
-        assert_eq!(chain.len, 3);
-        assert_eq!(chain.writers.len(), 2);
+        assert_eq!(
+            chain.push("p", 1, "t1", b"a"),
+            "p/wal/c1/00000000-g0000000001-t1"
+        );
+        chain.push("p", 1, "t1", b"b");
+        chain.push("p", 1, "t2", b"c");
+        chain.push("p", 3, "t3", b"d");
+        assert_eq!(chain.segments, 4);
+        assert_eq!(chain.len, 4);
+        assert_eq!(chain.writers.len(), 3);
         assert_eq!(
             chain.segment_key("p", 1).unwrap(),
-            "p/wal/c1/00000001-g0000000001"
+            "p/wal/c1/00000001-g0000000001-t1"
         );
         assert_eq!(
             chain.segment_key("p", 2).unwrap(),
-            "p/wal/c1/00000002-g0000000003"
+            "p/wal/c1/00000002-g0000000001-t2"
+        );
+        assert_eq!(
+            chain.segment_key("p", 3).unwrap(),
+            "p/wal/c1/00000003-g0000000003-t3"
         );
         let mut other = chain.clone();
-        other.push(3, b"d");
+        other.push("p", 3, "t3", b"e");
         assert_ne!(chain.sha256, other.sha256);
+    }
+
+    #[test]
+    fn chains_written_before_tags_keep_their_keys() {
+        let json = r#"{"id":"c1","segments":2,"len":2,"sha256":"x",
+            "writers":[{"first":0,"generation":4}]}"#;
+        let chain: WalChain = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            chain.segment_key("p", 1).unwrap(),
+            "p/wal/c1/00000001-g0000000004"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::object_store::{ObjectStore, ObjectStoreError, PutMode, content_etag};
 
 use super::budget::RequestBudget;
 use super::files::{self, FileIndex};
-use super::manifest::{Manifest, ObjectRef, WalChain, segment_key};
+use super::manifest::{Manifest, ObjectRef, WalChain, random_tag};
 use super::restore::LocalPaths;
 use super::retry::retry;
 use super::wal::{HEADER_LEN, WalHeader};
@@ -32,6 +32,9 @@ use super::{PersistError, io};
 const FOLD_ON_STOP_SEGMENTS: u32 = 8;
 /// Superseded objects deleted at a time.
 const PARALLEL_DELETES: usize = 8;
+/// Upload rounds one ship may restart after finding that the stored manifest moved on
+/// without it (its own earlier write, whose reply was lost, landed after all).
+const ROUNDS_PER_SHIP: u32 = 3;
 
 /// When a running actor's writes reach the object store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,6 +209,7 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
         files: init.files,
         paths: LocalPaths::new(&init.dir),
         wal_header,
+        tag: random_tag(),
         needs_base: false,
         target: None,
         files_dirty: false,
@@ -237,6 +241,9 @@ struct Shipper {
     paths: LocalPaths,
     /// The header of the WAL the current chain holds.
     wal_header: Option<WalHeader>,
+    /// Part of the key of every object this shipper uploads, drawn anew after a failed or
+    /// restarted round, so no key is ever written with two contents.
+    tag: String,
     /// The local WAL was checkpointed away: the next ship starts a new snapshot and chain.
     needs_base: bool,
     /// The newest reported commit not yet durable: (number, WAL length).
@@ -359,9 +366,30 @@ impl Shipper {
         }
     }
 
-    /// One upload round: a new snapshot if needed, the new WAL bytes, changed files, then the
-    /// manifest. Nothing is acknowledged unless the manifest write succeeds.
+    /// Ships everything reported so far: upload rounds until one's manifest write lands.
     async fn ship(&mut self) -> Result<(), PersistError> {
+        for _ in 0..ROUNDS_PER_SHIP {
+            let landed = self.ship_round().await;
+            // Whatever happens next, keys of this round are never reused.
+            if !matches!(landed, Ok(true)) {
+                self.tag = random_tag();
+            }
+            match landed {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Err(PersistError::Ship(format!(
+            "the manifest kept moving for {ROUNDS_PER_SHIP} rounds"
+        )))
+    }
+
+    /// One upload round: a new snapshot if needed, the new WAL bytes, changed files, then the
+    /// manifest. Nothing is acknowledged unless the manifest write succeeds. `Ok(false)`: the
+    /// stored manifest is a later one of this claim's own (a write whose reply was lost), now
+    /// adopted as the base; the round must be done again from it.
+    async fn ship_round(&mut self) -> Result<bool, PersistError> {
         if self.fenced {
             return Err(PersistError::Ship(
                 "a newer generation owns this actor".into(),
@@ -381,12 +409,15 @@ impl Shipper {
         }
         let mut new_files = None;
         if self.files_dirty {
-            let mut index = files::scan(&self.paths.files)?;
+            let mount = disk::Mount::open(&self.paths.files)
+                .map_err(io("open files", &self.paths.files))?;
+            let mut index = files::scan(&mount)?;
             if index != self.files {
-                let dir = self.paths.files.clone();
                 let object =
-                    files::upload(&self.store, &self.base, &dir, &mut index, &self.files).await?;
-                if let Some(old) = next.files.replace(object) {
+                    files::upload(&self.store, &self.base, &mount, &mut index, &self.files).await?;
+                if let Some(old) = next.files.replace(object.clone())
+                    && old.key != object.key
+                {
                     superseded.push(old.key);
                 }
                 new_files = Some(index);
@@ -396,8 +427,21 @@ impl Shipper {
             && next.wal == self.manifest.wal
             && next.files == self.manifest.files;
         if !unchanged {
-            self.etag = self.write_manifest(&next).await?;
-            self.manifest = next;
+            match self.write_manifest(&next).await? {
+                Cas::Written(etag) => {
+                    self.etag = etag;
+                    self.manifest = next;
+                }
+                Cas::Behind(current, etag) => {
+                    tracing::warn!(
+                        seq = current.seq,
+                        "the stored manifest is a lost write of this instance's own; continuing from it"
+                    );
+                    self.etag = etag;
+                    self.manifest = current;
+                    return Ok(false);
+                }
+            }
         }
         self.needs_base = false;
         self.target = None;
@@ -412,14 +456,14 @@ impl Shipper {
             let previous = std::mem::replace(&mut self.files, index);
             files::delete_unused(&self.store, &self.base, &previous, &self.files).await;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Uploads the database file as the base of a new, empty chain; returns what it replaces.
     async fn start_chain(&mut self, next: &mut Manifest) -> Result<Vec<String>, PersistError> {
         let bytes =
             Bytes::from(disk::read(&self.paths.db).map_err(io("read database", &self.paths.db))?);
-        let id = format!("{:010}-{:012}", self.generation, next.seq);
+        let id = format!("{:010}-{:012}-{}", self.generation, next.seq, self.tag);
         let snapshot = ObjectRef {
             key: format!("{}/snapshots/{id}.db", self.base),
             size: bytes.len() as u64,
@@ -460,8 +504,9 @@ impl Shipper {
     async fn ship_segment(&mut self, next: &mut Manifest, end: u64) -> Result<(), PersistError> {
         let start = next.wal.len;
         let segment = self.read_wal(start, end)?;
-        let key = segment_key(&self.base, &next.wal.id, next.wal.segments, self.generation);
-        next.wal.push(self.generation, &segment);
+        let key = next
+            .wal
+            .push(&self.base, self.generation, &self.tag, &segment);
         let body = Bytes::from(segment);
         retry("put WAL segment", || {
             self.store.put(&key, body.clone(), PutMode::Overwrite)
@@ -496,7 +541,9 @@ impl Shipper {
         Ok(bytes)
     }
 
-    async fn write_manifest(&self, next: &Manifest) -> Result<String, PersistError> {
+    /// Advances the stored manifest to `next` by compare-and-swap on the one this shipper
+    /// last wrote.
+    async fn write_manifest(&self, next: &Manifest) -> Result<Cas, PersistError> {
         let body = next.encode(&self.manifest_key)?;
         let put = retry("put manifest", || {
             self.store.put(
@@ -507,35 +554,47 @@ impl Shipper {
         })
         .await;
         match put {
-            Ok(etag) => Ok(etag),
-            Err(ObjectStoreError::PreconditionFailed { .. }) => {
-                // A retried write may have landed before its response was lost: then the
-                // manifest is ours. Anything else means a newer generation took over.
-                let current = retry("get manifest", || self.store.get(&self.manifest_key)).await?;
-                match current {
-                    Some(object)
-                        if serde_json::from_slice::<Manifest>(&object.bytes)
-                            .ok()
-                            .as_ref()
-                            == Some(next) =>
-                    {
-                        Ok(object.etag)
-                    }
-                    other => {
-                        let theirs = other
-                            .and_then(|o| serde_json::from_slice::<Manifest>(&o.bytes).ok())
-                            .map_or(0, |m| m.generation);
-                        Err(PersistError::Fenced {
-                            actor_id: self.actor_id.clone(),
-                            ours: self.generation,
-                            theirs,
-                        })
-                    }
-                }
-            }
+            Ok(etag) => Ok(Cas::Written(etag)),
+            Err(ObjectStoreError::PreconditionFailed { .. }) => self.after_conflict(next).await,
             Err(err) => Err(err.into()),
         }
     }
+
+    /// The stored manifest is not the one this shipper last wrote. Its own writes may have
+    /// landed with their replies lost: the one just retried (then it is `next`), or an earlier
+    /// one (then it carries this claim). Anything else is a newer generation's.
+    async fn after_conflict(&self, next: &Manifest) -> Result<Cas, PersistError> {
+        let current = retry("get manifest", || self.store.get(&self.manifest_key)).await?;
+        let Some(object) = current else {
+            return Err(self.fenced_by(0));
+        };
+        let stored = serde_json::from_slice::<Manifest>(&object.bytes).ok();
+        match stored {
+            Some(stored) if &stored == next => Ok(Cas::Written(object.etag)),
+            Some(stored) if !stored.claim.is_empty() && stored.claim == next.claim => {
+                Ok(Cas::Behind(stored, object.etag))
+            }
+            // A conflicting request that did not change it (S3's 409): go again.
+            Some(stored) if object.etag == self.etag => Ok(Cas::Behind(stored, object.etag)),
+            other => Err(self.fenced_by(other.map_or(0, |m| m.generation))),
+        }
+    }
+
+    fn fenced_by(&self, theirs: u32) -> PersistError {
+        PersistError::Fenced {
+            actor_id: self.actor_id.clone(),
+            ours: self.generation,
+            theirs,
+        }
+    }
+}
+
+/// How a manifest compare-and-swap ended.
+enum Cas {
+    /// `next` is stored, with this ETag.
+    Written(String),
+    /// A later manifest of this claim's own is stored (with this ETag): continue from it.
+    Behind(Manifest, String),
 }
 
 fn budget_spent(budget: Option<&(RequestBudget, Arc<AtomicU32>)>) -> bool {

@@ -92,8 +92,8 @@ pub(crate) async fn materialize(
     } else {
         write_atomically(&paths.wal, &wal)?;
     }
-    disk::create_dir_all(&paths.files).map_err(io("create files directory", &paths.files))?;
-    files::download(store, base, &paths.files, &index).await?;
+    let mount = disk::Mount::open(&paths.files).map_err(io("open files", &paths.files))?;
+    files::download(store, base, &mount, &index).await?;
     Ok(index)
 }
 
@@ -129,7 +129,8 @@ async fn download_database(
         .try_collect::<Vec<_>>();
     let (snapshot, segments) = futures_util::future::try_join(snapshot, segments).await?;
     let mut hash = String::new();
-    let mut wal = Vec::with_capacity(usize::try_from(chain.len).unwrap_or(0));
+    // Sized from what arrived, never from what the manifest declares.
+    let mut wal = Vec::with_capacity(segments.iter().map(Bytes::len).sum());
     for segment in &segments {
         hash = chain_hash(&hash, segment);
         wal.extend_from_slice(segment);

@@ -349,3 +349,221 @@ async fn a_long_chain_over_a_small_database_is_worth_folding_at_a_stop() {
     let second = Instance::start(&p, 2).await.unwrap();
     assert_eq!(dump(&second.db).len(), 7);
 }
+
+/// A guest can plant relative links in its files mount. A cold restore used to write each file
+/// through `{name}.restoring` with a call that follows links, so a planted link redirected the
+/// write out of the actor's directory (another tenant's data, a compiled artifact).
+#[tokio::test]
+async fn a_restore_never_writes_through_a_link_planted_in_the_mount() {
+    let p = Persistence::new(memory(), "actors");
+    let mut first = Instance::start(&p, 1).await.unwrap();
+    std::fs::write(first.files_dir().join("x"), "the actor's file").unwrap();
+    first.replica.after_commit(true);
+    first.flush().await.unwrap();
+
+    // The next instance's disk: the same actor directory, holding a link the guest planted
+    // before a crash (no clean-stop marker, so the restore downloads).
+    let root = tempfile::tempdir().unwrap();
+    let files = root.path().join("ns/a1/files");
+    std::fs::create_dir_all(&files).unwrap();
+    let outside = root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink("../../../outside/t", files.join("x.restoring")).unwrap();
+    std::os::unix::fs::symlink("../../../outside/u", files.join("x")).unwrap();
+    let second = Instance::start_in(&p, 2, root).await.unwrap();
+    assert!(
+        !outside.join("t").exists(),
+        "the restore wrote through x.restoring"
+    );
+    assert!(!outside.join("u").exists(), "the restore wrote through x");
+    let dir = second.files_dir();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("x")).unwrap(),
+        "the actor's file"
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.join("x.restoring")).is_err(),
+        "planted links are removed by a restore"
+    );
+}
+
+/// The shipper lists a file, then reads it while the actor's next call runs. A guest that swaps
+/// the file for a link in between used to get the link's target uploaded (the runner's
+/// environment, its secrets) and handed back on the next restore.
+#[tokio::test]
+async fn the_files_shipper_never_reads_through_a_link() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "RUNNER_SECRET=hunter2").unwrap();
+    let store = memory();
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("x"), "harmless").unwrap();
+    let mount = crate::disk::Mount::open(&files).unwrap();
+    let mut index = files::scan(&mount).unwrap();
+    assert_eq!(index.len(), 1);
+    std::fs::remove_file(files.join("x")).unwrap();
+    std::os::unix::fs::symlink(secret.path(), files.join("x")).unwrap();
+    files::upload(&store, "b", &mount, &mut index, &files::FileIndex::new())
+        .await
+        .unwrap();
+    for object in store.list("b/").await.unwrap() {
+        let bytes = store.get(&object.key).await.unwrap().unwrap().bytes;
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("hunter2"),
+            "{} holds the secret",
+            object.key
+        );
+    }
+    assert!(index.is_empty(), "a link is not a file: {index:?}");
+    // A scan after the swap does not list it either.
+    assert!(files::scan(&mount).unwrap().is_empty());
+}
+
+/// The manifest write lands but every reply is lost. The next ship used to reuse the segment's
+/// key, overwrite it with longer bytes, lose the compare-and-swap and call itself fenced; the
+/// stored manifest then named a segment whose hash no longer matched, and every restore
+/// failed as corrupt.
+#[tokio::test]
+async fn a_manifest_write_whose_replies_are_lost_never_corrupts_the_chain() {
+    let store = Arc::new(FaultyStore::new(memory(), 7));
+    let p = Persistence::new(store.clone(), "actors");
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER)");
+    actor.flush().await.unwrap();
+    actor.write("INSERT INTO t VALUES (1)");
+    store.set_plan(FaultPlan {
+        lost_replies: Some(crate::object_store::LostReplies {
+            key_contains: "manifest.json",
+            puts: 4,
+        }),
+        ..FaultPlan::default()
+    });
+    let err = actor.flush().await.unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert_eq!(store.stats().lost_replies, 4, "the whole retry budget");
+    store.set_plan(FaultPlan::default());
+    actor.write("INSERT INTO t VALUES (2)");
+    actor
+        .flush()
+        .await
+        .expect("the lost write was this instance's own: not fenced");
+    actor.write("INSERT INTO t VALUES (3)");
+    actor.flush().await.unwrap();
+    let expected = dump(&actor.db);
+    drop(actor);
+    let second = Instance::start(&p, 2).await.expect("restorable");
+    assert_eq!(dump(&second.db), expected);
+    assert_eq!(expected.len(), 3);
+}
+
+/// Wraps a store: just before the first manifest write armed by `arm`, an older generation's
+/// shipper advances the manifest (as a zombie finishing a write would).
+struct OlderWriterInterposes {
+    inner: Arc<dyn ObjectStore>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl ObjectStore for OlderWriterInterposes {
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> crate::object_store::StoreFuture<'a, Option<crate::object_store::Object>> {
+        self.inner.get(key)
+    }
+    fn get_range<'a>(
+        &'a self,
+        key: &'a str,
+        range: std::ops::Range<u64>,
+    ) -> crate::object_store::StoreFuture<'a, Option<bytes::Bytes>> {
+        self.inner.get_range(key, range)
+    }
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: bytes::Bytes,
+        mode: PutMode,
+    ) -> crate::object_store::StoreFuture<'a, String> {
+        Box::pin(async move {
+            let armed = key.ends_with("manifest.json")
+                && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst);
+            if armed {
+                let current = self.inner.get(key).await?.expect("a manifest");
+                let mut older: Manifest = serde_json::from_slice(&current.bytes).unwrap();
+                older.seq += 1;
+                self.inner
+                    .put(
+                        key,
+                        older.encode(key).unwrap(),
+                        PutMode::IfMatch(current.etag),
+                    )
+                    .await?;
+            }
+            self.inner.put(key, bytes, mode).await
+        })
+    }
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> crate::object_store::StoreFuture<'a, Vec<crate::object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> crate::object_store::StoreFuture<'a, ()> {
+        self.inner.delete(key)
+    }
+}
+
+/// An older generation's write between the new generation's manifest read and its claim used
+/// to make the new start fail as fenced, though the new generation outranks it.
+#[tokio::test]
+async fn an_older_generations_write_during_a_claim_does_not_fail_the_start() {
+    let inner = memory();
+    let interposer = Arc::new(OlderWriterInterposes {
+        inner: inner.clone(),
+        armed: false.into(),
+    });
+    let p = Persistence::new(interposer.clone(), "actors");
+    let mut old = Instance::start(&p, 1).await.unwrap();
+    old.write("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)");
+    old.flush().await.unwrap();
+    interposer
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let new = Instance::start(&p, 2)
+        .await
+        .expect("generation 2 outranks the older writer");
+    assert_eq!(dump(&new.db).len(), 1);
+    let (manifest, _) = p.read_manifest(&key()).await.unwrap();
+    assert_eq!(manifest.generation, 2);
+    // The older instance is fenced from now on.
+    old.write("INSERT INTO t VALUES (2)");
+    let err = old.flush().await.unwrap_err();
+    assert!(err.to_string().contains("fenced"), "{err}");
+}
+
+/// A manifest declaring a huge WAL used to size an allocation before anything was checked.
+#[tokio::test]
+async fn a_manifest_that_lies_about_its_size_is_corrupt_not_an_allocation() {
+    let store = memory();
+    let p = Persistence::new(store.clone(), "actors");
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER)");
+    actor.flush().await.unwrap();
+    drop(actor);
+    let (mut manifest, etag) = p.read_manifest(&key()).await.unwrap();
+    manifest.wal.len = 1 << 46;
+    let manifest_key = "actors/ns/a1/manifest.json";
+    store
+        .put(
+            manifest_key,
+            manifest.encode(manifest_key).unwrap(),
+            PutMode::IfMatch(etag.unwrap()),
+        )
+        .await
+        .unwrap();
+    match Instance::start(&p, 2).await {
+        Err(PersistError::Corrupt { .. }) => {}
+        Err(err) => panic!("not reported as corrupt: {err}"),
+        Ok(_) => panic!("restored from a manifest that lies"),
+    }
+}

@@ -8,6 +8,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::Connection;
 
+use super::clock::CallClock;
+
+/// What one instance's call is allowed, shared by its runtime and the hooks SQLite calls: the
+/// call's clock, and whether the SQL running now is the guest's (the policy applies to it).
+#[derive(Debug, Default)]
+pub(crate) struct CallGuard {
+    pub(crate) clock: CallClock,
+    guest_sql: AtomicBool,
+}
+
+impl CallGuard {
+    /// Whether a guest statement is running.
+    pub(crate) fn in_guest_sql(&self) -> bool {
+        self.guest_sql.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_guest_sql(&self, on: bool) {
+        self.guest_sql.store(on, Ordering::Release);
+    }
+}
+
 scoped_tls::scoped_thread_local!(static CALL_DB: Connection);
 
 /// Runs `f` with `db` lent to the host functions.
@@ -20,15 +42,16 @@ pub(super) fn call_db<R>(f: impl FnOnce(&Connection) -> R) -> Option<R> {
     CALL_DB.is_set().then(|| CALL_DB.with(f))
 }
 
-/// `f` on the call's database with the guest SQL policy on (see `sql_policy`).
+/// `f` on the call's database with the guest SQL policy on (see `sql_policy`), and the call's
+/// time limit applied to it.
 pub(super) fn guest_sql<R>(
-    policy_on: &AtomicBool,
+    guard: &CallGuard,
     f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
 ) -> Option<rusqlite::Result<R>> {
     call_db(|db| {
-        policy_on.store(true, Ordering::Release);
+        guard.guest_sql.store(true, Ordering::Release);
         let result = f(db);
-        policy_on.store(false, Ordering::Release);
+        guard.guest_sql.store(false, Ordering::Release);
         result
     })
 }

@@ -4,11 +4,17 @@
 //! (`ATTACH`, `VACUUM INTO`), change how the database is stored or replicated (`PRAGMA`), end the
 //! transaction the runner wraps each call in, or touch the runner's own tables (`_rivet_*`).
 //! The policy applies only while a guest statement runs; the runner's own statements pass.
+//! A guest statement also stops when the call's time is up (SQLite's progress handler), so a
+//! query that never ends (`WITH RECURSIVE` without a bound) cannot outlive the call.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+
+use super::call::CallGuard;
+
+/// SQLite virtual-machine steps between two checks of the call's clock (a few microseconds).
+const STEPS_PER_CLOCK_CHECK: i32 = 10_000;
 
 /// Read-only pragmas a guest may use to inspect its own schema.
 const READ_ONLY_PRAGMAS: &[&str] = &[
@@ -21,18 +27,23 @@ const READ_ONLY_PRAGMAS: &[&str] = &[
     "foreign_key_list",
 ];
 
-/// Installs the policy on `db`. It is enforced while `guest_running` is set.
+/// Installs the policy on `db`. It is enforced while `guard` says guest SQL runs.
 pub(crate) fn install(
     db: &mut rusqlite::Connection,
-    guest_running: Arc<AtomicBool>,
+    guard: Arc<CallGuard>,
 ) -> rusqlite::Result<()> {
+    let policy = guard.clone();
     db.authorizer(Some(move |ctx: AuthContext<'_>| {
-        if !guest_running.load(Ordering::Acquire) || allowed(&ctx.action) {
+        if !policy.in_guest_sql() || allowed(&ctx.action) {
             Authorization::Allow
         } else {
             Authorization::Deny
         }
-    }))
+    }))?;
+    db.progress_handler(
+        STEPS_PER_CLOCK_CHECK,
+        Some(move || guard.in_guest_sql() && guard.clock.should_interrupt()),
+    )
 }
 
 fn allowed(action: &AuthAction<'_>) -> bool {
@@ -57,13 +68,98 @@ fn allowed(action: &AuthAction<'_>) -> bool {
         | AuthAction::CreateIndex { table_name, .. }
         | AuthAction::DropIndex { table_name, .. }
         | AuthAction::CreateTrigger { table_name, .. }
-        | AuthAction::DropTrigger { table_name, .. } => !is_runners(table_name),
+        | AuthAction::DropTrigger { table_name, .. }
+        | AuthAction::CreateTempTable { table_name }
+        | AuthAction::DropTempTable { table_name }
+        | AuthAction::CreateTempIndex { table_name, .. }
+        | AuthAction::DropTempIndex { table_name, .. } => !is_runners(table_name),
+        // A trigger's body runs inside whatever statement fires it, the runner's own included,
+        // where the policy is off: no trigger may watch the runner's tables, temporary ones
+        // included (they live in `temp` but may name `main`'s tables).
+        AuthAction::CreateTempTrigger { table_name, .. }
+        | AuthAction::DropTempTrigger { table_name, .. } => !is_runners(table_name),
         _ => true,
     }
 }
 
-/// The runner's own tables (state, schedule). SQLite's own tables need no rule: writing the
-/// schema directly takes `PRAGMA writable_schema`, which is refused.
+/// The runner's own tables (state, schedule), and `sqlite_sequence`, which numbers the
+/// runner's schedule rows. The rest of SQLite's own tables need no rule: writing the schema
+/// directly takes `PRAGMA writable_schema`, which is refused.
 fn is_runners(table: &str) -> bool {
-    table.to_ascii_lowercase().starts_with("_rivet")
+    let table = table.to_ascii_lowercase();
+    table.starts_with("_rivet") || table == "sqlite_sequence"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded() -> (rusqlite::Connection, Arc<CallGuard>) {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE _rivet_state (id INTEGER PRIMARY KEY, state BLOB);
+             CREATE TABLE _rivet_schedule (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER);
+             INSERT INTO _rivet_schedule (at_ms) VALUES (1);",
+        )
+        .unwrap();
+        let guest = Arc::new(CallGuard::default());
+        install(&mut db, guest.clone()).unwrap();
+        guest.set_guest_sql(true);
+        (db, guest)
+    }
+
+    #[test]
+    fn guests_cannot_hook_or_renumber_the_runners_tables() {
+        let (db, _guest) = guarded();
+        for statement in [
+            "CREATE TEMP TRIGGER spy AFTER UPDATE ON main._rivet_state BEGIN SELECT 1; END",
+            "CREATE TRIGGER spy AFTER INSERT ON _rivet_schedule BEGIN SELECT 1; END",
+            "UPDATE sqlite_sequence SET seq = 0",
+            "DELETE FROM sqlite_sequence",
+            "INSERT INTO sqlite_sequence VALUES ('_rivet_schedule', 99)",
+            "CREATE TEMP TABLE _rivet_state (x)",
+            "UPDATE _rivet_state SET state = x'00'",
+        ] {
+            assert!(
+                db.execute_batch(statement).is_err(),
+                "{statement} was allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn guests_keep_ordinary_sql_including_autoincrement_and_their_own_triggers() {
+        let (db, guest) = guarded();
+        db.execute_batch(
+            "CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+             CREATE TABLE audit (n INTEGER);
+             CREATE TEMP TRIGGER counted AFTER INSERT ON log BEGIN INSERT INTO audit VALUES (1); END;
+             INSERT INTO log (v) VALUES ('a'), ('b');",
+        )
+        .unwrap();
+        let audited: i64 = db
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(audited, 2);
+        // The runner's own statements pass while no guest statement runs.
+        guest.set_guest_sql(false);
+        db.execute_batch("INSERT INTO _rivet_schedule (at_ms) VALUES (2)")
+            .unwrap();
+    }
+
+    /// A query that never ends used to run past the call's limit, holding the actor forever.
+    #[test]
+    fn a_guest_query_that_never_ends_stops_at_the_calls_deadline() {
+        let (db, guest) = guarded();
+        guest.clock.start(std::time::Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let result: rusqlite::Result<i64> = db.query_row(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+            [],
+            |row| row.get(0),
+        );
+        assert!(result.is_err(), "{result:?}");
+        assert!(guest.clock.hit());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
 }

@@ -12,8 +12,9 @@ mod behavior;
 mod cache;
 mod guest_log;
 mod host;
+mod sleeps;
 
-pub use cache::{CacheTier, ComponentCache};
+pub use cache::{ArtifactKey, CacheTier, ComponentCache};
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -76,6 +77,7 @@ impl WasmRuntime {
             .map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| sleeps::bound_sleeps(&mut linker))
             .map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         Actor::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| WasmError::Engine(format!("{e:#}")))?;

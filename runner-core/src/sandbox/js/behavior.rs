@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value};
@@ -11,11 +10,12 @@ use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Val
 use crate::actor::{
     ActionError, Behavior, RawRequest, RawResponse, Scope, cbor_from_json, cbor_to_json,
 };
-use crate::sandbox::call::{run_blocking, with_call_db};
+use crate::sandbox::call::{CallGuard, run_blocking, with_call_db};
+use crate::sandbox::clock::CallClock;
 use crate::sandbox::outbound::Outbound;
 
 use super::JsCode;
-use super::host::{CallClock, JsHost, host_object};
+use super::host::{JsHost, host_object};
 use crate::sandbox::SandboxLimits;
 
 /// The bridge between the actor's definition and the runner (see the file).
@@ -29,7 +29,7 @@ pub(super) struct JsBehavior {
     code: JsCode,
     files_dir: std::path::PathBuf,
     outbound: Option<Outbound>,
-    guest_sql: Arc<AtomicBool>,
+    guard: Arc<CallGuard>,
     /// The live instance; dropped after a limit was hit and made anew for the next call.
     live: Option<Live>,
     /// The actor's state (CBOR), owned here between calls so a dropped instance loses nothing.
@@ -44,7 +44,7 @@ impl JsBehavior {
             code,
             files_dir: files_dir.to_owned(),
             outbound,
-            guest_sql: Arc::new(AtomicBool::new(false)),
+            guard: Arc::default(),
             live: None,
             state: Vec::new(),
             live_has_state: false,
@@ -55,7 +55,7 @@ impl JsBehavior {
         if self.live.is_none() {
             let host = JsHost::new(
                 Some(self.files_dir.clone()),
-                self.guest_sql.clone(),
+                self.guard.clone(),
                 self.outbound.clone(),
             );
             self.live = Some(Live::new(&self.code, Arc::new(host))?);
@@ -89,11 +89,19 @@ impl JsBehavior {
                 *meta = Some(scope.meta.clone());
             }
         }
-        live.host.clock.start(limit);
-        let outcome = run_blocking(|| {
+        live.host.guard.clock.start(limit);
+        let mut outcome = run_blocking(|| {
             with_call_db(scope.db, || live.run(what, state.as_deref(), method, args))
         });
-        live.host.clock.stop();
+        live.host.guard.clock.stop();
+        if outcome.is_ok() && live.host.guard.clock.hit() {
+            // The deadline stopped host work (the guest's SQL) and the code carried on: the
+            // call still ran out of time.
+            outcome = Err(limit_error(
+                "cpu_limit",
+                format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
+            ));
+        }
         *scope.effects = std::mem::take(&mut *live.host.effects());
         match outcome {
             Ok((output, state)) => {
@@ -130,16 +138,16 @@ impl Live {
         let runtime = Runtime::new().map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
         runtime.set_memory_limit(code.limits.memory_bytes);
         runtime.set_max_stack_size(MAX_STACK_BYTES);
-        let clock = host.clock.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || clock.should_interrupt())));
+        let guard = host.guard.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || guard.clock.should_interrupt())));
         let context =
             Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
-        host.clock.start(code.limits.call_time);
+        host.guard.clock.start(code.limits.call_time);
         let loaded = context.with(|ctx| {
             evaluate(&ctx, code, &host)
-                .map_err(|e| classify(&ctx, e, &host.clock, code.limits.memory_bytes, "load"))
+                .map_err(|e| classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load"))
         });
-        host.clock.stop();
+        host.guard.clock.stop();
         loaded?;
         Ok(Self {
             context,
@@ -179,8 +187,8 @@ impl Live {
                 let state: String = bridge.get::<_, Function>("state")?.call(())?;
                 Ok((output, state))
             })();
-            let (output, state) =
-                result.map_err(|e| classify(&ctx, e, &self.host.clock, self.memory_bytes, what))?;
+            let (output, state) = result
+                .map_err(|e| classify(&ctx, e, &self.host.guard.clock, self.memory_bytes, what))?;
             let state = serde_json::from_str(&state)
                 .map_err(|e| ActionError::internal(format!("state JSON: {e}")))
                 .and_then(|json| cbor_from_json(&json).map_err(ActionError::internal))
@@ -255,7 +263,7 @@ fn classify(
     what: &str,
 ) -> ActionError {
     let caught = CaughtError::from_error(ctx, error);
-    if clock.hit.load(Ordering::Acquire) {
+    if clock.hit() {
         return limit_error(
             "cpu_limit",
             format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
@@ -333,7 +341,7 @@ fn state_json(state: &[u8]) -> Result<String, ActionError> {
 
 impl Behavior for JsBehavior {
     fn attach(&mut self, db: &mut rusqlite::Connection) -> Result<(), ActionError> {
-        crate::sandbox::sql_policy::install(db, self.guest_sql.clone())
+        crate::sandbox::sql_policy::install(db, self.guard.clone())
             .map_err(|e| ActionError::internal(format!("install the SQL policy: {e}")))
     }
 

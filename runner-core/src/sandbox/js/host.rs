@@ -3,17 +3,17 @@
 //! fallible ones answer `{"ok": …}` or `{"error": {group, code, message}}`, which the prelude
 //! turns into a value or a thrown error.
 
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use rquickjs::{Ctx, Function, Object};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value as Json, json};
 
 use crate::actor::{ActorMeta, Effects, cbor_from_json};
-use crate::sandbox::call;
+use crate::disk::Mount;
+use crate::sandbox::call::{self, CallGuard};
 use crate::sandbox::outbound::{Outbound, OutboundRequest};
 
 /// Everything one instance's native functions need.
@@ -22,26 +22,24 @@ pub(super) struct JsHost {
     pub(super) effects: Mutex<Effects>,
     pub(super) meta: Mutex<Option<ActorMeta>>,
     pub(super) files_dir: Option<PathBuf>,
-    /// Set while guest SQL runs, so the SQL policy applies to it alone.
-    pub(super) guest_sql: Arc<AtomicBool>,
+    /// The call's clock, and whether guest SQL runs (the SQL policy applies to it alone).
+    pub(super) guard: Arc<CallGuard>,
     pub(super) outbound: Option<Outbound>,
-    pub(super) clock: Arc<CallClock>,
 }
 
 impl JsHost {
     /// Native functions over `files_dir` (none: no files mount), before any call.
     pub(super) fn new(
         files_dir: Option<PathBuf>,
-        guest_sql: Arc<AtomicBool>,
+        guard: Arc<CallGuard>,
         outbound: Option<Outbound>,
     ) -> Self {
         Self {
             effects: Mutex::default(),
             meta: Mutex::default(),
             files_dir,
-            guest_sql,
+            guard,
             outbound,
-            clock: Arc::default(),
         }
     }
 
@@ -61,55 +59,6 @@ impl JsHost {
             .to_string(),
             None => "{}".to_owned(),
         }
-    }
-}
-
-/// The deadline of the call in progress, which the interrupt handler polls.
-#[derive(Debug, Default)]
-pub(super) struct CallClock {
-    /// Nanoseconds after [`epoch`] the call must end by; 0 when no call runs.
-    deadline: AtomicU64,
-    /// The deadline passed and the call was interrupted.
-    pub(super) hit: AtomicBool,
-}
-
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn nanos_since_epoch() -> u64 {
-    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-impl CallClock {
-    pub(super) fn start(&self, limit: Duration) {
-        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX / 2);
-        self.hit.store(false, Ordering::Release);
-        self.deadline.store(
-            nanos_since_epoch().saturating_add(limit).max(1),
-            Ordering::Release,
-        );
-    }
-
-    pub(super) fn stop(&self) {
-        self.deadline.store(0, Ordering::Release);
-    }
-
-    /// Gives back time the call spent waiting on the host.
-    fn extend(&self, waited: Duration) {
-        let waited = u64::try_from(waited.as_nanos()).unwrap_or(0);
-        self.deadline.fetch_add(waited, Ordering::AcqRel);
-    }
-
-    /// For the interrupt handler: whether to stop the running code.
-    pub(super) fn should_interrupt(&self) -> bool {
-        let deadline = self.deadline.load(Ordering::Acquire);
-        if deadline != 0 && nanos_since_epoch() > deadline {
-            self.hit.store(true, Ordering::Release);
-            return true;
-        }
-        false
     }
 }
 
@@ -181,18 +130,20 @@ pub(super) fn host_object<'js>(
     object.set(
         "readFile",
         Function::new(ctx.clone(), move |path: String| {
-            with_file(&h, &path, |p| std::fs::read_to_string(p).map(Json::String))
+            with_file(&h, &path, |mount, name| {
+                let bytes = mount.read(name)?;
+                String::from_utf8(bytes)
+                    .map(Json::String)
+                    .map_err(|_| std::io::Error::other("the file is not UTF-8 text"))
+            })
         })?,
     )?;
     let h = host.clone();
     object.set(
         "writeFile",
         Function::new(ctx.clone(), move |path: String, text: String| {
-            with_file(&h, &path, |p| {
-                if let Some(parent) = p.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::write(p, text.as_bytes()).map(|()| Json::Null)
+            with_file(&h, &path, |mount, name| {
+                mount.write(name, text.as_bytes()).map(|()| Json::Null)
             })
         })?,
     )?;
@@ -207,7 +158,9 @@ pub(super) fn host_object<'js>(
     object.set(
         "removeFile",
         Function::new(ctx.clone(), move |path: String| {
-            with_file(&h, &path, |p| std::fs::remove_file(p).map(|()| Json::Null))
+            with_file(&h, &path, |mount, name| {
+                mount.remove_file(name).map(|()| Json::Null)
+            })
         })?,
     )?;
     Ok(object)
@@ -218,7 +171,7 @@ fn execute(host: &JsHost, sql: &str, params: &str) -> String {
         Ok(params) => params,
         Err(reply) => return reply,
     };
-    let result = call::guest_sql(&host.guest_sql, |db| {
+    let result = call::guest_sql(&host.guard, |db| {
         if params.is_empty() {
             db.execute_batch(sql)?;
             return Ok(db.changes());
@@ -238,7 +191,7 @@ fn query(host: &JsHost, sql: &str, params: &str) -> String {
         Ok(params) => params,
         Err(reply) => return reply,
     };
-    let result = call::guest_sql(&host.guest_sql, |db| {
+    let result = call::guest_sql(&host.guard, |db| {
         let mut statement = db.prepare(sql)?;
         let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
         let rows = statement
@@ -359,7 +312,7 @@ fn fetch(host: &JsHost, request: &str) -> String {
     };
     let started = Instant::now();
     let result = outbound.fetch(request);
-    host.clock.extend(started.elapsed());
+    host.guard.clock.give_back(started.elapsed());
     match result {
         Ok(response) => ok(json!({
             "status": response.status,
@@ -370,12 +323,17 @@ fn fetch(host: &JsHost, request: &str) -> String {
     }
 }
 
-/// Runs `f` on `path` inside the actor's files mount; paths that leave it are refused.
-fn with_file(host: &JsHost, path: &str, f: impl FnOnce(&Path) -> std::io::Result<Json>) -> String {
+/// Runs `f` on `path` in the actor's files mount ([`Mount`], which follows no link out of it);
+/// paths that leave it are refused.
+fn with_file(
+    host: &JsHost,
+    path: &str,
+    f: impl FnOnce(&Mount, &str) -> std::io::Result<Json>,
+) -> String {
     let Some(root) = &host.files_dir else {
         return fail("actor", "no_files", "this actor has no files mount");
     };
-    let Some(full) = confine(root, path) else {
+    let Some(name) = mount_name(path) else {
         return fail(
             "actor",
             "file_denied",
@@ -383,56 +341,55 @@ fn with_file(host: &JsHost, path: &str, f: impl FnOnce(&Path) -> std::io::Result
         );
     };
     host.effects().files_touched.set(true);
-    match f(&full) {
+    let result = Mount::open(root).and_then(|mount| f(&mount, &name));
+    match result {
         Ok(value) => ok(value),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => fail(
             "actor",
             "file_not_found",
             format!("`{path}` does not exist"),
         ),
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+            fail("actor", "file_denied", format!("`{path}`: {err}"))
+        }
         Err(err) => fail("actor", "file_error", format!("`{path}`: {err}")),
     }
 }
 
-/// `path` (relative, or absolute under `/data` as wasm actors see the mount) under `root`,
-/// unless it names something outside it: another absolute path, `..`, or a symbolic link that
-/// leads out.
-fn confine(root: &Path, path: &str) -> Option<PathBuf> {
+/// `path` (relative, or absolute under `/data` as wasm actors see the mount) as a name in the
+/// mount (`""`: the mount itself), unless its spelling leaves it: another absolute path or `..`.
+/// Links are the mount's business: it never follows one out.
+fn mount_name(path: &str) -> Option<String> {
     let relative = match path.strip_prefix("/data") {
         Some("") => "",
         Some(rest) if rest.starts_with('/') => &rest[1..],
         _ if path.starts_with('/') => return None,
         _ => path,
     };
-    let mut full = root.to_path_buf();
-    for component in Path::new(relative).components() {
-        match component {
-            Component::Normal(part) => full.push(part),
-            Component::CurDir => {}
-            _ => return None,
+    let mut parts = Vec::new();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            part if part.contains(['\0', '\\']) => return None,
+            part => parts.push(part),
         }
     }
-    // Whatever exists of the path must resolve inside the root.
-    let root = root.canonicalize().ok()?;
-    let existing = full.ancestors().find(|p| p.exists())?;
-    existing
-        .canonicalize()
-        .ok()?
-        .starts_with(&root)
-        .then_some(full)
+    Some(parts.join("/"))
 }
 
-fn list_dir(path: &Path) -> std::io::Result<Json> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let mut name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_dir() {
-            name.push('/');
-        }
-        names.push(name);
-    }
-    names.sort();
+fn list_dir(mount: &Mount, name: &str) -> std::io::Result<Json> {
+    let names: Vec<String> = mount
+        .read_dir(name)?
+        .into_iter()
+        .map(|entry| {
+            if entry.is_dir {
+                format!("{}/", entry.name)
+            } else {
+                entry.name
+            }
+        })
+        .collect();
     Ok(json!(names))
 }
 
@@ -441,51 +398,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_confined_to_the_mount() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join("notes")).unwrap();
+    fn names_that_leave_the_mount_by_spelling_are_refused() {
         let inside = [
-            "a.txt",
-            "notes/b.md",
-            "/data/notes/c",
-            "/data",
-            "./y",
-            "new/dir/z",
+            ("a.txt", "a.txt"),
+            ("notes/b.md", "notes/b.md"),
+            ("/data/notes/c", "notes/c"),
+            ("/data", ""),
+            ("./y", "y"),
+            ("new//dir/z", "new/dir/z"),
         ];
-        for path in inside {
-            let full = confine(root.path(), path).unwrap_or_else(|| panic!("{path}"));
-            assert!(full.starts_with(root.path()), "{path}");
+        for (path, name) in inside {
+            assert_eq!(mount_name(path).as_deref(), Some(name), "{path}");
         }
-        let outside = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
-        let outside_paths = [
+        for path in [
             "../x",
             "notes/../../x",
             "/data/../etc",
             "/etc/passwd",
             "/database",
-            "link/secret",
-            "link",
-        ];
-        for path in outside_paths {
-            assert_eq!(confine(root.path(), path), None, "{path}");
+        ] {
+            assert_eq!(mount_name(path), None, "{path}");
         }
     }
 
+    /// A dangling link used to count as "does not exist", so `writeFile` created its target
+    /// outside the mount.
     #[test]
-    fn the_clock_interrupts_after_its_deadline_and_gives_back_host_time() {
-        let clock = CallClock::default();
-        assert!(!clock.should_interrupt(), "no call, no deadline");
-        clock.start(Duration::from_millis(20));
-        assert!(!clock.should_interrupt());
-        std::thread::sleep(Duration::from_millis(30));
-        clock.extend(Duration::from_millis(200));
-        assert!(!clock.should_interrupt(), "host time is given back");
-        clock.start(Duration::ZERO);
-        std::thread::sleep(Duration::from_millis(1));
-        assert!(clock.should_interrupt());
-        assert!(clock.hit.load(Ordering::Acquire));
-        clock.stop();
-        assert!(!clock.should_interrupt());
+    fn write_file_through_a_dangling_link_stays_inside_the_mount() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("files");
+        std::fs::create_dir(&root).unwrap();
+        let target = tmp.path().join("outside");
+        std::os::unix::fs::symlink(&target, root.join("link")).unwrap();
+        let host = JsHost::new(Some(root.clone()), Arc::default(), None);
+        let reply = with_file(&host, "link", |mount, name| {
+            mount.write(name, b"x").map(|()| Json::Null)
+        });
+        assert_eq!(reply, ok(Json::Null));
+        assert!(!target.exists(), "the write created the link's target");
+        let read = with_file(&host, "link/../../outside", |mount, name| {
+            mount.read(name).map(|_| Json::Null)
+        });
+        assert!(read.contains("file_denied"), "{read}");
+        std::os::unix::fs::symlink(tmp.path(), root.join("up")).unwrap();
+        let read = with_file(&host, "up/outside", |mount, name| {
+            mount.read(name).map(|_| Json::Null)
+        });
+        assert!(read.contains("error"), "{read}");
     }
 }

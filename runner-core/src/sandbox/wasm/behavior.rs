@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -14,7 +13,7 @@ use super::guest_log::GuestLog;
 use super::host::{GUEST_FILES_DIR, HostState, MemoryLimiter};
 use super::rivet::actor::types::{ActorError, HttpRequest};
 use super::{Actor, EPOCH_TICK, WasmCode};
-use crate::sandbox::call::{run_blocking, with_call_db};
+use crate::sandbox::call::{CallGuard, run_blocking, with_call_db};
 use crate::sandbox::outbound::Outbound;
 
 pub(super) struct WasmBehavior {
@@ -24,7 +23,7 @@ pub(super) struct WasmBehavior {
     live: Option<(Store<HostState>, Actor)>,
     /// The actor's state (CBOR), owned here between calls.
     state: Vec<u8>,
-    guest_sql: Arc<AtomicBool>,
+    guard: Arc<CallGuard>,
     /// The namespace's outbound HTTP rules, if the operator granted any.
     outbound: Option<Outbound>,
 }
@@ -36,14 +35,14 @@ impl WasmBehavior {
             files_dir: files_dir.to_owned(),
             live: None,
             state: Vec::new(),
-            guest_sql: Arc::new(AtomicBool::new(false)),
+            guard: Arc::default(),
             outbound,
         }
     }
 
     /// A new store and instance: WASI with only the files mount, no environment, no sockets.
     fn instantiate(&self) -> Result<(Store<HostState>, Actor), ActionError> {
-        let mut live = instantiate(&self.code, Some(&self.files_dir), self.guest_sql.clone())?;
+        let mut live = instantiate(&self.code, Some(&self.files_dir), self.guard.clone())?;
         live.0.data_mut().outbound = self.outbound.clone();
         Ok(live)
     }
@@ -58,7 +57,7 @@ impl WasmBehavior {
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }
-        let call_ticks = call_ticks(self.code.runtime.inner.limits.call_time);
+        let call_time = self.code.runtime.inner.limits.call_time;
         let Some((store, actor)) = self.live.as_mut() else {
             return Err(ActionError::internal("no wasm instance"));
         };
@@ -68,12 +67,19 @@ impl WasmBehavior {
         if data.meta.is_none() {
             data.meta = Some(scope.meta.clone());
         }
-        data.host_wait = std::time::Duration::ZERO;
-        store.set_epoch_deadline(call_ticks);
+        self.guard.clock.start(call_time);
+        store.set_epoch_deadline(call_ticks(call_time));
         let outcome = run_blocking(|| with_call_db(scope.db, || f(actor, store)));
+        self.guard.clock.stop();
         let data = store.data_mut();
         self.state = std::mem::take(&mut data.state);
         *scope.effects = std::mem::take(&mut data.effects);
+        if self.guard.clock.hit() && outcome.is_ok() {
+            // The deadline stopped host work (the guest's SQL, a sleep) and the guest returned
+            // before its next epoch check: it still ran out of time, and is not trusted again.
+            self.live = None;
+            return Err(time_limit(what));
+        }
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(ActionError::new(error.group, error.code, error.message)),
@@ -91,14 +97,15 @@ impl WasmBehavior {
 pub(super) fn instantiate(
     code: &WasmCode,
     files_dir: Option<&Path>,
-    guest_sql: Arc<AtomicBool>,
+    guard: Arc<CallGuard>,
 ) -> Result<(Store<HostState>, Actor), ActionError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .stdout(GuestLog("stdout"))
-        .stderr(GuestLog("stderr"));
+        .stderr(GuestLog("stderr"))
+        .monotonic_clock(super::sleeps::MonotonicClock);
     if let Some(dir) = files_dir {
         wasi.preopened_dir(dir, GUEST_FILES_DIR, FsPerms::ReadWrite)
             .map_err(|e| ActionError::internal(format!("mount the files dir: {e:#}")))?;
@@ -114,22 +121,22 @@ pub(super) fn instantiate(
         meta: None,
         state: Vec::new(),
         effects: Effects::default(),
-        guest_sql,
+        guard,
         outbound: None,
-        host_wait: std::time::Duration::ZERO,
     };
     let mut store = Store::new(&runtime.engine, data);
     store.limiter(|data| &mut data.limiter);
     store.set_epoch_deadline(call_ticks(runtime.limits.call_time));
-    // The limit is on the guest's own time: what it spent waiting on the host's network calls
-    // is given back when the deadline comes.
-    store.epoch_deadline_callback(|mut store| {
-        let waited = std::mem::take(&mut store.data_mut().host_wait);
-        let ticks = u64::try_from(waited.as_millis() / EPOCH_TICK.as_millis().max(1)).unwrap_or(0);
-        if ticks == 0 {
-            return Err(Trap::Interrupt.into());
+    // The call's clock decides: it holds the deadline with the time the guest spent waiting on
+    // the host's network calls given back (within a cap).
+    store.epoch_deadline_callback(|store| {
+        let clock = &store.data().guard.clock;
+        match clock.remaining() {
+            Some(left) if !clock.should_interrupt() => {
+                Ok(wasmtime::UpdateDeadline::Continue(call_ticks(left)))
+            }
+            _ => Err(Trap::Interrupt.into()),
         }
-        Ok(wasmtime::UpdateDeadline::Continue(ticks))
     });
     let actor = code
         .pre
@@ -141,6 +148,15 @@ pub(super) fn instantiate(
 /// A time limit in epoch ticks (one more, so a call never gets less than the limit).
 fn call_ticks(limit: std::time::Duration) -> u64 {
     u64::try_from(limit.as_millis() / EPOCH_TICK.as_millis().max(1) + 1).unwrap_or(u64::MAX / 2)
+}
+
+fn time_limit(what: &str) -> ActionError {
+    tracing::warn!(what, "sandboxed actor code ran out of time");
+    ActionError::new(
+        "actor",
+        "cpu_limit",
+        format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
+    )
 }
 
 /// Turns a trap into the error the caller sees, and logs it for the operator.
@@ -175,7 +191,7 @@ fn classify(store: &Store<HostState>, error: &wasmtime::Error, what: &str) -> Ac
 
 impl Behavior for WasmBehavior {
     fn attach(&mut self, db: &mut rusqlite::Connection) -> Result<(), ActionError> {
-        crate::sandbox::sql_policy::install(db, self.guest_sql.clone())
+        crate::sandbox::sql_policy::install(db, self.guard.clone())
             .map_err(|e| ActionError::internal(format!("install the SQL policy: {e}")))
     }
 

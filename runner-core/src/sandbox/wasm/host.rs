@@ -2,14 +2,13 @@
 //! database comes from [`crate::sandbox::call`].
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use rusqlite::types::Value as SqlValue;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::actor::{ActorMeta, Effects};
-use crate::sandbox::call;
+use crate::sandbox::call::{self, CallGuard};
 use crate::sandbox::outbound::{FetchError, Outbound, OutboundRequest};
 
 use super::rivet::actor::host::Host;
@@ -30,12 +29,11 @@ pub(crate) struct HostState {
     pub(super) state: Vec<u8>,
     /// What the current call asked for; moved in before and out after each call.
     pub(super) effects: Effects,
-    /// Set while a guest SQL statement runs, so the SQL policy applies to it alone.
-    pub(super) guest_sql: Arc<AtomicBool>,
+    /// The call's clock (its deadline, what waiting on the host it was given back), and
+    /// whether a guest SQL statement runs (the SQL policy applies to it alone).
+    pub(super) guard: Arc<CallGuard>,
     /// The namespace's outbound HTTP rules; `None` denies every request.
     pub(super) outbound: Option<Outbound>,
-    /// Time the current call spent waiting on outbound requests, not counted as its own.
-    pub(super) host_wait: std::time::Duration,
 }
 
 /// Caps the instance's linear memory, and remembers that the cap was hit so the trap that
@@ -93,7 +91,7 @@ impl HostState {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<R>,
     ) -> Result<R, ActorError> {
-        call::guest_sql(&self.guest_sql, f)
+        call::guest_sql(&self.guard, f)
             .ok_or_else(no_database)?
             .map_err(|err| error("actor", "sql_error", &err.to_string()))
     }
@@ -241,7 +239,7 @@ impl Host for HostState {
             Some(outbound) => outbound.fetch(request),
             None => Err(FetchError::Denied(request.url)),
         };
-        self.host_wait += started.elapsed();
+        self.guard.clock.give_back(started.elapsed());
         let response = result.map_err(|err| error("actor", err.code(), &err.to_string()))?;
         Ok(HttpResponse {
             status: response.status,
