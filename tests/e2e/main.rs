@@ -14,6 +14,7 @@ mod official_client;
 mod persistence;
 mod resilience;
 mod sandbox;
+mod sandbox_limits;
 mod start_security;
 mod workers;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use runner_core::actor::{ActorControl, ActorFactory, ActorHandle, ActorInit};
+use runner_core::persist::{Persistence, Replica};
 use runner_core::storage::{ActorKey, ActorStore};
 
 /// The example guests' workspace, relative to the repository root.
@@ -67,23 +68,52 @@ pub async fn start_actor(
     store: &ActorStore,
     actor_id: &str,
 ) -> anyhow::Result<ActorHandle> {
-    let key = ActorKey {
+    start(factory, store, actor_id, 1, None).await
+}
+
+/// Starts actor `actor_id` at `generation` as the host does with an object store: restored and
+/// claimed through `persistence`, its writes shipped there.
+pub async fn start_persisted_actor(
+    factory: Arc<dyn ActorFactory>,
+    store: &ActorStore,
+    actor_id: &str,
+    generation: u32,
+    persistence: &Persistence,
+) -> anyhow::Result<ActorHandle> {
+    let key = actor_key(actor_id);
+    let replica = persistence
+        .restore(&key, generation, &store.actor_dir(&key))
+        .await?;
+    start(factory, store, actor_id, generation, Some(replica)).await
+}
+
+fn actor_key(actor_id: &str) -> ActorKey {
+    ActorKey {
         namespace: "default".to_owned(),
         actor_id: actor_id.to_owned(),
-    };
-    let files = store.open(&key, false)?;
+    }
+}
+
+async fn start(
+    factory: Arc<dyn ActorFactory>,
+    store: &ActorStore,
+    actor_id: &str,
+    generation: u32,
+    replica: Option<Replica>,
+) -> anyhow::Result<ActorHandle> {
+    let files = store.open(&actor_key(actor_id), replica.is_some())?;
     let actor_id = actor_id.to_owned();
     let handle = tokio::task::spawn_blocking(move || {
         factory.start(ActorInit {
             namespace: "default".to_owned(),
             actor_id,
-            generation: 1,
+            generation,
             key: None,
             input: None,
             files,
             idle_sleep: Duration::from_secs(3600),
             control: Arc::new(NoEngine),
-            replica: None,
+            replica,
         })
     })
     .await??;

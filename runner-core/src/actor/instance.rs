@@ -27,6 +27,10 @@ use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
 use super::schedule;
 
 const MAILBOX_CAPACITY: usize = 1024;
+/// Due scheduled actions run per turn of the instance's loop. Between turns it reads its
+/// mailbox, so an action that keeps scheduling itself at once cannot keep a stop from being
+/// read.
+const SCHEDULES_PER_TURN: usize = 16;
 
 struct Conn {
     sink: Arc<dyn ConnSink>,
@@ -353,7 +357,7 @@ impl Instance {
     }
 
     fn run_due_schedules(&mut self) {
-        loop {
+        for _ in 0..SCHEDULES_PER_TURN {
             let due = match schedule::take_due(&self.db, schedule::now_ms()) {
                 Ok(Some(due)) => due,
                 Ok(None) => break,
@@ -396,7 +400,12 @@ impl Instance {
             self.refresh_schedule();
         }
         let flushed = match &mut self.replica {
-            Some(replica) if !destroy => Some(final_flush(replica, &mut self.db).await),
+            Some(replica) if !destroy => {
+                // Files can change outside any commit (a failed call, a guest's WASI write):
+                // the last upload rescans them.
+                replica.after_commit(true);
+                Some(final_flush(replica, &mut self.db).await)
+            }
             _ => None,
         };
         self.settle();

@@ -81,6 +81,31 @@ impl Actor for Probe {
                 Ok(std::net::TcpStream::connect(addr.as_str())
                     .map_or_else(|e| format!("error: {e}"), |_| "connected".to_owned()))
             })
+            .add("sleep", |_: &mut Ctx<Self>, (secs,): (u64,)| {
+                std::thread::sleep(std::time::Duration::from_secs(secs));
+                Ok("woke")
+            })
+            .add("sqlForever", |ctx: &mut Ctx<Self>, (): ()| {
+                // Ignores the error a stopped statement returns, as careless code would.
+                let _ = ctx.query(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                     SELECT count(*) FROM c",
+                    &[],
+                );
+                Ok("returned")
+            })
+            .add("loopSchedule", |ctx: &mut Ctx<Self>, (): ()| {
+                *ctx.state_mut()? += 1;
+                ctx.schedule_after(std::time::Duration::ZERO, "loopSchedule", &())
+            })
+            .add(
+                "writeWasi",
+                |_: &mut Ctx<Self>, (name, text): (String, String)| {
+                    // Straight through WASI, without asking the runner for the mount first.
+                    Ok(std::fs::write(format!("/data/{name}"), text)
+                        .map_or_else(|e| format!("error: {e}"), |()| "ok".to_owned()))
+                },
+            )
             .add("sql", |ctx: &mut Ctx<Self>, (sql,): (String,)| {
                 Ok(ctx
                     .execute(&sql, &[])

@@ -93,8 +93,9 @@ impl JsBehavior {
         let mut outcome = run_blocking(|| {
             with_call_db(scope.db, || live.run(what, state.as_deref(), method, args))
         });
+        let out_of_time = live.host.guard.clock.should_interrupt() || live.host.guard.clock.hit();
         live.host.guard.clock.stop();
-        if outcome.is_ok() && live.host.guard.clock.hit() {
+        if outcome.is_ok() && out_of_time {
             // The deadline stopped host work (the guest's SQL) and the code carried on: the
             // call still ran out of time.
             outcome = Err(limit_error(

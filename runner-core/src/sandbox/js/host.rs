@@ -85,6 +85,10 @@ pub(super) fn host_object<'js>(
     host: &Arc<JsHost>,
 ) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
+    object.set(
+        "isPlainArray",
+        Function::new(ctx.clone(), |value: rquickjs::Value<'js>| value.is_array())?,
+    )?;
     let h = host.clone();
     object.set("meta", Function::new(ctx.clone(), move || h.meta_json())?)?;
     let h = host.clone();

@@ -8,6 +8,8 @@
 export default function (host) {
   "use strict";
 
+  hardenArrays(host.isPlainArray);
+
   class UserError extends Error {
     constructor(message, options) {
       super(message);
@@ -199,5 +201,77 @@ export default function (host) {
     writable: false,
     enumerable: false,
     configurable: false,
+  });
+}
+
+// Native array methods loop over `length` in C without giving QuickJS's interrupt handler a
+// turn, so `Array.prototype.reverse.call({ length: 2 ** 53 - 1 })`, or a sparse array with a
+// huge length, would run past the call's time limit for ever. Each such method is wrapped:
+// the receiver's length is read once and refused past MAX_LENGTH (no array that fits in the
+// sandbox's memory is that long, so only sparse arrays and array-likes are refused), and a
+// receiver that is not a plain array is handed to the native method behind a proxy that pins
+// its length, so a getter cannot answer small to the check and huge to the loop; the proxy's
+// traps are JavaScript, which the interrupt handler reaches. Refusals are `actor.cpu_limit`.
+// `isPlainArray` is native: true for arrays, false for proxies of them.
+function hardenArrays(isPlainArray) {
+  const MAX_LENGTH = 2 ** 24;
+  const toLength = (value) => {
+    const n = Math.trunc(Number(value));
+    return n > 0 ? Math.min(n, Number.MAX_SAFE_INTEGER) : 0;
+  };
+  const refuse = (name, length) => {
+    const error = new RangeError(
+      `Array.prototype.${name} over ${length} elements cannot be interrupted at the sandbox's ` +
+        `time limit; the sandbox refuses array-likes longer than ${MAX_LENGTH}`,
+    );
+    error.group = "actor";
+    error.code = "cpu_limit";
+    return error;
+  };
+  // The receiver as the native method may see it, and what to return instead of the proxy.
+  const checked = (name, value) => {
+    const object = Object(value);
+    if (isPlainArray(object)) {
+      if (object.length > MAX_LENGTH) throw refuse(name, object.length);
+      return object;
+    }
+    const length = toLength(object.length);
+    if (length > MAX_LENGTH) throw refuse(name, length);
+    return new Proxy(object, {
+      get: (target, key) => (key === "length" ? length : Reflect.get(target, key, target)),
+    });
+  };
+  const proto = Array.prototype;
+  const wrap = (name, native, check) => {
+    const wrapped = {
+      [name](...args) {
+        const receiver = checked(name, this);
+        check(args);
+        const result = Reflect.apply(native, receiver, args);
+        return result === receiver ? Object(this) : result;
+      },
+    }[name];
+    Object.defineProperty(proto, name, {
+      value: wrapped,
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
+  };
+  const none = () => {};
+  for (const name of [
+    "reverse", "fill", "copyWithin", "join", "toString", "toLocaleString", "slice", "splice",
+    "shift", "unshift", "sort", "flat", "flatMap", "toReversed", "toSorted", "toSpliced", "with",
+  ]) {
+    if (typeof proto[name] === "function") wrap(name, proto[name], none);
+  }
+  // concat also loops over every spreadable argument.
+  wrap("concat", proto.concat, (args) => {
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i];
+      if (arg !== null && typeof arg === "object" && (Array.isArray(arg) || arg[Symbol.isConcatSpreadable])) {
+        args[i] = checked("concat", arg);
+      }
+    }
   });
 }

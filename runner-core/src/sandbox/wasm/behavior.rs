@@ -70,11 +70,16 @@ impl WasmBehavior {
         self.guard.clock.start(call_time);
         store.set_epoch_deadline(call_ticks(call_time));
         let outcome = run_blocking(|| with_call_db(scope.db, || f(actor, store)));
+        // Past the deadline now, or stopped by it in host code (SQL, a sleep cut short).
+        let out_of_time = self.guard.clock.should_interrupt() || self.guard.clock.hit();
         self.guard.clock.stop();
         let data = store.data_mut();
         self.state = std::mem::take(&mut data.state);
         *scope.effects = std::mem::take(&mut data.effects);
-        if self.guard.clock.hit() && outcome.is_ok() {
+        // The guest may have written its mount through WASI without a word to the runner:
+        // every call is a possible file change (the shipper's scan finds out which).
+        scope.effects.files_touched.set(true);
+        if out_of_time && outcome.is_ok() {
             // The deadline stopped host work (the guest's SQL, a sleep) and the guest returned
             // before its next epoch check: it still ran out of time, and is not trusted again.
             self.live = None;

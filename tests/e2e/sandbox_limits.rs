@@ -1,0 +1,167 @@
+//! The per-call time limit holds wherever a hostile guest could spend time outside its own
+//! code: WASI sleeps, SQL that never ends, native JavaScript loops that never poll the
+//! interrupt handler, and scheduled actions that keep scheduling themselves. Each call ends
+//! with `actor.cpu_limit` near the limit, and the actor still stops promptly. Started without
+//! the engine, with a 300 ms limit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runner_core::actor::{ActionError, ActorFactory, ActorHandle};
+use runner_core::object_store::{MemoryStore, ObjectStore};
+use runner_core::persist::Persistence;
+use runner_core::sandbox::SandboxLimits;
+use runner_core::sandbox::js::{JsFactory, JsRuntime};
+use runner_core::sandbox::wasm::{WasmFactory, WasmRuntime};
+use runner_core::storage::ActorStore;
+use runner_tests::sandbox::{cbor, from_cbor, guest, start_actor, start_persisted_actor};
+use serde_json::{Value, json};
+
+const LIMITS: SandboxLimits = SandboxLimits {
+    memory_bytes: 32 << 20,
+    call_time: Duration::from_millis(300),
+};
+
+async fn call(actor: &ActorHandle, name: &str, args: Value) -> Result<Value, ActionError> {
+    let output = actor.action(name, cbor(&args)).await?;
+    Ok(from_cbor(&output).expect("CBOR output"))
+}
+
+/// Calls `name` and expects `actor.cpu_limit` within two seconds.
+async fn stopped_at_the_limit(actor: &ActorHandle, name: &str, args: Value) {
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(5), call(actor, name, args))
+        .await
+        .unwrap_or_else(|_| panic!("{name} was still running after 5 s"))
+        .expect_err("the call ran to completion");
+    assert_eq!(
+        (err.group.as_str(), err.code.as_str()),
+        ("actor", "cpu_limit"),
+        "{name}: {err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{name} took {:?}",
+        started.elapsed()
+    );
+}
+
+fn wasm_probe() -> anyhow::Result<Arc<dyn ActorFactory>> {
+    let runtime = WasmRuntime::new(LIMITS, 8)?;
+    let code = runtime.compile(&std::fs::read(guest("sandbox-probe")?)?)?;
+    Ok(Arc::new(WasmFactory::new("probe", code)))
+}
+
+const JS_PROBE: &str = r#"
+export default actor({
+  state: { loops: 0 },
+  actions: {
+    ping: () => "pong",
+    reverseArrayLike: () => Array.prototype.reverse.call({ length: 2 ** 53 - 1 }),
+    sparse: () => { const a = []; a.length = 2 ** 32 - 1; return a.reverse().length; },
+    lyingLength: () => {
+      let reads = 0;
+      const sneaky = { get length() { reads += 1; return reads === 1 ? 1 : 2 ** 53 - 1; } };
+      Array.prototype.fill.call(sneaky, 0);
+      return "done";
+    },
+    concatSpreadable: () =>
+      [].concat({ length: 2 ** 53 - 1, [Symbol.isConcatSpreadable]: true }).length,
+    smallArraysStillWork: () => [3, 1, 2].sort().reverse().concat([0]).join(","),
+    sqlForever: (c) => {
+      try {
+        c.db.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
+      } catch (e) {}
+      return "returned";
+    },
+    loopSchedule: (c) => { c.state.loops += 1; c.schedule.after(0, "loopSchedule"); },
+  },
+});
+"#;
+
+fn js_probe() -> anyhow::Result<Arc<dyn ActorFactory>> {
+    let runtime = JsRuntime::new(LIMITS)?;
+    let code = runtime.compile("probe", JS_PROBE)?;
+    Ok(Arc::new(JsFactory::new("probe", code)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasm_guest_cannot_outlast_its_call_in_the_host() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let dir = tempfile::tempdir()?;
+    let store = ActorStore::new(dir.path());
+    let actor = start_actor(wasm_probe()?, &store, "w1").await?;
+    // A WASI sleep of a minute waits inside the host, where epochs do not reach.
+    stopped_at_the_limit(&actor, "sleep", json!([60])).await;
+    // So does SQL, and the guest ignores the error the stopped statement returns.
+    stopped_at_the_limit(&actor, "sqlForever", json!([])).await;
+    assert_eq!(call(&actor, "ping", json!([])).await?, json!(1));
+    stops_promptly_while_rescheduling(actor).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_cannot_outlast_its_call_in_native_loops() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let dir = tempfile::tempdir()?;
+    let store = ActorStore::new(dir.path());
+    let actor = start_actor(js_probe()?, &store, "j1").await?;
+    for action in [
+        "reverseArrayLike",
+        "sparse",
+        "concatSpreadable",
+        "sqlForever",
+    ] {
+        stopped_at_the_limit(&actor, action, json!([])).await;
+    }
+    // A length that answers small to the check and huge to the loop: the loop sees the
+    // checked one.
+    let started = Instant::now();
+    assert_eq!(call(&actor, "lyingLength", json!([])).await?, json!("done"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        call(&actor, "smallArraysStillWork", json!([])).await?,
+        json!("3,2,1,0")
+    );
+    stops_promptly_while_rescheduling(actor).await
+}
+
+/// An action that schedules itself at once, for ever: the actor keeps running it, yet a stop
+/// is read and completes promptly.
+async fn stops_promptly_while_rescheduling(actor: ActorHandle) -> anyhow::Result<()> {
+    call(&actor, "loopSchedule", json!([])).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(2), actor.stop(false))
+        .await
+        .map_err(|_| anyhow::anyhow!("stop did not complete within 2 s"))?
+        .map_err(anyhow::Error::msg)?;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    Ok(())
+}
+
+/// A file the guest writes straight through WASI, in a call that never asked the runner for
+/// its mount, is persisted: stop, restore on an empty disk, and it is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_written_only_through_wasi_are_persisted() -> anyhow::Result<()> {
+    let bucket: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let persistence = Persistence::new(bucket, "actors");
+    let probe = wasm_probe()?;
+    let first_disk = tempfile::tempdir()?;
+    let first = ActorStore::new(first_disk.path());
+    let actor = start_persisted_actor(probe.clone(), &first, "f1", 1, &persistence).await?;
+    assert_eq!(
+        call(&actor, "writeWasi", json!(["note.txt", "through WASI"])).await?,
+        json!("ok")
+    );
+    actor.stop(false).await.map_err(anyhow::Error::msg)?;
+
+    let second_disk = tempfile::tempdir()?;
+    let second = ActorStore::new(second_disk.path());
+    let actor = start_persisted_actor(probe, &second, "f1", 2, &persistence).await?;
+    assert_eq!(
+        call(&actor, "readFile", json!(["/data/note.txt"])).await?,
+        json!("through WASI")
+    );
+    actor.stop(false).await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
