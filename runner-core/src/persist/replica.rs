@@ -438,7 +438,7 @@ impl Shipper {
                         "the stored manifest is a lost write of this instance's own; continuing from it"
                     );
                     self.etag = etag;
-                    self.manifest = current;
+                    self.manifest = *current;
                     return Ok(false);
                 }
             }
@@ -572,10 +572,12 @@ impl Shipper {
         match stored {
             Some(stored) if &stored == next => Ok(Cas::Written(object.etag)),
             Some(stored) if !stored.claim.is_empty() && stored.claim == next.claim => {
-                Ok(Cas::Behind(stored, object.etag))
+                Ok(Cas::Behind(Box::new(stored), object.etag))
             }
             // A conflicting request that did not change it (S3's 409): go again.
-            Some(stored) if object.etag == self.etag => Ok(Cas::Behind(stored, object.etag)),
+            Some(stored) if object.etag == self.etag => {
+                Ok(Cas::Behind(Box::new(stored), object.etag))
+            }
             other => Err(self.fenced_by(other.map_or(0, |m| m.generation))),
         }
     }
@@ -594,7 +596,7 @@ enum Cas {
     /// `next` is stored, with this ETag.
     Written(String),
     /// A later manifest of this claim's own is stored (with this ETag): continue from it.
-    Behind(Manifest, String),
+    Behind(Box<Manifest>, String),
 }
 
 fn budget_spent(budget: Option<&(RequestBudget, Arc<AtomicU32>)>) -> bool {
