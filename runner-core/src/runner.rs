@@ -125,6 +125,47 @@ impl Runner {
         self.inner.config.max_start_body_bytes
     }
 
+    /// Decides from a request's head alone, before a byte of its body is read, how much of the
+    /// body the adapter may read: `Ok(0)` for every route but `/start` (none reads a body), and
+    /// for `/start` [`Runner::max_body_bytes`] once the caller is authenticated. `Err` is the
+    /// answer to send at once (refused, or a declared length over the limit), so an
+    /// unauthenticated caller never makes the runner buffer anything.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the response itself, sent at once"
+    )]
+    pub fn admit(&self, head: &http::request::Parts) -> Result<usize, Response<Body>> {
+        let base = self.inner.config.base_path.trim_end_matches('/');
+        let route = head
+            .uri
+            .path()
+            .strip_prefix(base)
+            .map(|r| r.trim_end_matches('/'));
+        if head.method != Method::POST || route != Some("/start") {
+            return Ok(0);
+        }
+        let refuse = |err: StartError| {
+            tracing::warn!(error = %err, status = %err.status(), "refused /start");
+            error_response(&err)
+        };
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(refuse(StartError::ShuttingDown));
+        }
+        let start_headers = StartHeaders::parse(&head.headers).map_err(refuse)?;
+        serverless::authorize(&self.inner.config.access, &head.headers, &start_headers)
+            .map_err(refuse)?;
+        let limit = self.max_body_bytes();
+        let declared = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        match declared {
+            Some(size) if size > limit => Err(self.body_too_large(size)),
+            _ => Ok(limit),
+        }
+    }
+
     /// The 413 answer for a body over [`Runner::max_body_bytes`].
     pub fn body_too_large(&self, size: usize) -> Response<Body> {
         error_response(&StartError::TooLarge {

@@ -4,6 +4,7 @@
 //! Each test starts its own engine and runner (free ports, fresh data directories).
 
 mod binary;
+mod client_limits;
 mod connect;
 mod deploy;
 mod js;

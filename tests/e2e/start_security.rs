@@ -126,3 +126,61 @@ async fn unreachable_engine_is_a_clear_503() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A client that sends its request head one byte a second (slowloris) is cut off: it cannot
+/// hold a connection for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_sent_one_byte_a_second_is_closed_within_30_s() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runner = TestRunner::start("http://127.0.0.1:6420", &[]).await?;
+    let mut stream = tokio::net::TcpStream::connect(runner.addr).await?;
+    let started = std::time::Instant::now();
+    let head = b"GET /api/rivet/metadata HTTP/1.1\r\nhost: runner\r\nx-padding: ";
+    let mut closed = false;
+    for byte in head.iter().chain(std::iter::repeat(&b'a')).take(40) {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {
+                // An error response (408) is as good as a close; the close follows it.
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the slow client was still connected after 40 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// An unauthenticated `/start` with a body that never ends is refused from its head: the runner
+/// reads none of the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_start_is_refused_before_its_body_is_read() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runner = TestRunner::start("http://127.0.0.1:6420", &[]).await?;
+    let mut stream = tokio::net::TcpStream::connect(runner.addr).await?;
+    let request = "POST /api/rivet/start HTTP/1.1\r\nhost: runner\r\n\
+        x-rivet-endpoint: http://127.0.0.1:6420\r\nx-rivet-namespace-name: default\r\n\
+        x-rivet-pool-name: default\r\ntransfer-encoding: chunked\r\n\r\n100000\r\n";
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut response))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer while the body was pending"))??;
+    let response = String::from_utf8_lossy(&response[..read]);
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    Ok(())
+}

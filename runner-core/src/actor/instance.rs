@@ -27,6 +27,12 @@ use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
 use super::schedule;
 
 const MAILBOX_CAPACITY: usize = 1024;
+/// Client connections one actor holds at once.
+const MAX_CONNECTIONS: usize = 1_000;
+/// Events one connection subscribes to.
+const MAX_SUBSCRIPTIONS: usize = 128;
+/// The longest event name a connection may subscribe to.
+const MAX_EVENT_NAME_BYTES: usize = 256;
 /// Due scheduled actions run per turn of the instance's loop. Between turns it reads its
 /// mailbox, so an action that keeps scheduling itself at once cannot keep a stop from being
 /// read.
@@ -174,34 +180,66 @@ impl Instance {
                 self.deliver(Output::Request(reply, response.unwrap_or(None)));
             }
             Work::ConnOpen { sink, reply } => {
-                let id = self.next_conn;
-                self.next_conn += 1;
-                self.conns.insert(
-                    id,
-                    Conn {
-                        sink,
-                        subscriptions: HashSet::new(),
-                    },
-                );
-                let _ = reply.send(id);
+                let _ = reply.send(self.open_conn(sink));
             }
             Work::Subscribe {
                 conn,
                 event,
                 subscribe,
+                reply,
             } => {
-                if let Some(conn) = self.conns.get_mut(&conn) {
-                    if subscribe {
-                        conn.subscriptions.insert(event);
-                    } else {
-                        conn.subscriptions.remove(&event);
-                    }
-                }
+                let _ = reply.send(self.subscribe(conn, event, subscribe));
             }
             Work::ConnClose { conn } => {
                 self.conns.remove(&conn);
             }
         }
+    }
+
+    fn open_conn(&mut self, sink: Arc<dyn ConnSink>) -> Result<ConnId, ActionError> {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            return Err(ActionError::new(
+                "actor",
+                "too_many_connections",
+                format!("this actor already has {MAX_CONNECTIONS} connections"),
+            ));
+        }
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                sink,
+                subscriptions: HashSet::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    fn subscribe(&mut self, conn: ConnId, event: String, on: bool) -> Result<(), ActionError> {
+        let Some(conn) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        if !on {
+            conn.subscriptions.remove(&event);
+            return Ok(());
+        }
+        if event.len() > MAX_EVENT_NAME_BYTES {
+            return Err(ActionError::new(
+                "actor",
+                "invalid_event_name",
+                format!("event names are at most {MAX_EVENT_NAME_BYTES} bytes"),
+            ));
+        }
+        if conn.subscriptions.len() >= MAX_SUBSCRIPTIONS && !conn.subscriptions.contains(&event) {
+            return Err(ActionError::new(
+                "actor",
+                "too_many_subscriptions",
+                format!("a connection subscribes to at most {MAX_SUBSCRIPTIONS} events"),
+            ));
+        }
+        conn.subscriptions.insert(event);
+        Ok(())
     }
 
     fn run_action(&mut self, name: &str, args: &[u8]) -> Result<Vec<u8>, ActionError> {

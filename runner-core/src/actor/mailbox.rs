@@ -43,12 +43,13 @@ pub(crate) enum Work {
     },
     ConnOpen {
         sink: Arc<dyn ConnSink>,
-        reply: oneshot::Sender<ConnId>,
+        reply: oneshot::Sender<Result<ConnId, ActionError>>,
     },
     Subscribe {
         conn: ConnId,
         event: String,
         subscribe: bool,
+        reply: oneshot::Sender<Result<(), ActionError>>,
     },
     ConnClose {
         conn: ConnId,
@@ -113,22 +114,31 @@ impl ActorHandle {
         rx.await.map_err(|_| stopped())
     }
 
-    /// Registers a client connection; events it subscribes to go to `sink`.
+    /// Registers a client connection; events it subscribes to go to `sink`. Refused past the
+    /// actor's connection limit.
     pub async fn open_conn(&self, sink: Arc<dyn ConnSink>) -> Result<ConnId, ActionError> {
         let (reply, rx) = oneshot::channel();
         self.send(Work::ConnOpen { sink, reply }).await?;
-        rx.await.map_err(|_| stopped())
+        rx.await.map_err(|_| stopped())?
     }
 
-    /// Subscribes or unsubscribes a connection to an event.
-    pub async fn subscribe(&self, conn: ConnId, event: String, subscribe: bool) {
-        let _ = self
-            .send(Work::Subscribe {
-                conn,
-                event,
-                subscribe,
-            })
-            .await;
+    /// Subscribes or unsubscribes a connection to an event. Refused past the connection's
+    /// subscription limit, or for an over-long event name.
+    pub async fn subscribe(
+        &self,
+        conn: ConnId,
+        event: String,
+        subscribe: bool,
+    ) -> Result<(), ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Work::Subscribe {
+            conn,
+            event,
+            subscribe,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Forgets a closed connection.

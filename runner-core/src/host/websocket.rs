@@ -89,7 +89,12 @@ async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
             }),
         },
         Ok(ConnectMessage::Subscribe { event, subscribe }) => {
-            actor.subscribe(conn, event, subscribe).await;
+            if let Err(error) = actor.subscribe(conn, event, subscribe).await {
+                sink.send(&ToClient::Error {
+                    error: &error,
+                    action_id: None,
+                });
+            }
         }
         Err(detail) => {
             let error = ActionError::new(
