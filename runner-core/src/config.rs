@@ -20,6 +20,9 @@ pub struct RunnerConfig {
     pub max_start_body_bytes: usize,
     /// Where actor databases and files live while an actor runs.
     pub data_dir: PathBuf,
+    /// The largest an actor's SQLite database may grow (`RUNNER_ACTOR_MAX_DB_MB`); a write
+    /// past it fails with SQLite's "database or disk is full", and nothing committed is lost.
+    pub actor_max_db_bytes: u64,
     /// An actor with no requests, connections or due work for this long asks the engine to sleep.
     pub idle_sleep: Duration,
     /// How long before the platform's hard deadline the core drains actors itself.
@@ -52,6 +55,7 @@ impl RunnerConfig {
             access,
             max_start_body_bytes: 1024 * 1024,
             data_dir: data_dir.into(),
+            actor_max_db_bytes: 10 << 30,
             idle_sleep: Duration::from_secs(30),
             deadline_margin: Duration::from_secs(5),
             engine_connect_timeout: Duration::from_secs(10),

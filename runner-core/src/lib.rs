@@ -36,7 +36,7 @@ mod runner;
 pub mod runner_config;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub mod sandbox;
-mod serverless;
+pub mod serverless;
 pub mod storage;
 
 pub use client::Encoding;

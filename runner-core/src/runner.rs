@@ -96,7 +96,7 @@ impl Runner {
         registry: Registry,
         persistence: Option<Arc<Persistence>>,
     ) -> Self {
-        let store = ActorStore::new(&config.data_dir);
+        let store = ActorStore::new(&config.data_dir).with_max_db_bytes(config.actor_max_db_bytes);
         let host = ActorHost::new(registry, store, config.idle_sleep, persistence);
         let envoys = Envoys::new(
             host.clone(),

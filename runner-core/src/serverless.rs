@@ -6,6 +6,7 @@ mod payload;
 mod sse;
 
 pub(crate) use envoys::Envoys;
+pub use headers::secrets_match;
 pub(crate) use headers::{StartHeaders, authorize};
 pub(crate) use payload::decode as decode_start;
 pub(crate) use sse::stream as start_stream;

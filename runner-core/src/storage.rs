@@ -34,7 +34,13 @@ pub struct ActorKey {
 #[derive(Debug, Clone)]
 pub struct ActorStore {
     root: PathBuf,
+    max_db_bytes: u64,
 }
+
+/// The longest string or blob one SQL value may hold. A value is held whole in memory where it
+/// is read (and a JavaScript actor's blob many times over), so `zeroblob(1e9)` is refused
+/// instead of exhausting the runner's memory.
+pub const MAX_SQL_VALUE_BYTES: i32 = 32 << 20;
 
 /// The opened local data of one actor.
 #[derive(Debug)]
@@ -52,7 +58,16 @@ pub struct ActorFiles {
 impl ActorStore {
     /// Stores actor data under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            max_db_bytes: u64::MAX,
+        }
+    }
+
+    /// Caps each actor's database at `bytes` (a quota; SQLite's `max_page_count`).
+    pub fn with_max_db_bytes(mut self, bytes: u64) -> Self {
+        self.max_db_bytes = bytes;
+        self
     }
 
     /// The directory of one actor.
@@ -69,7 +84,7 @@ impl ActorStore {
         let dir = self.actor_dir(key);
         let files_dir = dir.join(FILES_DIR);
         create_dir(&files_dir)?;
-        let db = open_database(&dir.join(DB_FILE), replicated)?;
+        let db = open_database(&dir.join(DB_FILE), replicated, self.max_db_bytes)?;
         Ok(ActorFiles {
             dir,
             files_dir,
@@ -118,8 +133,21 @@ pub fn save_state(db: &Connection, state: &[u8]) -> Result<(), StorageError> {
     Ok(())
 }
 
-fn open_database(path: &Path, replicated: bool) -> Result<Connection, StorageError> {
+fn open_database(
+    path: &Path,
+    replicated: bool,
+    max_db_bytes: u64,
+) -> Result<Connection, StorageError> {
     let db = crate::disk::open_database(path)?;
+    db.set_limit(
+        rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH,
+        MAX_SQL_VALUE_BYTES,
+    )?;
+    // With no spill (below), a transaction's pages stay in memory: the page quota bounds them.
+    let page_size: i64 = db.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let page_size = u64::try_from(page_size).unwrap_or(4096);
+    let max_pages = (max_db_bytes / page_size.max(512)).clamp(1, u64::from(u32::MAX - 1));
+    db.execute_batch(&format!("PRAGMA max_page_count = {max_pages};"))?;
     if replicated {
         // The shipper reads committed WAL bytes: no checkpoint may rewrite the log under it
         // (autocheckpoint, close), and no transaction may spill uncommitted pages into it.
@@ -207,6 +235,36 @@ mod tests {
         store.destroy(&key("a2")).unwrap();
         assert!(!store.actor_dir(&key("a2")).exists());
         store.destroy(&key("a2")).unwrap();
+    }
+
+    #[test]
+    fn a_database_over_its_quota_refuses_the_write_and_keeps_what_was_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ActorStore::new(tmp.path()).with_max_db_bytes(256 << 10);
+        let files = store.open(&key("q1"), false).unwrap();
+        files
+            .db
+            .execute_batch("CREATE TABLE t (v BLOB); INSERT INTO t VALUES (randomblob(1000));")
+            .unwrap();
+        let err = files
+            .db
+            .execute_batch("BEGIN; INSERT INTO t VALUES (randomblob(1000000)); COMMIT;")
+            .unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        let _ = files.db.execute_batch("ROLLBACK");
+        let rows: i64 = files
+            .db
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+        // One value is capped whatever the quota: no gigabyte blob in memory.
+        let err = files
+            .db
+            .query_row("SELECT length(zeroblob(999999999))", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("too big"), "{err}");
     }
 
     #[test]

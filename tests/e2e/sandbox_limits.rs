@@ -75,6 +75,13 @@ export default actor({
       return "returned";
     },
     loopSchedule: (c) => { c.state.loops += 1; c.schedule.after(0, "loopSchedule"); },
+    hugeBlob: (c) => c.db.query("SELECT zeroblob(999999999) AS b"),
+    hugeResult: (c) => {
+      c.db.execute("CREATE TABLE IF NOT EXISTS big (b BLOB)");
+      for (let i = 0; i < 8; i++) c.db.execute("INSERT INTO big VALUES (zeroblob(1000000))");
+      return c.db.query("SELECT b FROM big").length;
+    },
+    floodEvents: (c) => { for (let i = 0; i < 20000; i++) c.broadcast("tick", i); },
   },
 });
 "#;
@@ -163,5 +170,24 @@ async fn files_written_only_through_wasi_are_persisted() -> anyhow::Result<()> {
         json!("through WASI")
     );
     actor.stop(false).await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// What a guest can make the host hold in memory is bounded: a gigabyte blob, a result larger
+/// than the host keeps for a guest, a flood of events. Each is that call's error, and the actor
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_cannot_make_the_host_hold_unbounded_memory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = ActorStore::new(dir.path());
+    let actor = start_actor(js_probe()?, &store, "m1").await?;
+    let err = call(&actor, "hugeBlob", json!([])).await.unwrap_err();
+    assert_eq!(err.code, "sql_error", "{err}");
+    assert!(err.message.contains("too big"), "{err}");
+    let err = call(&actor, "hugeResult", json!([])).await.unwrap_err();
+    assert!(err.message.contains("larger than"), "{err}");
+    let err = call(&actor, "floodEvents", json!([])).await.unwrap_err();
+    assert_eq!(err.code, "too_many_events", "{err}");
+    assert_eq!(call(&actor, "ping", json!([])).await?, json!("pong"));
     Ok(())
 }

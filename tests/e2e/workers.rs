@@ -253,10 +253,20 @@ async fn a_worker_without_bucket_settings_names_them() -> anyhow::Result<()> {
     let mut vars = vars(&engine, None, "120000");
     vars.retain(|(name, _)| name != "RUNNER_OBJECT_STORE");
     let dev = serve_on(None, &vars).await?;
+    // A stranger learns only that the configuration is bad, not which settings it names.
     let response = reqwest::get(format!("{}/api/rivet/metadata", dev.url)).await?;
     assert_eq!(response.status(), 500);
     let body: serde_json::Value = response.json().await?;
     assert_eq!(body["code"], "bad_configuration", "{body}");
+    assert!(!body.to_string().contains("RUNNER_S3"), "{body}");
+    // The operator, holding the secret, gets the reason.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/rivet/metadata", dev.url))
+        .header("x-runner-secret", SECRET)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 500);
+    let body: serde_json::Value = response.json().await?;
     assert!(
         body["message"]
             .as_str()

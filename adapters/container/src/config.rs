@@ -93,6 +93,8 @@ pub struct OutboundGrant {
     pub origin: String,
     /// Headers added to every request (API keys), `${VAR}`s already filled in.
     pub headers: Vec<(String, String)>,
+    /// The origin's host name may resolve to private addresses (`"privateAddresses": true`).
+    pub private_addresses: bool,
 }
 
 impl std::fmt::Debug for OutboundGrant {
@@ -103,6 +105,7 @@ impl std::fmt::Debug for OutboundGrant {
             .field("namespace", &self.namespace)
             .field("origin", &self.origin)
             .field("headers", &names)
+            .field("private_addresses", &self.private_addresses)
             .finish()
     }
 }
@@ -246,6 +249,9 @@ fn outbound_grants(
         origin: String,
         #[serde(default)]
         headers: std::collections::BTreeMap<String, String>,
+        /// The origin's host name may resolve to loopback, link-local or private addresses.
+        #[serde(default, rename = "privateAddresses")]
+        private_addresses: bool,
     }
     let bad = |reason: String| invalid("RUNNER_OUTBOUND", json, &reason);
     let parsed: std::collections::BTreeMap<String, Vec<Rule>> = serde_json::from_str(json)
@@ -266,6 +272,7 @@ fn outbound_grants(
                 namespace: namespace.clone(),
                 origin: rule.origin,
                 headers,
+                private_addresses: rule.private_addresses,
             });
         }
     }

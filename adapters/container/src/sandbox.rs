@@ -77,6 +77,9 @@ fn outbound_policy(
         for (name, value) in &grant.headers {
             rule = rule.with_header(name, value).map_err(bad)?;
         }
+        if grant.private_addresses {
+            rule = rule.allowing_private_addresses();
+        }
         policy = policy.allow(grant.namespace.clone(), rule);
     }
     Ok(policy)

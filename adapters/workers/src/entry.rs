@@ -34,12 +34,18 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             // The configured log filter is part of what failed: log with the default one.
             logging::init("info");
             tracing::error!(error = %err, "bad configuration");
-            return json_error(500, "bad_configuration", &err.to_string());
+            // The reason names settings: only a caller holding the runner secret gets it.
+            let message = if holds_secret(&request, &env) {
+                err.to_string()
+            } else {
+                "the runner's configuration is invalid; the Worker's log says why".to_owned()
+            };
+            return json_error(500, "bad_configuration", &message);
         }
     };
-    let request = match to_http(request, runner.max_body_bytes()).await {
+    let request = match to_http(request, &runner).await {
         Ok(request) => request,
-        Err(Refusal::TooLarge(size)) => return to_worker(runner.body_too_large(size), None),
+        Err(Refusal::Answer(response)) => return to_worker(*response, None),
         Err(Refusal::Worker(err)) => return Err(err),
     };
     let deadline = request_timeout.map(|timeout| Deadline(Instant::now() + timeout));
@@ -90,21 +96,27 @@ fn binding(env: &Env, name: &str) -> Option<String> {
         .ok()
 }
 
+/// Whether `request` carries the runner secret (read straight from the bindings: the
+/// configuration that would parse it is what failed).
+fn holds_secret(request: &Request, env: &Env) -> bool {
+    let header = binding(env, "RUNNER_SECRET_HEADER").unwrap_or_else(|| "x-runner-secret".into());
+    let given = request.headers().get(&header).ok().flatten();
+    match (binding(env, "RUNNER_SECRET"), given) {
+        (Some(secret), Some(given)) => runner_core::serverless::secrets_match(&secret, &given),
+        _ => false,
+    }
+}
+
 enum Refusal {
-    TooLarge(usize),
+    /// The core's answer, sent without reading (more of) the body.
+    Answer(Box<http::Response<Body>>),
     Worker(worker::Error),
 }
 
-async fn to_http(mut request: Request, max_body: usize) -> Result<http::Request<Bytes>, Refusal> {
-    let declared = request
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|size| *size > max_body) {
-        return Err(Refusal::TooLarge(size));
-    }
+/// The Worker's request as the core's. The head goes to [`Runner::admit`] first: a refused
+/// request's body is never read, and an admitted one is read in chunks up to the limit, so a
+/// chunked body that never ends, or is too large, is never buffered whole.
+async fn to_http(mut request: Request, runner: &Runner) -> Result<http::Request<Bytes>, Refusal> {
     let url = request.url().map_err(Refusal::Worker)?;
     let path_and_query = match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
@@ -116,13 +128,26 @@ async fn to_http(mut request: Request, max_body: usize) -> Result<http::Request<
     for (name, value) in request.headers() {
         builder = builder.header(name, value);
     }
-    let body = request.bytes().await.map_err(Refusal::Worker)?;
-    if body.len() > max_body {
-        return Err(Refusal::TooLarge(body.len()));
+    let (head, ()) = builder
+        .body(())
+        .map_err(|err| Refusal::Worker(worker::Error::RustError(err.to_string())))?
+        .into_parts();
+    let limit = runner
+        .admit(&head)
+        .map_err(|response| Refusal::Answer(Box::new(response)))?;
+    let mut body = Vec::new();
+    if limit > 0 {
+        let mut chunks = request.stream().map_err(Refusal::Worker)?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(Refusal::Worker)?;
+            if body.len() + chunk.len() > limit {
+                let answer = runner.body_too_large(body.len() + chunk.len());
+                return Err(Refusal::Answer(Box::new(answer)));
+            }
+            body.extend_from_slice(&chunk);
+        }
     }
-    builder
-        .body(Bytes::from(body))
-        .map_err(|err| Refusal::Worker(worker::Error::RustError(err.to_string())))
+    Ok(http::Request::from_parts(head, Bytes::from(body)))
 }
 
 /// The core's response as the Worker's. A streamed body keeps `local` running until the stream

@@ -23,12 +23,45 @@ pub(crate) struct ActorMeta {
 /// Effects an action requests; they take effect only if its transaction commits.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
-    /// Events to broadcast: (name, CBOR argument list).
+    /// Events to broadcast: (name, CBOR argument list). Add with [`Effects::broadcast`].
     pub(crate) events: Vec<(String, Vec<u8>)>,
+    /// Bytes in `events`.
+    event_bytes: usize,
+    /// The call broadcast past the limits: it fails with this.
+    pub(crate) overflow: Option<ActionError>,
     pub(crate) schedule_changed: bool,
     pub(crate) sleep_requested: bool,
     /// The action looked at the files directory, so it may have changed files in it.
     pub(crate) files_touched: std::cell::Cell<bool>,
+}
+
+/// Events one call may broadcast, and their total size: they are held in memory until the
+/// call commits (and, in strict mode, until its writes are durable).
+pub(crate) const MAX_EVENTS_PER_CALL: usize = 10_000;
+pub(crate) const MAX_EVENT_BYTES_PER_CALL: usize = 16 << 20;
+
+impl Effects {
+    /// Queues an event for after the commit; past the limits the call is marked to fail.
+    pub(crate) fn broadcast(&mut self, name: String, args: Vec<u8>) {
+        let bytes = name.len() + args.len();
+        if self.events.len() >= MAX_EVENTS_PER_CALL
+            || self.event_bytes + bytes > MAX_EVENT_BYTES_PER_CALL
+        {
+            self.overflow.get_or_insert_with(|| {
+                ActionError::new(
+                    "actor",
+                    "too_many_events",
+                    format!(
+                        "a call broadcasts at most {MAX_EVENTS_PER_CALL} events and \
+                         {MAX_EVENT_BYTES_PER_CALL} bytes"
+                    ),
+                )
+            });
+            return;
+        }
+        self.event_bytes += bytes;
+        self.events.push((name, args));
+    }
 }
 
 /// The context of one action or lifecycle hook.
@@ -107,8 +140,11 @@ impl<A: Actor> Ctx<'_, A> {
     /// It is sent after the action commits.
     pub fn broadcast<T: Serialize>(&mut self, name: &str, arg: &T) -> Result<(), ActionError> {
         let args = to_cbor(&[arg]).map_err(ActionError::internal)?;
-        self.effects.events.push((name.to_owned(), args));
-        Ok(())
+        self.effects.broadcast(name.to_owned(), args);
+        match &self.effects.overflow {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Runs `action` with `args` (a tuple of positional arguments) after `delay`, even if the

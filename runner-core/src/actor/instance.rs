@@ -266,6 +266,10 @@ impl Instance {
             };
             f(self.behavior.as_mut(), &mut scope)
         };
+        let result = match effects.overflow.take() {
+            Some(err) => Err(err),
+            None => result,
+        };
         let committed = result.and_then(|value| {
             let bytes = self.behavior.encode_state()?;
             if bytes != self.committed {

@@ -63,6 +63,12 @@ impl CoreSettings {
         }
         runner.deploy_version = parse(var("RUNNER_DEPLOY_VERSION"), "RUNNER_DEPLOY_VERSION", "1")?;
         runner.idle_sleep = millis(var("RUNNER_IDLE_SLEEP_MS"), "RUNNER_IDLE_SLEEP_MS", 30_000)?;
+        let max_db_mb: u64 = parse(
+            var("RUNNER_ACTOR_MAX_DB_MB"),
+            "RUNNER_ACTOR_MAX_DB_MB",
+            "10240",
+        )?;
+        runner.actor_max_db_bytes = max_db_mb.saturating_mul(1 << 20);
         runner.max_start_body_bytes = parse(
             var("RUNNER_MAX_START_BODY_BYTES"),
             "RUNNER_MAX_START_BODY_BYTES",

@@ -65,3 +65,41 @@ pub(super) fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
         _ => f(),
     }
 }
+
+/// The most a guest query's rows may hold, in the host's memory, before they reach the guest.
+pub(crate) const MAX_QUERY_RESULT_BYTES: usize = 16 << 20;
+
+/// Counts a query's result size as its rows are read, and refuses one past
+/// [`MAX_QUERY_RESULT_BYTES`], so a guest cannot make the host collect an unbounded result.
+#[derive(Debug, Default)]
+pub(crate) struct ResultBudget {
+    used: usize,
+}
+
+impl ResultBudget {
+    /// Accounts for `value` (as `weight` times its bytes: a JavaScript blob becomes a JSON array
+    /// of numbers, several bytes per byte).
+    pub(crate) fn spend(
+        &mut self,
+        value: &rusqlite::types::Value,
+        blob_weight: usize,
+    ) -> rusqlite::Result<()> {
+        use rusqlite::types::Value;
+        let bytes = match value {
+            Value::Null | Value::Integer(_) | Value::Real(_) => 16,
+            Value::Text(text) => 16 + text.len(),
+            Value::Blob(blob) => 16 + blob.len().saturating_mul(blob_weight),
+        };
+        self.used = self.used.saturating_add(bytes);
+        if self.used > MAX_QUERY_RESULT_BYTES {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "the query's result is larger than {MAX_QUERY_RESULT_BYTES} bytes; \
+                     select fewer rows or columns (LIMIT, OFFSET)"
+                )
+                .into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,8 +1,16 @@
 //! Outbound HTTP from sandboxed actors: denied unless the operator allows the origin for the
 //! actor's namespace. An allowed origin may carry headers the host adds to every request
 //! (API keys): the actor never sees them, so they cannot leak into its state or logs.
+//!
+//! The guest names a URL, nothing about the connection: it may not set `Host` (which would
+//! send an injected secret to another virtual host behind the same address) or the headers
+//! that frame the request. A rule's host name must resolve to public addresses: an allowed name
+//! that resolves to loopback, link-local (the cloud metadata service at 169.254.169.254) or a
+//! private range is refused at connect time, unless the rule says otherwise
+//! ([`OutboundRule::allowing_private_addresses`]) or names the address itself.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -18,6 +26,7 @@ const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 pub struct OutboundRule {
     origin: String,
     headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+    private_addresses: bool,
 }
 
 impl std::fmt::Debug for OutboundRule {
@@ -27,6 +36,7 @@ impl std::fmt::Debug for OutboundRule {
         f.debug_struct("OutboundRule")
             .field("origin", &self.origin)
             .field("injected_headers", &names)
+            .field("private_addresses", &self.private_addresses)
             .finish()
     }
 }
@@ -53,7 +63,15 @@ impl OutboundRule {
         Ok(Self {
             origin: url.origin().ascii_serialization(),
             headers: Vec::new(),
+            private_addresses: false,
         })
+    }
+
+    /// Lets the origin's host name resolve to loopback, link-local or private addresses (an
+    /// internal service the operator runs). An origin that is an IP address is always reached.
+    pub fn allowing_private_addresses(mut self) -> Self {
+        self.private_addresses = true;
+        self
     }
 
     /// Adds `name: value` to every request to this origin, replacing the actor's own.
@@ -76,7 +94,9 @@ impl OutboundRule {
 #[derive(Debug, Default)]
 pub struct OutboundPolicy {
     namespaces: HashMap<String, Vec<OutboundRule>>,
-    client: OnceLock<reqwest::Client>,
+    /// For rules that reach public addresses only, and for those that may reach private ones.
+    public_client: OnceLock<reqwest::Client>,
+    any_client: OnceLock<reqwest::Client>,
 }
 
 impl OutboundPolicy {
@@ -102,17 +122,97 @@ impl OutboundPolicy {
         }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, FetchError> {
-        if let Some(client) = self.client.get() {
+    fn client(&self, private_addresses: bool) -> Result<&reqwest::Client, FetchError> {
+        let slot = if private_addresses {
+            &self.any_client
+        } else {
+            &self.public_client
+        };
+        if let Some(client) = slot.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             // A redirect could lead to an origin that is not allowed.
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if !private_addresses {
+            builder = builder.dns_resolver(Arc::new(PublicAddressesOnly));
+        }
+        let client = builder
             .build()
             .map_err(|e| FetchError::Failed(format!("HTTP client: {e}")))?;
-        Ok(self.client.get_or_init(|| client))
+        Ok(slot.get_or_init(|| client))
+    }
+}
+
+/// Headers the guest may not set: the runner derives them from the URL and the body.
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
+/// Resolves host names, keeping only public addresses.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| is_public(addr.ip()))
+                .collect();
+            if public.is_empty() {
+                let refused = std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "`{host}` resolves only to loopback, link-local or private addresses, \
+                         which this origin's rule does not allow"
+                    ),
+                );
+                return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address (not loopback, link-local, private, shared,
+/// unspecified, multicast or broadcast, in v4, v6, or v4 mapped into v6).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -181,6 +281,11 @@ impl Outbound {
             .map_err(|_| FetchError::BadRequest(format!("method `{}`", request.method)))?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &request.headers {
+            if CONNECTION_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(FetchError::BadRequest(format!(
+                    "the `{name}` header is set by the runner, not by the actor"
+                )));
+            }
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| FetchError::BadRequest(format!("header name `{name}`")))?;
             let value = reqwest::header::HeaderValue::from_str(value)
@@ -200,18 +305,29 @@ impl Outbound {
             })?;
         let send = self
             .policy
-            .client()?
+            .client(rule.private_addresses)?
             .request(method, url)
             .headers(headers)
             .body(request.body)
             .send();
         runtime.block_on(async move {
-            let response = send
-                .await
-                .map_err(|e| FetchError::Failed(e.without_url().to_string()))?;
+            let response = send.await.map_err(|e| FetchError::Failed(with_causes(e)))?;
             read_response(response).await
         })
     }
+}
+
+/// The error and what caused it (reqwest's own message alone says "error sending request").
+fn with_causes(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 async fn read_response(mut response: reqwest::Response) -> Result<OutboundResponse, FetchError> {
@@ -291,5 +407,86 @@ mod tests {
             .fetch(request("::"))
             .unwrap_err();
         assert_eq!(err.code(), "fetch_invalid");
+    }
+
+    fn get(url: &str, headers: &[(&str, &str)]) -> OutboundRequest {
+        OutboundRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    /// The guest could set `Host`, so a secret injected for one virtual host reached another
+    /// behind the same address.
+    #[test]
+    fn the_guest_may_not_set_host_or_framing_headers() {
+        let policy = Arc::new(
+            OutboundPolicy::new().allow("t", OutboundRule::new("http://127.0.0.1:9").unwrap()),
+        );
+        for header in ["Host", "host", "Transfer-Encoding", "Connection"] {
+            let err = policy
+                .for_namespace("t")
+                .fetch(get("http://127.0.0.1:9/", &[(header, "other.example")]))
+                .unwrap_err();
+            assert_eq!(err.code(), "fetch_invalid", "{header}: {err}");
+        }
+    }
+
+    /// An allowed name that resolves to loopback (or the metadata service) was reached.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_allowed_name_resolving_to_a_private_address_is_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = format!("http://localhost:{port}");
+        let strict =
+            Arc::new(OutboundPolicy::new().allow("t", OutboundRule::new(&origin).unwrap()));
+        let url = format!("{origin}/x");
+        let err = tokio::task::block_in_place(|| {
+            strict.for_namespace("t").fetch(get(&url, &[])).unwrap_err()
+        });
+        assert!(
+            err.to_string().contains("loopback, link-local or private"),
+            "{err}"
+        );
+        // The operator can allow it: then the request reaches the listener (which closes
+        // without answering).
+        let open = Arc::new(
+            OutboundPolicy::new().allow(
+                "t",
+                OutboundRule::new(&origin)
+                    .unwrap()
+                    .allowing_private_addresses(),
+            ),
+        );
+        let accepted = std::thread::spawn(move || listener.accept().map(|_| ()));
+        let result = tokio::task::block_in_place(|| open.for_namespace("t").fetch(get(&url, &[])));
+        assert!(
+            accepted.join().unwrap().is_ok(),
+            "the request never arrived"
+        );
+        if let Err(err) = result {
+            assert!(!err.to_string().contains("private"), "{err}");
+        }
+        for (ip, public) in [
+            ("169.254.169.254", false),
+            ("10.1.2.3", false),
+            ("172.20.0.1", false),
+            ("192.168.1.1", false),
+            ("100.64.0.1", false),
+            ("0.0.0.0", false),
+            ("::1", false),
+            ("fe80::1", false),
+            ("fd00::1", false),
+            ("::ffff:127.0.0.1", false),
+            ("93.184.216.34", true),
+            ("2606:4700::1111", true),
+        ] {
+            assert_eq!(is_public(ip.parse().unwrap()), public, "{ip}");
+        }
     }
 }

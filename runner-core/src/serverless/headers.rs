@@ -31,6 +31,12 @@ impl StartHeaders {
 
 /// Checks the shared secret first (so unauthenticated callers learn nothing about the
 /// allow-list), then the endpoint, namespace and pool.
+/// Whether `given` is `secret`, compared in constant time (for adapters that must check the
+/// secret before the configuration that holds it parses).
+pub fn secrets_match(secret: &str, given: &str) -> bool {
+    bool::from(given.as_bytes().ct_eq(secret.as_bytes()))
+}
+
 pub(crate) fn authorize(
     access: &StartAccess,
     headers: &HeaderMap,

@@ -198,11 +198,14 @@ fn query(host: &JsHost, sql: &str, params: &str) -> String {
     let result = call::guest_sql(&host.guard, |db| {
         let mut statement = db.prepare(sql)?;
         let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
+        let mut budget = call::ResultBudget::default();
         let rows = statement
             .query_map(rusqlite::params_from_iter(params), |row| {
                 let mut object = serde_json::Map::new();
                 for (i, column) in columns.iter().enumerate() {
-                    object.insert(column.clone(), from_sql(row.get(i)?));
+                    let value: SqlValue = row.get(i)?;
+                    budget.spend(&value, 4)?;
+                    object.insert(column.clone(), from_sql(value));
                 }
                 Ok(Json::Object(object))
             })?
@@ -252,7 +255,7 @@ fn broadcast(host: &JsHost, name: String, args: &str) {
         .map_err(|e| e.to_string())
         .and_then(|args| cbor_from_json(&args));
     match encoded {
-        Ok(args) => host.effects().events.push((name, args)),
+        Ok(args) => host.effects().broadcast(name, args),
         Err(err) => {
             tracing::warn!(target: "actor", event = %name, error = %err, "dropped an event whose arguments are not JSON")
         }

@@ -182,10 +182,15 @@ impl Host for HostState {
             let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
             let width = columns.len();
             let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
+            let mut budget = call::ResultBudget::default();
             let rows = statement
                 .query_map(rusqlite::params_from_iter(params), |row| {
                     (0..width)
-                        .map(|i| row.get::<_, SqlValue>(i).map(from_sql))
+                        .map(|i| {
+                            let value = row.get::<_, SqlValue>(i)?;
+                            budget.spend(&value, 1)?;
+                            Ok(from_sql(value))
+                        })
                         .collect::<rusqlite::Result<Vec<Value>>>()
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -194,7 +199,7 @@ impl Host for HostState {
     }
 
     fn broadcast(&mut self, name: String, args: Vec<u8>) {
-        self.effects.events.push((name, args));
+        self.effects.broadcast(name, args);
     }
 
     fn schedule_at(&mut self, at_ms: i64, action: String, args: Vec<u8>) -> Result<(), ActorError> {
