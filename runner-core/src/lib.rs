@@ -39,6 +39,9 @@ pub mod sandbox;
 pub mod serverless;
 pub mod storage;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use client::Encoding;
 pub use config::{EnvoySharing, RunnerConfig, StartAccess};
 pub use error::{ActorStartError, StartError, StorageError};

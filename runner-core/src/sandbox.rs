@@ -15,12 +15,12 @@ pub mod js;
 #[cfg(feature = "wasmtime")]
 pub mod wasm;
 
-mod call;
+pub(crate) mod call;
 mod catalog;
 mod clock;
 mod limits;
 mod outbound;
-mod sql_policy;
+pub(crate) mod sql_policy;
 
 pub use catalog::{Catalog, NamespaceAllow};
 pub use limits::SandboxLimits;
