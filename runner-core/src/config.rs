@@ -25,6 +25,9 @@ pub struct RunnerConfig {
     pub actor_max_db_bytes: u64,
     /// An actor with no requests, connections or due work for this long asks the engine to sleep.
     pub idle_sleep: Duration,
+    /// How long one action may run before it is rolled back and fails (RivetKit's
+    /// `actionTimeout`, default 60 s). Sandboxed calls also have their own, shorter limit.
+    pub action_timeout: Duration,
     /// How long before the platform's hard deadline the core drains actors itself.
     pub deadline_margin: Duration,
     /// How long a `/start` may wait for the envoy connection to the engine to come up.
@@ -57,6 +60,7 @@ impl RunnerConfig {
             data_dir: data_dir.into(),
             actor_max_db_bytes: 10 << 30,
             idle_sleep: Duration::from_secs(30),
+            action_timeout: Duration::from_secs(60),
             deadline_margin: Duration::from_secs(5),
             engine_connect_timeout: Duration::from_secs(10),
             envoy_sharing: EnvoySharing::PerEngine,

@@ -21,6 +21,7 @@ pub(crate) struct ActorHost {
     registry: Registry,
     store: ActorStore,
     idle_sleep: Duration,
+    action_timeout: Duration,
     /// Where actor data goes between invocations; `None` keeps it on local disk only.
     persistence: Option<Arc<Persistence>>,
     actors: Mutex<HashMap<String, ActorHandle>>,
@@ -30,13 +31,14 @@ impl ActorHost {
     pub(crate) fn new(
         registry: Registry,
         store: ActorStore,
-        idle_sleep: Duration,
+        (idle_sleep, action_timeout): (Duration, Duration),
         persistence: Option<Arc<Persistence>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             registry,
             store,
             idle_sleep,
+            action_timeout,
             persistence,
             actors: Mutex::new(HashMap::new()),
         })

@@ -97,7 +97,12 @@ impl Runner {
         persistence: Option<Arc<Persistence>>,
     ) -> Self {
         let store = ActorStore::new(&config.data_dir).with_max_db_bytes(config.actor_max_db_bytes);
-        let host = ActorHost::new(registry, store, config.idle_sleep, persistence);
+        let host = ActorHost::new(
+            registry,
+            store,
+            (config.idle_sleep, config.action_timeout),
+            persistence,
+        );
         let envoys = Envoys::new(
             host.clone(),
             config.deploy_version,

@@ -1,6 +1,7 @@
 //! Code published per namespace: `rivet-runner deploy` against the real engine and a running
-//! runner, new versions picked up by new generations, tampered bundles refused, and the agent
-//! workspace (files, SQLite log, an allowed LLM API with an injected key) across re-allocation.
+//! runner, new versions picked up by new generations, tampered bundles and bundles not signed
+//! with their namespace's publish token refused, and the agent workspace (files, SQLite log,
+//! an allowed LLM API with an injected key) across re-allocation.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use runner_core::actor::Registry;
-use runner_core::bundle::{BundleKind, BundleStore};
+use runner_core::bundle::{BundleKind, BundleStore, PublishKey};
 use runner_core::object_store::{MemoryStore, ObjectStore, PutMode};
 use runner_core::sandbox::js::JsRuntime;
 use runner_core::sandbox::{Catalog, NamespaceAllow, SandboxLimits};
@@ -21,12 +22,24 @@ use serde_json::{Value, json};
 
 const NAMESPACE: &str = "tenant-a";
 const COUNTER_JS: &str = include_str!("../../examples/js/counter.js");
+/// The operator's master publishing key (`RUNNER_PUBLISH_KEY`).
+const PUBLISH_KEY: &str = "test-publish-master-key";
 
 /// Runs `rivet-runner deploy ARGS…` publishing to the local store `objects`; returns stdout.
 async fn deploy(objects: &Path, args: &[&str]) -> anyhow::Result<String> {
+    deploy_with(objects, &[], args).await
+}
+
+/// [`deploy`], with the extra variables `vars` (a publish token or key).
+async fn deploy_with(
+    objects: &Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> anyhow::Result<String> {
     let output = tokio::process::Command::new(runner_binary()?)
         .arg("deploy")
         .args(args)
+        .envs(vars.iter().copied())
         .env("RUNNER_SECRET", SECRET)
         .env("RUNNER_OBJECT_STORE", "local")
         .env("RUNNER_OBJECT_STORE_DIR", objects)
@@ -126,9 +139,15 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
             ("RUNNER_BUNDLE_NAMESPACES", NAMESPACE),
             ("RUNNER_OBJECT_STORE_DIR", objects_dir),
             ("RUNNER_IDLE_SLEEP_MS", "120000"),
+            ("RUNNER_PUBLISH_KEY", PUBLISH_KEY),
         ],
     )
     .await?;
+    // The tenant holds only its namespace's token, minted by the operator.
+    let tenant_token = PublishKey::new(PUBLISH_KEY.as_bytes())
+        .token_for(NAMESPACE)
+        .to_hex();
+    let tenant = [("RUNNER_PUBLISH_TOKEN", tenant_token.as_str())];
 
     // A tenant's code directory: the JS counter and the wasm counter.
     let code = tempfile::tempdir()?;
@@ -152,7 +171,7 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
         "--drain-grace-period",
         "10",
     ];
-    let printed = deploy(objects.path(), &deploy_args).await?;
+    let printed = deploy_with(objects.path(), &tenant, &deploy_args).await?;
     assert!(
         printed.contains(&format!("namespace: {NAMESPACE}")),
         "{printed}"
@@ -162,7 +181,7 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
         "{printed}"
     );
     // Idempotent: the namespace exists, the code is unchanged.
-    deploy(objects.path(), &deploy_args).await?;
+    deploy_with(objects.path(), &tenant, &deploy_args).await?;
 
     let (count, js_id) = call(&engine, "counter", "k1", "increment", json!([5])).await?;
     assert_eq!(count, json!(5));
@@ -188,8 +207,10 @@ async fn deployed_js_and_wasm_actors_run_and_new_generations_run_the_new_version
         &v2_file,
         COUNTER_JS.replace("version: () => 1", "version: () => 2"),
     )?;
-    deploy(
+    // Deployed by the operator this time: signed with the token derived from the master key.
+    deploy_with(
         objects.path(),
+        &[("RUNNER_PUBLISH_KEY", PUBLISH_KEY)],
         &[
             v2_file.to_str().unwrap_or_default(),
             "--namespace",
@@ -240,6 +261,7 @@ async fn a_tampered_or_unlisted_bundle_is_refused() -> anyhow::Result<()> {
             "counter",
             BundleKind::Js,
             Bytes::from_static(COUNTER_JS.as_bytes()),
+            None,
         )
         .await?;
     let registry = |allowed: NamespaceAllow| {
@@ -267,10 +289,45 @@ async fn a_tampered_or_unlisted_bundle_is_refused() -> anyhow::Result<()> {
     // Code that does not load is refused with its error.
     let broken = Bytes::from_static(b"export default {");
     bundles
-        .publish(NAMESPACE, "broken", BundleKind::Js, broken)
+        .publish(NAMESPACE, "broken", BundleKind::Js, broken, None)
         .await?;
     let err = refusal(&fresh, NAMESPACE, "broken").await;
     assert!(err.contains("SyntaxError"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_not_signed_with_its_namespaces_publish_token_is_refused() -> anyhow::Result<()> {
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let bundles = BundleStore::new(store, "bundles");
+    let key = PublishKey::new(PUBLISH_KEY.as_bytes());
+    let token_a = key.token_for(NAMESPACE);
+    let code = Bytes::from_static(COUNTER_JS.as_bytes());
+    let js = BundleKind::Js;
+    bundles
+        .publish(NAMESPACE, "counter", js, code.clone(), Some(&token_a))
+        .await?;
+    // A tenant holding namespace A's token writes code for namespace B, and someone with
+    // only bucket access writes code unsigned.
+    bundles
+        .publish("tenant-b", "counter", js, code.clone(), Some(&token_a))
+        .await?;
+    bundles
+        .publish(NAMESPACE, "unsigned", js, code, None)
+        .await?;
+    let catalog = Catalog::new(bundles, NamespaceAllow::Any)
+        .with_publish_key(key)
+        .with_js(JsRuntime::new(SandboxLimits::default()).expect("the JavaScript runtime"));
+    let registry = Registry::new().with_resolver(Arc::new(catalog));
+
+    registry.resolve(NAMESPACE, "counter").await?;
+    let err = refusal(&registry, "tenant-b", "counter").await;
+    assert!(
+        err.contains("published code for `tenant-b`/`counter` is not signed"),
+        "{err}"
+    );
+    let err = refusal(&registry, NAMESPACE, "unsigned").await;
+    assert!(err.contains("not signed"), "{err}");
     Ok(())
 }
 

@@ -14,7 +14,9 @@ use runner_core::sandbox::SandboxLimits;
 use runner_core::sandbox::js::{JsFactory, JsRuntime};
 use runner_core::sandbox::wasm::{WasmFactory, WasmRuntime};
 use runner_core::storage::ActorStore;
-use runner_tests::sandbox::{cbor, from_cbor, guest, start_actor, start_persisted_actor};
+use runner_tests::sandbox::{
+    cbor, from_cbor, guest, start_actor, start_actor_timed, start_persisted_actor,
+};
 use serde_json::{Value, json};
 
 const LIMITS: SandboxLimits = SandboxLimits {
@@ -189,5 +191,30 @@ async fn javascript_cannot_make_the_host_hold_unbounded_memory() -> anyhow::Resu
     let err = call(&actor, "floodEvents", json!([])).await.unwrap_err();
     assert_eq!(err.code, "too_many_events", "{err}");
     assert_eq!(call(&actor, "ping", json!([])).await?, json!("pong"));
+    Ok(())
+}
+
+/// RivetKit's `actionTimeout`: an action that runs longer is rolled back and fails with
+/// `actor.action_timed_out`, whatever runtime it is in (here JavaScript under a generous
+/// sandbox limit, so the action timeout is what ends it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_past_its_timeout_is_rolled_back() -> anyhow::Result<()> {
+    const SLOW: &str = r#"
+export default actor({
+  state: { n: 0 },
+  actions: {
+    slow: (c) => { c.state.n += 1; const end = Date.now() + 400; while (Date.now() < end) {} return c.state.n; },
+    n: (c) => c.state.n,
+  },
+});
+"#;
+    let runtime = JsRuntime::new(SandboxLimits::default())?;
+    let factory = Arc::new(JsFactory::new("slow", runtime.compile("slow", SLOW)?));
+    let dir = tempfile::tempdir()?;
+    let store = ActorStore::new(dir.path());
+    let actor = start_actor_timed(factory, &store, "t1", Duration::from_millis(100)).await?;
+    let err = call(&actor, "slow", json!([])).await.unwrap_err();
+    assert_eq!(err.code, "action_timed_out", "{err}");
+    assert_eq!(call(&actor, "n", json!([])).await?, json!(0), "rolled back");
     Ok(())
 }

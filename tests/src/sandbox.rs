@@ -68,7 +68,17 @@ pub async fn start_actor(
     store: &ActorStore,
     actor_id: &str,
 ) -> anyhow::Result<ActorHandle> {
-    start(factory, store, actor_id, 1, None).await
+    start(factory, store, actor_id, 1, None, Duration::from_secs(60)).await
+}
+
+/// Like [`start_actor`], with actions limited to `action_timeout`.
+pub async fn start_actor_timed(
+    factory: Arc<dyn ActorFactory>,
+    store: &ActorStore,
+    actor_id: &str,
+    action_timeout: Duration,
+) -> anyhow::Result<ActorHandle> {
+    start(factory, store, actor_id, 1, None, action_timeout).await
 }
 
 /// Starts actor `actor_id` at `generation` as the host does with an object store: restored and
@@ -84,7 +94,15 @@ pub async fn start_persisted_actor(
     let replica = persistence
         .restore(&key, generation, &store.actor_dir(&key))
         .await?;
-    start(factory, store, actor_id, generation, Some(replica)).await
+    start(
+        factory,
+        store,
+        actor_id,
+        generation,
+        Some(replica),
+        Duration::from_secs(60),
+    )
+    .await
 }
 
 fn actor_key(actor_id: &str) -> ActorKey {
@@ -100,6 +118,7 @@ async fn start(
     actor_id: &str,
     generation: u32,
     replica: Option<Replica>,
+    action_timeout: Duration,
 ) -> anyhow::Result<ActorHandle> {
     let files = store.open(&actor_key(actor_id), replica.is_some())?;
     let actor_id = actor_id.to_owned();
@@ -112,6 +131,7 @@ async fn start(
             input: None,
             files,
             idle_sleep: Duration::from_secs(3600),
+            action_timeout,
             control: Arc::new(NoEngine),
             replica,
         })

@@ -61,6 +61,10 @@ pub struct SandboxConfig {
     /// What authenticates compiled components in the cache directory and the bucket
     /// (`RUNNER_CACHE_KEY`, else `RUNNER_SECRET`); without one, only this process's own.
     pub cache_secret: Option<CacheSecret>,
+    /// The operator's master publishing key (`RUNNER_PUBLISH_KEY`): with it, published code
+    /// runs only if signed with its namespace's token derived from it; without it, anyone who
+    /// can write the bucket can publish for any namespace.
+    pub publish_key: Option<PublishSecret>,
 }
 
 /// A secret that keys the component cache; never printed.
@@ -70,6 +74,16 @@ pub struct CacheSecret(pub String);
 impl std::fmt::Debug for CacheSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CacheSecret(..)")
+    }
+}
+
+/// The master key published code is signed under (per namespace); never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublishSecret(pub String);
+
+impl std::fmt::Debug for PublishSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublishSecret(..)")
     }
 }
 
@@ -234,6 +248,7 @@ fn sandbox_config(var: &impl Fn(&str) -> Option<String>) -> Result<SandboxConfig
         cache_secret: var("RUNNER_CACHE_KEY")
             .or_else(|| var("RUNNER_SECRET"))
             .map(CacheSecret),
+        publish_key: var("RUNNER_PUBLISH_KEY").map(PublishSecret),
     })
 }
 
@@ -437,6 +452,17 @@ mod tests {
         assert_eq!(s3.region, "us-east-1");
         let err = config_err(&[("RUNNER_OBJECT_STORE", "ftp")]);
         assert!(err.contains("RUNNER_OBJECT_STORE"), "{err}");
+    }
+
+    #[test]
+    fn the_publish_key_is_read_and_never_printed() {
+        assert_eq!(config(&[]).unwrap().sandbox.publish_key, None);
+        let config = config(&[("RUNNER_PUBLISH_KEY", "master-secret")]).unwrap();
+        assert_eq!(
+            config.sandbox.publish_key,
+            Some(PublishSecret("master-secret".to_owned()))
+        );
+        assert!(!format!("{config:?}").contains("master-secret"));
     }
 
     #[test]

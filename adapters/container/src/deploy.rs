@@ -4,11 +4,16 @@
 //!    one in it, named after its file);
 //! 2. creates the namespace on the engine, if it does not exist (`--engine`);
 //! 3. publishes the code to the object store the runner reads (the same `RUNNER_OBJECT_STORE`
-//!    / `RUNNER_S3_*` / `RUNNER_BUNDLE_PREFIX` variables), where new actor generations pick it up;
+//!    / `RUNNER_S3_*` / `RUNNER_BUNDLE_PREFIX` variables), where new actor generations pick it up,
+//!    signed with the namespace's publish token (`RUNNER_PUBLISH_TOKEN`, or derived from the
+//!    operator's `RUNNER_PUBLISH_KEY`), which runners holding the key check;
 //! 4. upserts the runner config pointing at the runner (`--url`, as `runner-config put`);
 //! 5. prints how a client connects.
 //!
 //! Every step is idempotent: deploying the same code again changes nothing.
+//!
+//! `rivet-runner publish-token --namespace NS` prints the token an operator hands to the
+//! namespace's publisher, so tenants never hold the master key.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use runner_core::bundle::{BundleKind, BundleStore};
+use runner_core::bundle::{BundleKind, BundleStore, PublishKey, PublishToken};
 use runner_core::object_store::{LocalStore, ObjectStore, S3Store};
 
 use crate::admin::{PutArgs, parse_put};
@@ -118,11 +123,53 @@ fn actor_files(path: &Path, name: Option<String>) -> anyhow::Result<Vec<(String,
     )])
 }
 
+/// The token that signs what `deploy` publishes in `namespace`: `given` (a tenant's
+/// `RUNNER_PUBLISH_TOKEN`), else derived from the operator's `RUNNER_PUBLISH_KEY`; `None` when
+/// neither is set. Both set but not matching is an error, rather than code the runner refuses.
+pub fn publish_token(
+    namespace: &str,
+    given: Option<&str>,
+    config: &ContainerConfig,
+) -> anyhow::Result<Option<PublishToken>> {
+    let derived = config
+        .sandbox
+        .publish_key
+        .as_ref()
+        .map(|master| PublishKey::new(master.0.as_bytes()).token_for(namespace));
+    let Some(given) = given.filter(|t| !t.trim().is_empty()) else {
+        return Ok(derived);
+    };
+    let token = PublishToken::from_hex(given).context("RUNNER_PUBLISH_TOKEN")?;
+    if derived.as_ref().is_some_and(|derived| *derived != token) {
+        bail!(
+            "RUNNER_PUBLISH_TOKEN is not namespace `{namespace}`'s token under RUNNER_PUBLISH_KEY"
+        );
+    }
+    Ok(Some(token))
+}
+
+/// `publish-token --namespace NS`: the hex token for `NS` under the operator's `master` key
+/// (`RUNNER_PUBLISH_KEY`), to hand to that namespace's publisher.
+pub fn publish_token_command(args: &[String], master: Option<&str>) -> anyhow::Result<String> {
+    let namespace = match args {
+        [flag, namespace] if flag == "--namespace" && !namespace.is_empty() => namespace,
+        _ => bail!("usage: rivet-runner publish-token --namespace NS"),
+    };
+    let master = master
+        .filter(|m| !m.trim().is_empty())
+        .context("publish-token derives the token from RUNNER_PUBLISH_KEY, which is not set")?;
+    Ok(PublishKey::new(master.as_bytes())
+        .token_for(namespace)
+        .to_hex())
+}
+
 /// Runs the deployment, printing each step on stderr and the client details on stdout.
+/// Pointers are signed with `publish` (the namespace's token, see [`publish_token`]).
 pub async fn deploy(
     args: &DeployArgs,
     config: &ContainerConfig,
     token: Option<&str>,
+    publish: Option<&PublishToken>,
 ) -> anyhow::Result<String> {
     let mut checker = Checker::new(config);
     let mut loaded = Vec::new();
@@ -140,9 +187,14 @@ pub async fn deploy(
         ensure_namespace(engine, &args.namespace, token).await?;
     }
     let bundles = BundleStore::new(open_store(config).await?, &config.sandbox.bundle_prefix);
+    if publish.is_none() {
+        eprintln!(
+            "warning: no RUNNER_PUBLISH_TOKEN or RUNNER_PUBLISH_KEY: the code is published unsigned, and runners with RUNNER_PUBLISH_KEY refuse it"
+        );
+    }
     for (name, kind, code) in loaded {
         let version = bundles
-            .publish(&args.namespace, name, kind, Bytes::from(code))
+            .publish(&args.namespace, name, kind, Bytes::from(code), publish)
             .await
             .with_context(|| format!("publish `{name}`"))?;
         eprintln!(
@@ -357,5 +409,39 @@ mod tests {
         assert!(err.to_string().contains("--engine"), "{err}");
         let err = parse_deploy(&args(&[&path, "--actor", "x"]), None).unwrap_err();
         assert!(err.to_string().contains("directory"), "{err}");
+    }
+
+    fn config(vars: &[(&str, &str)]) -> ContainerConfig {
+        ContainerConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_publish_token_is_given_or_derived_from_the_master_key() {
+        let operator = config(&[("RUNNER_PUBLISH_KEY", "master")]);
+        let minted = publish_token_command(&args(&["--namespace", "a"]), Some("master")).unwrap();
+        let derived = publish_token("a", None, &operator).unwrap().unwrap();
+        assert_eq!(derived.to_hex(), minted);
+        assert_eq!(derived, PublishKey::new(b"master").token_for("a"));
+
+        // A tenant holds only its token.
+        let tenant = config(&[]);
+        assert!(publish_token("a", None, &tenant).unwrap().is_none());
+        let given = publish_token("a", Some(minted.as_str()), &tenant)
+            .unwrap()
+            .unwrap();
+        assert_eq!(given, derived);
+        assert!(publish_token("a", Some("not hex"), &tenant).is_err());
+        // Namespace A's token with the master key at hand, deploying to B: caught here.
+        let err = publish_token("b", Some(minted.as_str()), &operator).unwrap_err();
+        assert!(err.to_string().contains("namespace `b`"), "{err}");
+
+        let err = publish_token_command(&args(&["--namespace", "a"]), None).unwrap_err();
+        assert!(err.to_string().contains("RUNNER_PUBLISH_KEY"), "{err}");
+        assert!(publish_token_command(&args(&[]), Some("master")).is_err());
     }
 }

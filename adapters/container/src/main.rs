@@ -8,7 +8,8 @@ use tracing_subscriber::EnvFilter;
 const USAGE: &str = "usage:
   rivet-runner                      serve /api/rivet (configured by RUNNER_* variables)
   rivet-runner runner-config put --engine URL --url URL --request-lifespan S --drain-grace-period S [...]
-  rivet-runner deploy FILE|DIR [--actor NAME] [--namespace NS] [--engine URL] [--url URL --request-lifespan S --drain-grace-period S --pool NAME ...]";
+  rivet-runner deploy FILE|DIR [--actor NAME] [--namespace NS] [--engine URL] [--url URL --request-lifespan S --drain-grace-period S --pool NAME ...]
+  rivet-runner publish-token --namespace NS   print NS's publish token (from RUNNER_PUBLISH_KEY)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,11 +35,30 @@ async fn main() -> anyhow::Result<()> {
             runner_container::deploy::parse_deploy(rest, std::env::var("RUNNER_SECRET").ok())?;
         let config = ContainerConfig::from_env().context("invalid configuration")?;
         let token = std::env::var("RIVET_TOKEN").ok().filter(|t| !t.is_empty());
-        let details = runner_container::deploy::deploy(&deploy, &config, token.as_deref()).await?;
+        let publish = runner_container::deploy::publish_token(
+            &deploy.namespace,
+            std::env::var("RUNNER_PUBLISH_TOKEN").ok().as_deref(),
+            &config,
+        )?;
+        let details =
+            runner_container::deploy::deploy(&deploy, &config, token.as_deref(), publish.as_ref())
+                .await?;
         // The one thing meant for stdout: how to connect.
         #[allow(clippy::print_stdout, reason = "the command's output")]
         {
             print!("{details}");
+        }
+        return Ok(());
+    }
+    #[cfg(any(feature = "wasm", feature = "js"))]
+    if let [command, rest @ ..] = args.as_slice()
+        && command == "publish-token"
+    {
+        let master = std::env::var("RUNNER_PUBLISH_KEY").ok();
+        let token = runner_container::deploy::publish_token_command(rest, master.as_deref())?;
+        #[allow(clippy::print_stdout, reason = "the command's output")]
+        {
+            println!("{token}");
         }
         return Ok(());
     }

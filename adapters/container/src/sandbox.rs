@@ -1,7 +1,8 @@
 //! Sandboxed actors: the operator's WebAssembly components (`RUNNER_WASM_ACTORS`), compiled at
 //! startup so a bad component stops the runner with its name instead of failing its first
 //! actor; and code published per namespace (`RUNNER_BUNDLE_NAMESPACES`), resolved from the
-//! object store when an actor starts.
+//! object store when an actor starts (and, with `RUNNER_PUBLISH_KEY`, checked to be signed
+//! with its namespace's publish token).
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub(crate) async fn with_sandboxed_actors(
     let store = store.ok_or(BuildError::BundlesWithoutStore)?;
     let catalog = Catalog::new(BundleStore::new(store, &config.bundle_prefix), namespaces)
         .with_outbound(outbound);
+    let catalog = with_publish_key(catalog, config);
     #[cfg(feature = "wasm")]
     let catalog = catalog.with_wasm(wasm, cache);
     #[cfg(feature = "js")]
@@ -59,6 +61,26 @@ pub(crate) async fn with_sandboxed_actors(
     )?);
     tracing::info!(namespaces = ?config.bundle_namespaces, prefix = %config.bundle_prefix, "running published actor code");
     Ok(registry.with_resolver(Arc::new(catalog)))
+}
+
+/// Makes the catalog verify each pointer under its namespace's token, or says (once, at
+/// startup) that without `RUNNER_PUBLISH_KEY` the bucket's writers decide what runs.
+#[cfg(any(feature = "wasm", feature = "js"))]
+fn with_publish_key(
+    catalog: runner_core::sandbox::Catalog,
+    config: &SandboxConfig,
+) -> runner_core::sandbox::Catalog {
+    match &config.publish_key {
+        Some(secret) => {
+            catalog.with_publish_key(runner_core::bundle::PublishKey::new(secret.0.as_bytes()))
+        }
+        None => {
+            tracing::warn!(
+                "no RUNNER_PUBLISH_KEY: published code is not verified, so anyone who can write the bucket can publish code for any namespace"
+            );
+            catalog
+        }
+    }
 }
 
 #[cfg(any(feature = "wasm", feature = "js"))]

@@ -40,6 +40,10 @@ pub struct ActorInit {
     pub files: ActorFiles,
     /// Idle time after which the actor asks to sleep.
     pub idle_sleep: Duration,
+    /// How long one action may run (RivetKit's `actionTimeout`). An action that returns later
+    /// is rolled back and fails with `actor.action_timed_out`: synchronous code cannot be
+    /// interrupted, but its effects can be refused.
+    pub action_timeout: Duration,
     /// Engine-side controls.
     pub control: Arc<dyn ActorControl>,
     /// Ships the actor's writes to the object store, if persistence is on.

@@ -54,6 +54,7 @@ pub(crate) struct Instance {
     control: Arc<dyn ActorControl>,
     next_due: Option<i64>,
     idle_sleep: Duration,
+    action_timeout: Duration,
     last_activity: Instant,
     sleep_requested: bool,
     replica: Option<Replica>,
@@ -86,6 +87,7 @@ impl Instance {
             input,
             files,
             idle_sleep,
+            action_timeout,
             control,
             replica,
         } = init;
@@ -111,6 +113,7 @@ impl Instance {
             control,
             next_due: None,
             idle_sleep,
+            action_timeout,
             last_activity: Instant::now(),
             sleep_requested: false,
             replica,
@@ -243,7 +246,20 @@ impl Instance {
     }
 
     fn run_action(&mut self, name: &str, args: &[u8]) -> Result<Vec<u8>, ActionError> {
-        let result = self.transact(|code, scope| code.action(scope, name, args));
+        let started = Instant::now();
+        let limit = self.action_timeout;
+        let result = self.transact(|code, scope| {
+            let output = code.action(scope, name, args)?;
+            // Checked before the commit: a late action's writes and events are refused.
+            if started.elapsed() > limit {
+                return Err(ActionError::new(
+                    "actor",
+                    "action_timed_out",
+                    format!("`{name}` ran longer than the action timeout of {limit:?}"),
+                ));
+            }
+            Ok(output)
+        });
         if let Err(err) = &result {
             tracing::debug!(action = name, error = %err, "action failed");
         }

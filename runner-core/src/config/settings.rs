@@ -63,6 +63,11 @@ impl CoreSettings {
         }
         runner.deploy_version = parse(var("RUNNER_DEPLOY_VERSION"), "RUNNER_DEPLOY_VERSION", "1")?;
         runner.idle_sleep = millis(var("RUNNER_IDLE_SLEEP_MS"), "RUNNER_IDLE_SLEEP_MS", 30_000)?;
+        runner.action_timeout = millis(
+            var("RUNNER_ACTION_TIMEOUT_MS"),
+            "RUNNER_ACTION_TIMEOUT_MS",
+            60_000,
+        )?;
         let max_db_mb: u64 = parse(
             var("RUNNER_ACTOR_MAX_DB_MB"),
             "RUNNER_ACTOR_MAX_DB_MB",

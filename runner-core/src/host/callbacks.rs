@@ -55,6 +55,7 @@ impl EnvoyCallbacks for HostCallbacks {
             };
             let store = host.store.clone();
             let idle_sleep = host.idle_sleep;
+            let action_timeout = host.action_timeout;
             // Opening SQLite and running start hooks block: keep them off the async workers.
             let handle = crate::rt::run_blocking(move || {
                 let files = store.open(&key, replica.is_some())?;
@@ -66,6 +67,7 @@ impl EnvoyCallbacks for HostCallbacks {
                     input: config.input,
                     files,
                     idle_sleep,
+                    action_timeout,
                     control: init_control,
                     replica,
                 })

@@ -4,12 +4,16 @@
 //! The operator decides which namespaces may run published code; the caller of `/start`
 //! cannot widen that. Each start reads the namespace's `current.json`, so a new version is
 //! picked up by the next generation without a redeploy, while running instances keep theirs.
+//!
+//! With the operator's [`PublishKey`], a pointer must also be signed with its namespace's
+//! token: write access to the bucket alone then publishes nothing, and one tenant's token
+//! cannot publish for another namespace.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::actor::{ActorFactory, ActorResolver, ResolveFuture};
-use crate::bundle::{BundleError, BundleKind, BundleStore, BundleVersion};
+use crate::bundle::{BundleError, BundleKind, BundleStore, BundleVersion, PublishKey};
 use crate::error::ActorStartError;
 
 use super::outbound::OutboundPolicy;
@@ -40,6 +44,8 @@ pub struct Catalog {
     bundles: BundleStore,
     namespaces: NamespaceAllow,
     outbound: Arc<OutboundPolicy>,
+    /// Verifies each pointer's signature under its namespace's token; `None` trusts the bucket.
+    publish_key: Option<PublishKey>,
     #[cfg(feature = "wasmtime")]
     wasm: Option<(super::wasm::WasmRuntime, super::wasm::ComponentCache)>,
     #[cfg(feature = "js")]
@@ -53,6 +59,7 @@ impl std::fmt::Debug for Catalog {
         f.debug_struct("Catalog")
             .field("bundles", &self.bundles)
             .field("namespaces", &self.namespaces)
+            .field("signed", &self.publish_key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +71,7 @@ impl Catalog {
             bundles,
             namespaces,
             outbound: Arc::default(),
+            publish_key: None,
             #[cfg(feature = "wasmtime")]
             wasm: None,
             #[cfg(feature = "js")]
@@ -96,6 +104,26 @@ impl Catalog {
         self
     }
 
+    /// Runs only code whose pointer is signed with its namespace's token under `key`
+    /// ([`PublishKey::token_for`]); anything else is refused at start, never run.
+    pub fn with_publish_key(mut self, key: PublishKey) -> Self {
+        self.publish_key = Some(key);
+        self
+    }
+
+    /// Refuses `version` unless it is signed for `name` in `namespace` (when a key is set).
+    fn check_signed(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &BundleVersion,
+    ) -> Result<(), BundleError> {
+        match &self.publish_key {
+            Some(key) => version.verify(namespace, name, &key.token_for(namespace)),
+            None => Ok(()),
+        }
+    }
+
     async fn load(
         &self,
         namespace: &str,
@@ -113,6 +141,9 @@ impl Catalog {
             Err(BundleError::NotPublished { .. }) => return Ok(None),
             Err(err) => return Err(failed(err.to_string())),
         };
+        // Before the cache: a pointer re-signed or replaced since is judged as it is now.
+        self.check_signed(namespace, name, &version)
+            .map_err(|err| failed(err.to_string()))?;
         let cache_key = format!("{namespace}/{name}/{}", version.sha256);
         if let Some(factory) = self.cached(&cache_key) {
             return Ok(Some(factory));
@@ -202,5 +233,67 @@ fn not_enabled(kind: BundleKind) -> String {
 impl ActorResolver for Catalog {
     fn resolve<'a>(&'a self, namespace: &'a str, name: &'a str) -> ResolveFuture<'a> {
         Box::pin(self.load(namespace, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::object_store::MemoryStore;
+
+    async fn published(
+        namespace: &str,
+        token: Option<&crate::bundle::PublishToken>,
+    ) -> BundleStore {
+        let bundles = BundleStore::new(Arc::new(MemoryStore::new()), "bundles");
+        bundles
+            .publish(
+                namespace,
+                "counter",
+                BundleKind::Js,
+                Bytes::from_static(b"x"),
+                token,
+            )
+            .await
+            .expect("publish");
+        bundles
+    }
+
+    /// Why `catalog` did not load `name` in `namespace`.
+    async fn refusal(catalog: &Catalog, namespace: &str, name: &str) -> String {
+        match catalog.load(namespace, name).await {
+            Ok(Some(_)) => panic!("{namespace}/{name} loaded"),
+            Ok(None) => "not found".to_owned(),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn with_a_publish_key_only_pointers_signed_for_their_namespace_pass() {
+        let key = PublishKey::new(b"operator master");
+        let catalog = |bundles: BundleStore| {
+            Catalog::new(bundles, NamespaceAllow::Any).with_publish_key(key.clone())
+        };
+        // Signed with its own namespace's token: past the check, to the runtime (none here).
+        let own = catalog(published("a", Some(&key.token_for("a"))).await);
+        let err = refusal(&own, "a", "counter").await;
+        assert!(err.contains("does not run `js` actors"), "{err}");
+
+        // Namespace A's token used to publish into B, or no signature: refused, naming both.
+        let forged = catalog(published("b", Some(&key.token_for("a"))).await);
+        let err = refusal(&forged, "b", "counter").await;
+        let expected = "published code for `b`/`counter` is not signed with this namespace's \
+                        publish token";
+        assert!(err.contains(expected), "{err}");
+        let unsigned = catalog(published("a", None).await);
+        let err = refusal(&unsigned, "a", "counter").await;
+        assert!(err.contains("not signed"), "{err}");
+
+        // Without a key, unsigned code is run as before.
+        let open = Catalog::new(published("a", None).await, NamespaceAllow::Any);
+        let err = refusal(&open, "a", "counter").await;
+        assert!(err.contains("does not run `js` actors"), "{err}");
     }
 }
