@@ -79,3 +79,21 @@ async fn connections_per_actor_are_capped() -> anyhow::Result<()> {
     actor.open_conn(Arc::new(Silent)).await?;
     Ok(())
 }
+
+/// An action request larger than RivetKit's default `maxIncomingMessageSize` (64 KiB) is
+/// refused with RivetKit's error, through the engine's gateway, and the actor keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_action_request_is_refused_with_rivetkits_error() -> anyhow::Result<()> {
+    let s = crate::setup(30_000, 300, 10).await?;
+    let gw = s.engine.gateway();
+    let id = s.engine.create_actor("counter", "big", None).await?;
+    assert_eq!(gw.action(&id, "increment", json!([1])).await?, json!(1));
+    let reply = gw
+        .action_reply(&id, "increment", json!(["x".repeat(100 * 1024)]))
+        .await?;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["group"], "message", "{}", reply.body);
+    assert_eq!(reply.body["code"], "incoming_too_long", "{}", reply.body);
+    assert_eq!(gw.action(&id, "increment", json!([1])).await?, json!(2));
+    Ok(())
+}

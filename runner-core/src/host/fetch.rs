@@ -10,8 +10,9 @@ use crate::client::{
     route_path,
 };
 
-/// Largest action request body accepted, as RivetKit's default `maxIncomingMessageSize`.
-const MAX_ACTION_BODY: usize = 64 * 1024 * 1024;
+/// Largest action request body (and `/connect` frame) accepted: RivetKit's default
+/// `maxIncomingMessageSize`, 64 KiB.
+pub(super) const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
 
 pub(super) async fn handle(actor: Option<ActorHandle>, request: HttpRequest) -> HttpResponse {
     let Some(actor) = actor else {
@@ -67,8 +68,12 @@ async fn action(
     spec: &ActorSpec,
 ) -> HttpResponse {
     let body = request.body.as_deref().unwrap_or_default();
-    if body.len() > MAX_ACTION_BODY {
-        let error = ActionError::new("message", "incoming_too_long", "request body is too large");
+    if body.len() > MAX_INCOMING_MESSAGE {
+        let error = ActionError::new(
+            "message",
+            "incoming_too_long",
+            format!("the request body is larger than {MAX_INCOMING_MESSAGE} bytes"),
+        );
         return error_response(encoding, &error, 400, spec);
     }
     let args = match decode_action_args(encoding, body) {

@@ -77,6 +77,19 @@ pub(super) async fn open(
 }
 
 async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
+    let limit = super::fetch::MAX_INCOMING_MESSAGE;
+    if data.len() > limit {
+        let error = ActionError::new(
+            "message",
+            "incoming_too_long",
+            format!("the message is larger than {limit} bytes"),
+        );
+        sink.send(&ToClient::Error {
+            error: &error,
+            action_id: None,
+        });
+        return;
+    }
     match decode_to_server(sink.encoding, data) {
         Ok(ConnectMessage::Action { id, name, args }) => match actor.action(&name, args).await {
             Ok(output) => sink.send(&ToClient::ActionResponse {
