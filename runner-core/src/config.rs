@@ -20,8 +20,10 @@ pub struct RunnerConfig {
     pub max_start_body_bytes: usize,
     /// Where actor databases and files live while an actor runs.
     pub data_dir: PathBuf,
-    /// The largest an actor's SQLite database may grow (`RUNNER_ACTOR_MAX_DB_MB`); a write
-    /// past it fails with SQLite's "database or disk is full", and nothing committed is lost.
+    /// The largest an actor's SQLite database may grow (`RUNNER_ACTOR_MAX_DB_MB`, default 1 GiB);
+    /// a write past it fails with SQLite's "database or disk is full", and nothing committed is
+    /// lost. A transaction's pages stay in memory until it commits (shipping needs
+    /// `cache_spill = OFF`), so this also bounds one transaction's memory.
     pub actor_max_db_bytes: u64,
     /// An actor with no requests, connections or due work for this long asks the engine to sleep.
     pub idle_sleep: Duration,
@@ -58,7 +60,7 @@ impl RunnerConfig {
             access,
             max_start_body_bytes: 1024 * 1024,
             data_dir: data_dir.into(),
-            actor_max_db_bytes: 10 << 30,
+            actor_max_db_bytes: 1 << 30,
             idle_sleep: Duration::from_secs(30),
             action_timeout: Duration::from_secs(60),
             deadline_margin: Duration::from_secs(5),

@@ -80,6 +80,15 @@ pub enum PersistError {
     /// The shipper task ended (the runtime is shutting down).
     #[error("the actor's shipper has stopped")]
     ShipperGone,
+    /// The actor's files add up to more than the quota; its writes are not durable until it
+    /// removes some.
+    #[error(
+        "the actor's files are over their quota of {quota} bytes (RUNNER_ACTOR_MAX_FILES_MB); remove files to persist again"
+    )]
+    FilesQuota {
+        /// The quota in bytes.
+        quota: u64,
+    },
 }
 
 /// Claims of one start that may lose to an older generation's write before giving up.
@@ -96,6 +105,9 @@ pub struct PersistOptions {
     /// The object-store requests one claim of an actor may make, where the platform caps an
     /// invocation's outbound requests; `None`: no cap.
     pub request_budget: Option<RequestBudget>,
+    /// The most the actor's files may add up to (`RUNNER_ACTOR_MAX_FILES_MB`); one file is at
+    /// most 64 MiB.
+    pub max_files_bytes: u64,
 }
 
 impl Default for PersistOptions {
@@ -104,6 +116,7 @@ impl Default for PersistOptions {
             mode: DurabilityMode::Strict,
             compact_min_wal_bytes: 4 << 20,
             request_budget: None,
+            max_files_bytes: 1 << 30,
         }
     }
 }
@@ -182,12 +195,13 @@ impl Persistence {
         let manifest_key = self.manifest_key(key);
         let paths = restore::LocalPaths::new(dir);
         let mut attempt = 1;
-        let (claimed, etag, files) = loop {
+        // Claim first, then download: from the claim on, an older generation's writes fail, so
+        // the restore cannot lose a race to one that keeps writing.
+        let (claimed, etag) = loop {
             let (manifest, etag) = read_manifest(&store, &manifest_key).await?;
             if manifest.generation > generation {
                 return Err(fenced(key, generation, manifest.generation));
             }
-            let files = restore::materialize(&store, &base, &manifest, &paths).await?;
             let claimed = Manifest {
                 generation,
                 seq: manifest.seq + 1,
@@ -197,7 +211,7 @@ impl Persistence {
             let body = claimed.encode(&manifest_key)?;
             let mode = etag.map_or(PutMode::IfAbsent, PutMode::IfMatch);
             match store.put(&manifest_key, body, mode).await {
-                Ok(etag) => break (claimed, etag, files),
+                Ok(etag) => break (claimed, etag),
                 Err(ObjectStoreError::PreconditionFailed { .. }) => {
                     let theirs = read_manifest(&store, &manifest_key)
                         .await
@@ -211,7 +225,7 @@ impl Persistence {
                         actor_id = %key.actor_id,
                         generation,
                         theirs,
-                        "an older generation wrote during the claim; restoring again"
+                        "an older generation wrote during the claim; claiming again"
                     );
                     attempt += 1;
                 }
@@ -219,6 +233,7 @@ impl Persistence {
             }
         };
         tracing::debug!(actor_id = %key.actor_id, generation, "actor claimed");
+        let files = restore::materialize(&store, &base, &claimed, &paths).await?;
         replica::spawn(replica::ShipperInit {
             store,
             budget: used,
@@ -231,6 +246,7 @@ impl Persistence {
             dir: dir.to_owned(),
             mode: self.options.mode,
             compact_min_wal_bytes: self.options.compact_min_wal_bytes,
+            max_files_bytes: self.options.max_files_bytes,
         })
     }
 

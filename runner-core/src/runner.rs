@@ -156,19 +156,22 @@ impl Runner {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(refuse(StartError::ShuttingDown));
         }
-        let start_headers = StartHeaders::parse(&head.headers).map_err(refuse)?;
-        serverless::authorize(&self.inner.config.access, &head.headers, &start_headers)
-            .map_err(refuse)?;
+        // The secret, then the size (the engine's own request, too large, is told so), then
+        // the rest of the head.
+        serverless::check_secret(&self.inner.config.access, &head.headers).map_err(refuse)?;
         let limit = self.max_body_bytes();
         let declared = head
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        match declared {
-            Some(size) if size > limit => Err(self.body_too_large(size)),
-            _ => Ok(limit),
+        if let Some(size) = declared.filter(|size| *size > limit) {
+            return Err(self.body_too_large(size));
         }
+        let start_headers = StartHeaders::parse(&head.headers).map_err(refuse)?;
+        serverless::authorize(&self.inner.config.access, &head.headers, &start_headers)
+            .map_err(refuse)?;
+        Ok(limit)
     }
 
     /// The 413 answer for a body over [`Runner::max_body_bytes`].

@@ -7,7 +7,7 @@ mod sse;
 
 pub(crate) use envoys::Envoys;
 pub use headers::secrets_match;
-pub(crate) use headers::{StartHeaders, authorize};
+pub(crate) use headers::{StartHeaders, authorize, check_secret};
 pub(crate) use payload::decode as decode_start;
 pub(crate) use sse::stream as start_stream;
 

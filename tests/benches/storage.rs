@@ -35,7 +35,7 @@ fn persistence(store: Arc<dyn ObjectStore>, mode: DurabilityMode) -> Persistence
     Persistence::new(store, "actors").with_options(PersistOptions {
         mode,
         compact_min_wal_bytes: 1 << 30,
-        request_budget: None,
+        ..PersistOptions::default()
     })
 }
 

@@ -69,7 +69,27 @@ export default actor({
     },
     concatSpreadable: () =>
       [].concat({ length: 2 ** 53 - 1, [Symbol.isConcatSpreadable]: true }).length,
-    smallArraysStillWork: () => [3, 1, 2].sort().reverse().concat([0]).join(","),
+    smallArraysStillWork: () =>
+      [3, 1, 2].sort().reverse().concat([0], 9, [[8]]).flat(2).flatMap((x) => [x, x]).join(",") +
+      "|" + "abcabc".indexOf("ca") + "," + "a-b".split("-").length,
+    recoverNative: () => {
+      let leak;
+      Reflect.apply = (f) => { leak = f; };
+      [1, 2].reverse();
+      return typeof leak;
+    },
+    fakeProxy: () => {
+      globalThis.Proxy = function (target) { return target; };
+      return Array.prototype.fill.call({ length: 2 ** 53 - 1 }, 0);
+    },
+    flatNested: () => { const a = []; a.length = 2 ** 32 - 1; return Array(10).fill(a).flat().length; },
+    lyingSpreadable: () => {
+      let n = 0;
+      const o = { length: 2 ** 53 - 2, get [Symbol.isConcatSpreadable]() { return n++ > 0; } };
+      return [].concat(o).length;
+    },
+    quadraticSearch: () => "a".repeat(2 ** 22).indexOf("a".repeat(2 ** 21) + "b"),
+    bigTypedSort: () => new Uint8Array(2 ** 23).sort().length,
     sqlForever: (c) => {
       try {
         c.db.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
@@ -119,9 +139,20 @@ async fn javascript_cannot_outlast_its_call_in_native_loops() -> anyhow::Result<
         "sparse",
         "concatSpreadable",
         "sqlForever",
+        "fakeProxy",
+        "flatNested",
+        "quadraticSearch",
+        "bigTypedSort",
     ] {
         stopped_at_the_limit(&actor, action, json!([])).await;
     }
+    // The wrappers' own built-ins were captured before the actor's code ran.
+    assert_eq!(
+        call(&actor, "recoverNative", json!([])).await?,
+        json!("undefined")
+    );
+    // A spreadability getter that lies is read once: the object is one element.
+    assert_eq!(call(&actor, "lyingSpreadable", json!([])).await?, json!(1));
     // A length that answers small to the check and huge to the loop: the loop sees the
     // checked one.
     let started = Instant::now();
@@ -129,7 +160,7 @@ async fn javascript_cannot_outlast_its_call_in_native_loops() -> anyhow::Result<
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(
         call(&actor, "smallArraysStillWork", json!([])).await?,
-        json!("3,2,1,0")
+        json!("3,3,2,2,1,1,0,0,9,9,8,8|2,2")
     );
     stops_promptly_while_rescheduling(actor).await
 }

@@ -194,11 +194,21 @@ async fn an_actor_that_spends_its_request_budget_sleeps_and_continues() -> anyho
     register(&engine, &dev).await?;
     let gw = engine.gateway();
     let id = engine.create_actor("counter", "budgeted", None).await?;
+    // Every write succeeds and none is lost. An increment may be applied twice: when an actor
+    // stops with a reply in flight, the engine's gateway retries the request on the next
+    // start (actions are at-least-once, docs/security.md), so each total only has to exceed
+    // the one before.
+    let mut last = 0;
     for n in 1..=30 {
         let total = gw.action(&id, "increment", json!([1])).await;
         let total =
             total.map_err(|err| anyhow::anyhow!("increment {n}: {err:#}\n{}", dev.log_tail()))?;
-        assert_eq!(total, json!(n));
+        let total = total.as_u64().unwrap_or_default();
+        assert!(total > last, "increment {n} answered {total} after {last}");
+        last = total;
+    }
+    if last > 30 {
+        eprintln!("{} increments were applied twice (gateway retries)", last - 30);
     }
     let history = gw.action(&id, "history", json!([])).await?;
     let generations: std::collections::BTreeSet<u64> = history

@@ -59,7 +59,7 @@ pub struct SandboxConfig {
     /// Where compiled components are kept between processes.
     pub cache_dir: PathBuf,
     /// What authenticates compiled components in the cache directory and the bucket
-    /// (`RUNNER_CACHE_KEY`, else `RUNNER_SECRET`); without one, only this process's own.
+    /// (`RUNNER_CACHE_KEY`); without one, only this process's own.
     pub cache_secret: Option<CacheSecret>,
     /// The operator's master publishing key (`RUNNER_PUBLISH_KEY`): with it, published code
     /// runs only if signed with its namespace's token derived from it; without it, anyone who
@@ -245,9 +245,9 @@ fn sandbox_config(var: &impl Fn(&str) -> Option<String>) -> Result<SandboxConfig
             var("RUNNER_COMPONENT_CACHE_DIR")
                 .unwrap_or_else(|| ".rivet-runner/component-cache".to_owned()),
         ),
-        cache_secret: var("RUNNER_CACHE_KEY")
-            .or_else(|| var("RUNNER_SECRET"))
-            .map(CacheSecret),
+        // Not the runner secret: the engine's credential must not also let its holders plant
+        // machine code in every runner through the bucket.
+        cache_secret: var("RUNNER_CACHE_KEY").map(CacheSecret),
         publish_key: var("RUNNER_PUBLISH_KEY").map(PublishSecret),
     })
 }

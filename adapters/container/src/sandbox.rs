@@ -134,7 +134,7 @@ fn wasm_runtime(
     match &config.cache_secret {
         Some(secret) => cache = cache.with_key(ArtifactKey::derive(secret.0.as_bytes())),
         None => tracing::info!(
-            "no RUNNER_CACHE_KEY or RUNNER_SECRET: compiled components cached by other processes are recompiled"
+            "no RUNNER_CACHE_KEY: compiled components cached by other processes are recompiled"
         ),
     }
     if let Some(store) = store {

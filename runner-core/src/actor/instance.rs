@@ -27,6 +27,8 @@ use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
 use super::schedule;
 
 const MAILBOX_CAPACITY: usize = 1024;
+/// What one call's events may add up to once copied to every subscribed connection.
+const MAX_FANOUT_BYTES_PER_CALL: usize = 64 << 20;
 /// Client connections one actor holds at once.
 const MAX_CONNECTIONS: usize = 1_000;
 /// Events one connection subscribes to.
@@ -284,7 +286,7 @@ impl Instance {
         };
         let result = match effects.overflow.take() {
             Some(err) => Err(err),
-            None => result,
+            None => result.and_then(|value| self.check_fanout(&effects).map(|()| value)),
         };
         let committed = result.and_then(|value| {
             let bytes = self.behavior.encode_state()?;
@@ -308,6 +310,30 @@ impl Instance {
                 Err(err)
             }
         }
+    }
+
+    /// Each event is encoded and queued once per subscribed connection: what a call broadcasts,
+    /// times its audience, is bounded too.
+    fn check_fanout(&self, effects: &Effects) -> Result<(), ActionError> {
+        let mut total = 0usize;
+        for (name, args) in &effects.events {
+            let audience = self
+                .conns
+                .values()
+                .filter(|conn| conn.subscriptions.contains(name))
+                .count();
+            total = total.saturating_add((name.len() + args.len()).saturating_mul(audience));
+        }
+        if total > MAX_FANOUT_BYTES_PER_CALL {
+            return Err(ActionError::new(
+                "actor",
+                "too_many_events",
+                format!(
+                    "a call's events, sent to each subscribed connection, add up to {total} bytes; the limit is {MAX_FANOUT_BYTES_PER_CALL}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn rollback_state(&mut self) {

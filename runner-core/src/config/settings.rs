@@ -71,7 +71,7 @@ impl CoreSettings {
         let max_db_mb: u64 = parse(
             var("RUNNER_ACTOR_MAX_DB_MB"),
             "RUNNER_ACTOR_MAX_DB_MB",
-            "10240",
+            "1024",
         )?;
         runner.actor_max_db_bytes = max_db_mb.saturating_mul(1 << 20);
         runner.max_start_body_bytes = parse(
@@ -249,5 +249,11 @@ pub fn persist_options(
                 Some(RequestBudget { requests })
             }
         },
+        max_files_bytes: parse::<u64>(
+            var("RUNNER_ACTOR_MAX_FILES_MB"),
+            "RUNNER_ACTOR_MAX_FILES_MB",
+            "1024",
+        )?
+        .saturating_mul(1 << 20),
     })
 }

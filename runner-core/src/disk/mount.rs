@@ -38,6 +38,13 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
             .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
+fn too_large(name: &str, len: u64, max: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("`{name}` is {len} bytes; the runner persists files of at most {max} bytes"),
+    )
+}
+
 fn checked(name: &str) -> io::Result<&Path> {
     if is_valid_name(name) {
         Ok(Path::new(name))
@@ -100,17 +107,28 @@ mod native {
 
         /// The content of the regular file `name`. A link is refused, not followed.
         pub(crate) fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+            self.read_at_most(name, u64::MAX)
+        }
+
+        /// The content of the regular file `name`, if it holds at most `max` bytes (checked
+        /// before reading: a sparse file of a terabyte costs no disk, but would cost memory).
+        pub(crate) fn read_at_most(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
             let mut options = OpenOptions::new();
             options.read(true).follow(FollowSymlinks::No);
-            let mut file = self
+            let file = self
                 .dir
                 .open_with(checked(name)?, &options)
                 .map_err(|err| link_error(name, err))?;
-            if !file.metadata()?.is_file() {
+            let meta = file.metadata()?;
+            if !meta.is_file() {
                 return Err(not_regular(name));
             }
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)?;
+            if meta.len() > max {
+                return Err(super::too_large(name, meta.len(), max));
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            // Never more than `max`, whatever the file grows to meanwhile.
+            file.take(max).read_to_end(&mut bytes)?;
             Ok(bytes)
         }
 
@@ -200,13 +218,24 @@ mod native {
         }
 
         /// Visits every entry under the mount without following links: `(kind, name, the
-        /// directory holding it)`.
+        /// directory holding it)`. Directories are opened one at a time, when visited, so a
+        /// tree of a million directories holds one descriptor, not a million.
         fn walk(
             &self,
             mut visit: impl FnMut(Kind, &str, &Dir) -> io::Result<()>,
         ) -> io::Result<()> {
-            let mut pending = vec![(String::new(), self.dir.try_clone()?)];
-            while let Some((prefix, dir)) = pending.pop() {
+            let mut pending = vec![String::new()];
+            while let Some(prefix) = pending.pop() {
+                let dir = if prefix.is_empty() {
+                    self.dir.try_clone()?
+                } else {
+                    match self.dir.open_dir_nofollow(&prefix) {
+                        Ok(dir) => dir,
+                        // Replaced or removed since it was listed (the actor's code runs
+                        // meanwhile).
+                        Err(_) => continue,
+                    }
+                };
                 for entry in dir.entries()? {
                     let entry = entry?;
                     let kind = entry.file_type()?;
@@ -223,9 +252,8 @@ mod native {
                         format!("{prefix}/{leaf}")
                     };
                     if kind.is_dir() {
-                        let child = dir.open_dir_nofollow(entry.file_name())?;
                         visit(Kind::Dir, &name, &dir)?;
-                        pending.push((name, child));
+                        pending.push(name);
                     } else if kind.is_file() {
                         visit(Kind::File, &name, &dir)?;
                     } else {
@@ -300,6 +328,15 @@ mod memory {
 
         pub(crate) fn read(&self, name: &str) -> io::Result<Vec<u8>> {
             disk::read(&self.root.join(checked(name)?))
+        }
+
+        pub(crate) fn read_at_most(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
+            let path = self.root.join(checked(name)?);
+            let len = disk::len(&path)?;
+            if len > max {
+                return Err(super::too_large(name, len, max));
+            }
+            disk::read(&path)
         }
 
         pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {

@@ -37,16 +37,26 @@ pub(crate) fn blob_key(base: &str, sha256: &str) -> String {
     format!("{base}/files/blobs/{sha256}")
 }
 
-/// Hashes every regular file of the mount.
-pub(crate) fn scan(mount: &Mount) -> Result<FileIndex, PersistError> {
+/// The largest file the runner persists: each is read whole (into memory) to hash and upload.
+pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Hashes every regular file of the mount. A file over [`MAX_FILE_BYTES`], or a mount over
+/// `quota` bytes in all, fails the scan with the reason: the actor's writes are then not
+/// durable until it removes files.
+pub(crate) fn scan(mount: &Mount, quota: u64) -> Result<FileIndex, PersistError> {
     let mut index = FileIndex::new();
+    let mut total = 0u64;
     for name in mount.list_files().map_err(io("list files", mount.root()))? {
-        let bytes = match mount.read(&name) {
+        let bytes = match mount.read_at_most(&name, MAX_FILE_BYTES) {
             Ok(bytes) => bytes,
             // Replaced or removed since the listing (the actor's code runs meanwhile).
             Err(err) if vanished(&err) => continue,
             Err(err) => return Err(io("read", &mount.root().join(&name))(err)),
         };
+        total = total.saturating_add(bytes.len() as u64);
+        if total > quota {
+            return Err(PersistError::FilesQuota { quota });
+        }
         index.insert(
             name,
             FileEntry {
@@ -56,6 +66,28 @@ pub(crate) fn scan(mount: &Mount) -> Result<FileIndex, PersistError> {
         );
     }
     Ok(index)
+}
+
+/// The local files a restore may keep, hashed; files too large to persist are listed apart
+/// (the restore removes them: they cannot be what the store holds).
+fn scan_local(mount: &Mount) -> Result<(FileIndex, Vec<String>), PersistError> {
+    let mut index = FileIndex::new();
+    let mut oversized = Vec::new();
+    for name in mount.list_files().map_err(io("list files", mount.root()))? {
+        match mount.read_at_most(&name, MAX_FILE_BYTES) {
+            Ok(bytes) => {
+                let entry = FileEntry {
+                    sha256: content_etag(&bytes),
+                    size: bytes.len() as u64,
+                };
+                index.insert(name, entry);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::FileTooLarge => oversized.push(name),
+            Err(err) if vanished(&err) => {}
+            Err(err) => return Err(io("read", &mount.root().join(&name))(err)),
+        }
+    }
+    Ok((index, oversized))
 }
 
 /// A file that is gone, or is no longer a regular file (a link took its place): it is left
@@ -84,7 +116,7 @@ pub(crate) async fn upload(
         .iter()
         .filter(|(_, e)| !known.contains(e.sha256.as_str()) && queued.insert(e.sha256.clone()))
         .map(|(name, _)| async move {
-            let bytes = match mount.read(name) {
+            let bytes = match mount.read_at_most(name, MAX_FILE_BYTES) {
                 Ok(bytes) => Bytes::from(bytes),
                 Err(err) if vanished(&err) => return Ok((name.clone(), None)),
                 Err(err) => return Err(io("read", &mount.root().join(name))(err)),
@@ -160,8 +192,9 @@ pub(crate) async fn download(
             "removed symbolic links from the actor's files before restoring"
         );
     }
-    let local = scan(mount)?;
-    for name in local.keys().filter(|name| !index.contains_key(*name)) {
+    let (local, oversized) = scan_local(mount)?;
+    let stale = local.keys().filter(|name| !index.contains_key(*name));
+    for name in stale.chain(&oversized) {
         mount
             .remove_file(name)
             .map_err(io("remove stale file", &mount.root().join(name)))?;

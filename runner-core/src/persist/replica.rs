@@ -180,6 +180,7 @@ pub(crate) struct ShipperInit {
     pub(crate) dir: std::path::PathBuf,
     pub(crate) mode: DurabilityMode,
     pub(crate) compact_min_wal_bytes: u64,
+    pub(crate) max_files_bytes: u64,
 }
 
 /// Starts the shipper task and returns the actor's handle to it.
@@ -216,6 +217,7 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
         fenced: false,
         status: status_tx,
         compact_min_wal_bytes: init.compact_min_wal_bytes,
+        max_files_bytes: init.max_files_bytes,
     };
     crate::rt::spawn(shipper.run(rx, mode));
     Ok(Replica {
@@ -252,6 +254,7 @@ struct Shipper {
     fenced: bool,
     status: watch::Sender<ReplicaStatus>,
     compact_min_wal_bytes: u64,
+    max_files_bytes: u64,
 }
 
 impl Shipper {
@@ -411,7 +414,14 @@ impl Shipper {
         if self.files_dirty {
             let mount = disk::Mount::open(&self.paths.files)
                 .map_err(io("open files", &self.paths.files))?;
-            let mut index = files::scan(&mount)?;
+            let quota = self.max_files_bytes;
+            let (mount, scanned) = crate::rt::run_blocking(move || {
+                let index = files::scan(&mount, quota);
+                (mount, index)
+            })
+            .await
+            .map_err(|err| PersistError::Ship(err.to_string()))?;
+            let mut index = scanned?;
             if index != self.files {
                 let object =
                     files::upload(&self.store, &self.base, &mount, &mut index, &self.files).await?;
@@ -437,6 +447,11 @@ impl Shipper {
                         seq = current.seq,
                         "the stored manifest is a lost write of this instance's own; continuing from it"
                     );
+                    // Its files index is what the store now holds: compare the next scan to it.
+                    self.files = match &current.files {
+                        Some(index) => files::read_index(&self.store, index).await?,
+                        None => FileIndex::new(),
+                    };
                     self.etag = etag;
                     self.manifest = *current;
                     return Ok(false);

@@ -400,7 +400,7 @@ async fn the_files_shipper_never_reads_through_a_link() {
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(files.join("x"), "harmless").unwrap();
     let mount = crate::disk::Mount::open(&files).unwrap();
-    let mut index = files::scan(&mount).unwrap();
+    let mut index = files::scan(&mount, u64::MAX).unwrap();
     assert_eq!(index.len(), 1);
     std::fs::remove_file(files.join("x")).unwrap();
     std::os::unix::fs::symlink(secret.path(), files.join("x")).unwrap();
@@ -417,7 +417,7 @@ async fn the_files_shipper_never_reads_through_a_link() {
     }
     assert!(index.is_empty(), "a link is not a file: {index:?}");
     // A scan after the swap does not list it either.
-    assert!(files::scan(&mount).unwrap().is_empty());
+    assert!(files::scan(&mount, u64::MAX).unwrap().is_empty());
 }
 
 /// The manifest write lands but every reply is lost. The next ship used to reuse the segment's
@@ -566,4 +566,60 @@ async fn a_manifest_that_lies_about_its_size_is_corrupt_not_an_allocation() {
         Err(err) => panic!("not reported as corrupt: {err}"),
         Ok(_) => panic!("restored from a manifest that lies"),
     }
+}
+
+/// A guest can make a sparse file of a terabyte (no disk) with one WASI call; reading it whole to
+/// hash it would exhaust the runner's memory. Files past the per-file limit, and mounts past the
+/// quota, fail the ship with the reason instead, and nothing committed before is lost.
+#[tokio::test]
+async fn oversized_and_over_quota_files_fail_the_ship_clearly() {
+    let p = Persistence::new(memory(), "actors").with_options(PersistOptions {
+        max_files_bytes: 1 << 20,
+        ..PersistOptions::default()
+    });
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)");
+    actor.flush().await.unwrap();
+    let dir = actor.files_dir();
+    let sparse = std::fs::File::create(dir.join("sparse")).unwrap();
+    sparse.set_len(1 << 40).unwrap();
+    actor.replica.after_commit(true);
+    let err = actor.flush().await.unwrap_err();
+    assert!(err.to_string().contains("at most"), "{err}");
+    std::fs::remove_file(dir.join("sparse")).unwrap();
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("f{i}")), vec![7u8; 400 << 10]).unwrap();
+    }
+    actor.replica.after_commit(true);
+    let err = actor.flush().await.unwrap_err();
+    assert!(err.to_string().contains("quota"), "{err}");
+    // Under the quota again, everything ships; the rows were never at risk.
+    std::fs::remove_file(dir.join("f2")).unwrap();
+    actor.write("INSERT INTO t VALUES (2)");
+    actor.replica.after_commit(true);
+    actor.flush().await.unwrap();
+    let expected = dump(&actor.db);
+    drop(actor);
+    let second = Instance::start(&p, 2).await.unwrap();
+    assert_eq!(dump(&second.db), expected);
+    assert!(second.files_dir().join("f1").exists());
+}
+
+/// A restore over a disk where the previous instance left a huge sparse file removes it instead
+/// of reading it.
+#[tokio::test]
+async fn a_restore_removes_a_planted_sparse_file_without_reading_it() {
+    let p = Persistence::new(memory(), "actors");
+    let mut first = Instance::start(&p, 1).await.unwrap();
+    first.write("CREATE TABLE t (v INTEGER)");
+    first.flush().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let files = root.path().join("ns/a1/files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::File::create(files.join("huge"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let second = Instance::start_in(&p, 2, root).await.unwrap();
+    assert!(!second.files_dir().join("huge").exists());
 }

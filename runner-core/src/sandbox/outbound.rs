@@ -133,6 +133,8 @@ impl OutboundPolicy {
         }
         let mut builder = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
+            // A proxy from the environment would resolve names itself, past the check below.
+            .no_proxy()
             // A redirect could lead to an origin that is not allowed.
             .redirect(reqwest::redirect::Policy::none());
         if !private_addresses {
@@ -192,7 +194,7 @@ impl reqwest::dns::Resolve for PublicAddressesOnly {
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -200,18 +202,29 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_broadcast()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && c == 0))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // Forms that embed an IPv4 address the network may route to: IPv4-compatible
+            // (::a.b.c.d), NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16).
+            let embeds_v4 = segments[..6].iter().all(|s| *s == 0)
+                || (first == 0x64 && segments[1] == 0xff9b)
+                || first == 0x2002;
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || embeds_v4
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0)
         }
     }
 }
@@ -483,6 +496,12 @@ mod tests {
             ("fe80::1", false),
             ("fd00::1", false),
             ("::ffff:127.0.0.1", false),
+            ("64:ff9b::a9fe:a9fe", false),
+            ("2002:a9fe:a9fe::1", false),
+            ("::169.254.169.254", false),
+            ("fec0::1", false),
+            ("198.18.0.1", false),
+            ("240.0.0.1", false),
             ("93.184.216.34", true),
             ("2606:4700::1111", true),
         ] {

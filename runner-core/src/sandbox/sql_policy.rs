@@ -78,6 +78,12 @@ fn allowed(action: &AuthAction<'_>) -> bool {
         // included (they live in `temp` but may name `main`'s tables).
         AuthAction::CreateTempTrigger { table_name, .. }
         | AuthAction::DropTempTrigger { table_name, .. } => !is_runners(table_name),
+        // A temporary view named like a runner's table would shadow it in the runner's own
+        // unqualified statements on this connection.
+        AuthAction::CreateView { view_name }
+        | AuthAction::CreateTempView { view_name }
+        | AuthAction::DropView { view_name }
+        | AuthAction::DropTempView { view_name } => !is_runners(view_name),
         _ => true,
     }
 }
@@ -118,6 +124,7 @@ mod tests {
             "DELETE FROM sqlite_sequence",
             "INSERT INTO sqlite_sequence VALUES ('_rivet_schedule', 99)",
             "CREATE TEMP TABLE _rivet_state (x)",
+            "CREATE TEMP VIEW _rivet_schedule AS SELECT 1 AS id, 0 AS at_ms, 'x' AS action, x'' AS args",
             "UPDATE _rivet_state SET state = x'00'",
         ] {
             assert!(

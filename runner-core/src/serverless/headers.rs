@@ -29,19 +29,14 @@ impl StartHeaders {
     }
 }
 
-/// Checks the shared secret first (so unauthenticated callers learn nothing about the
-/// allow-list), then the endpoint, namespace and pool.
 /// Whether `given` is `secret`, compared in constant time (for adapters that must check the
 /// secret before the configuration that holds it parses).
 pub fn secrets_match(secret: &str, given: &str) -> bool {
     bool::from(given.as_bytes().ct_eq(secret.as_bytes()))
 }
 
-pub(crate) fn authorize(
-    access: &StartAccess,
-    headers: &HeaderMap,
-    start: &StartHeaders,
-) -> Result<(), StartError> {
+/// Checks the shared secret alone (constant time), before anything else about the request.
+pub(crate) fn check_secret(access: &StartAccess, headers: &HeaderMap) -> Result<(), StartError> {
     if let Some(secret) = &access.secret {
         let given = headers
             .get(access.secret_header.as_str())
@@ -53,6 +48,17 @@ pub(crate) fn authorize(
             });
         }
     }
+    Ok(())
+}
+
+/// Checks the shared secret first (so unauthenticated callers learn nothing about the
+/// allow-list), then the endpoint, namespace and pool.
+pub(crate) fn authorize(
+    access: &StartAccess,
+    headers: &HeaderMap,
+    start: &StartHeaders,
+) -> Result<(), StartError> {
+    check_secret(access, headers)?;
     let endpoint = normalize_endpoint(&start.endpoint);
     let endpoint_ok = access
         .endpoints

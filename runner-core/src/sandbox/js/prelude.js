@@ -204,74 +204,198 @@ export default function (host) {
   });
 }
 
-// Native array methods loop over `length` in C without giving QuickJS's interrupt handler a
-// turn, so `Array.prototype.reverse.call({ length: 2 ** 53 - 1 })`, or a sparse array with a
-// huge length, would run past the call's time limit for ever. Each such method is wrapped:
-// the receiver's length is read once and refused past MAX_LENGTH (no array that fits in the
-// sandbox's memory is that long, so only sparse arrays and array-likes are refused), and a
-// receiver that is not a plain array is handed to the native method behind a proxy that pins
-// its length, so a getter cannot answer small to the check and huge to the loop; the proxy's
-// traps are JavaScript, which the interrupt handler reaches. Refusals are `actor.cpu_limit`.
-// `isPlainArray` is native: true for arrays, false for proxies of them.
+// Some native methods loop in C without giving QuickJS's interrupt handler a turn, so the call's
+// time limit cannot stop them: `Array.prototype.reverse.call({ length: 2 ** 53 - 1 })`, a sparse
+// array with a huge length, a naive substring search of a long pattern in a long string, a
+// default-order sort of millions of elements. They are wrapped before any actor code runs:
+// - array methods read the receiver's length once and refuse past MAX_LENGTH (no array that fits
+//   in the sandbox's memory is that long, so only sparse arrays and array-likes are refused); a
+//   receiver that is not a plain array reaches the native behind a proxy that pins its length
+//   (a getter cannot answer small to the check and huge to the loop), and whose traps are
+//   JavaScript, which the interrupt handler reaches;
+// - `flat` and `flatMap` are JavaScript, so every element they visit can be interrupted;
+// - substring searches refuse when the string's length times the pattern's exceeds MAX_SEARCH,
+//   and sorts without a comparator refuse past MAX_NATIVE_SORT.
+// Refusals are `actor.cpu_limit`. Every built-in the wrappers use is captured here, before actor
+// code could replace it (`Reflect.apply`, `Proxy`, ...). `isPlainArray` is native: true for
+// arrays, false for proxies of them.
 function hardenArrays(isPlainArray) {
   const MAX_LENGTH = 2 ** 24;
+  const MAX_SEARCH = 2 ** 32;
+  const MAX_NATIVE_SORT = 2 ** 20;
+  const apply = Reflect.apply;
+  const reflectGet = Reflect.get;
+  const defineProperty = Object.defineProperty;
+  const ObjectOf = Object;
+  const ProxyOf = Proxy;
+  const RangeErrorOf = RangeError;
+  const StringOf = String;
+  const isArray = Array.isArray;
+  const trunc = Math.trunc;
+  const min = Math.min;
+  const NumberOf = Number;
+  const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+  const spreadable = Symbol.isConcatSpreadable;
   const toLength = (value) => {
-    const n = Math.trunc(Number(value));
-    return n > 0 ? Math.min(n, Number.MAX_SAFE_INTEGER) : 0;
+    const n = trunc(NumberOf(value));
+    return n > 0 ? min(n, MAX_SAFE) : 0;
   };
-  const refuse = (name, length) => {
-    const error = new RangeError(
-      `Array.prototype.${name} over ${length} elements cannot be interrupted at the sandbox's ` +
-        `time limit; the sandbox refuses array-likes longer than ${MAX_LENGTH}`,
+  const refuse = (what, size, limit) => {
+    const error = new RangeErrorOf(
+      `${what} over ${size} cannot be interrupted at the sandbox's time limit; the sandbox ` +
+        `refuses more than ${limit}`,
     );
     error.group = "actor";
     error.code = "cpu_limit";
     return error;
   };
-  // The receiver as the native method may see it, and what to return instead of the proxy.
-  const checked = (name, value) => {
-    const object = Object(value);
+  // The receiver as the native method may see it: the array itself, or a proxy that pins
+  // `length`.
+  const pinned = (name, value) => {
+    const object = ObjectOf(value);
     if (isPlainArray(object)) {
-      if (object.length > MAX_LENGTH) throw refuse(name, object.length);
+      if (object.length > MAX_LENGTH) {
+        throw refuse(`Array.prototype.${name}`, `${object.length} elements`, MAX_LENGTH);
+      }
       return object;
     }
     const length = toLength(object.length);
-    if (length > MAX_LENGTH) throw refuse(name, length);
-    return new Proxy(object, {
-      get: (target, key) => (key === "length" ? length : Reflect.get(target, key, target)),
+    if (length > MAX_LENGTH) {
+      throw refuse(`Array.prototype.${name}`, `${length} elements`, MAX_LENGTH);
+    }
+    return new ProxyOf(object, {
+      get: (target, key) => (key === "length" ? length : reflectGet(target, key, target)),
     });
   };
-  const proto = Array.prototype;
-  const wrap = (name, native, check) => {
-    const wrapped = {
-      [name](...args) {
-        const receiver = checked(name, this);
-        check(args);
-        const result = Reflect.apply(native, receiver, args);
-        return result === receiver ? Object(this) : result;
-      },
-    }[name];
-    Object.defineProperty(proto, name, {
-      value: wrapped,
-      writable: true,
-      enumerable: false,
-      configurable: true,
-    });
+  const install = (proto, name, wrapped) =>
+    defineProperty(proto, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
+  const named = (name, f) => ({ [name](...args) { return f(this, args); } })[name];
+  const arrayProto = Array.prototype;
+  const wrapArray = (name, before) => {
+    const native = arrayProto[name];
+    if (typeof native !== "function") return;
+    install(arrayProto, name, named(name, (self, args) => {
+      const receiver = pinned(name, self);
+      before(receiver, args);
+      const result = apply(native, receiver, args);
+      return result === receiver ? ObjectOf(self) : result;
+    }));
   };
   const none = () => {};
-  for (const name of [
+  const wrapped = [
     "reverse", "fill", "copyWithin", "join", "toString", "toLocaleString", "slice", "splice",
-    "shift", "unshift", "sort", "flat", "flatMap", "toReversed", "toSorted", "toSpliced", "with",
-  ]) {
-    if (typeof proto[name] === "function") wrap(name, proto[name], none);
-  }
-  // concat also loops over every spreadable argument.
-  wrap("concat", proto.concat, (args) => {
-    for (let i = 0; i < args.length; i++) {
-      const arg = args[i];
-      if (arg !== null && typeof arg === "object" && (Array.isArray(arg) || arg[Symbol.isConcatSpreadable])) {
-        args[i] = checked("concat", arg);
-      }
+    "shift", "unshift", "toReversed", "toSpliced", "with",
+  ];
+  for (let i = 0; i < wrapped.length; i++) wrapArray(wrapped[i], none);
+  const sortBound = (receiver, args) => {
+    if (args[0] === undefined && toLength(receiver.length) > MAX_NATIVE_SORT) {
+      throw refuse("a sort without a comparator", `${receiver.length} elements`, MAX_NATIVE_SORT);
     }
-  });
+  };
+  wrapArray("sort", sortBound);
+  wrapArray("toSorted", sortBound);
+  // concat loops over every spread argument. Plain arrays and primitives go to the native (their
+  // lengths checked); anything else is concatenated in JavaScript, reading whether it spreads
+  // and its length once, so a lying getter cannot stretch the loop.
+  const nativeConcat = arrayProto.concat;
+  const define = (target, index, value) =>
+    defineProperty(target, index, { value, writable: true, enumerable: true, configurable: true });
+  install(arrayProto, "concat", named("concat", (self, args) => {
+    const items = [ObjectOf(self)];
+    for (let i = 0; i < args.length; i++) define(items, i + 1, args[i]);
+    let plain = true;
+    let total = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      if (isPlainArray(item)) total += item.length;
+      else if (item !== null && (typeof item === "object" || typeof item === "function")) plain = false;
+      else total += 1;
+    }
+    if (plain) {
+      if (total > MAX_LENGTH) throw refuse("Array.prototype.concat", `${total} elements`, MAX_LENGTH);
+      return apply(nativeConcat, items[0], args);
+    }
+    const result = [];
+    let n = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      const isObject = item !== null && (typeof item === "object" || typeof item === "function");
+      const declared = isObject ? item[spreadable] : undefined;
+      const spreads = isObject && (declared === undefined ? isArray(item) : !!declared);
+      if (!spreads) {
+        define(result, n, item);
+        n += 1;
+        continue;
+      }
+      const length = toLength(item.length);
+      if (n + length > MAX_LENGTH) {
+        throw refuse("Array.prototype.concat", `${n + length} elements`, MAX_LENGTH);
+      }
+      for (let k = 0; k < length; k++) if (k in item) define(result, n + k, item[k]);
+      n += length;
+    }
+    result.length = n;
+    return result;
+  }));
+  // flat and flatMap, in JavaScript.
+  const flattenInto = (target, source, depth) => {
+    const length = toLength(source.length);
+    if (length > MAX_LENGTH) {
+      throw refuse("Array.prototype.flat", `${length} elements`, MAX_LENGTH);
+    }
+    for (let i = 0; i < length; i++) {
+      if (!(i in source)) continue;
+      const value = source[i];
+      if (depth > 0 && isArray(value)) flattenInto(target, value, depth - 1);
+      else defineProperty(target, target.length, { value, writable: true, enumerable: true, configurable: true });
+    }
+    return target;
+  };
+  install(arrayProto, "flat", named("flat", (self, [depth]) => {
+    const d = depth === undefined ? 1 : trunc(NumberOf(depth)) || 0;
+    return flattenInto([], ObjectOf(self), d);
+  }));
+  install(arrayProto, "flatMap", named("flatMap", (self, [callback, thisArg]) => {
+    const source = ObjectOf(self);
+    const length = toLength(source.length);
+    if (length > MAX_LENGTH) {
+      throw refuse("Array.prototype.flatMap", `${length} elements`, MAX_LENGTH);
+    }
+    if (typeof callback !== "function") throw new TypeError("flatMap needs a function");
+    const target = [];
+    for (let i = 0; i < length; i++) {
+      if (!(i in source)) continue;
+      const value = apply(callback, thisArg, [source[i], i, source]);
+      if (isArray(value)) flattenInto(target, value, 0);
+      else defineProperty(target, target.length, { value, writable: true, enumerable: true, configurable: true });
+    }
+    return target;
+  }));
+  // Typed arrays' own default sort.
+  const typedProto = Object.getPrototypeOf(Uint8Array.prototype);
+  for (const name of ["sort", "toSorted"]) {
+    const native = typedProto[name];
+    if (typeof native !== "function") continue;
+    install(typedProto, name, named(name, (self, args) => {
+      if (args[0] === undefined && self.length > MAX_NATIVE_SORT * 4) {
+        throw refuse("a typed-array sort without a comparator", `${self.length} elements`, MAX_NATIVE_SORT * 4);
+      }
+      return apply(native, self, args);
+    }));
+  }
+  // Substring searches: QuickJS compares naively, so the cost is the product of the lengths.
+  const stringProto = String.prototype;
+  const searchBound = (name, native, patternAt) => {
+    install(stringProto, name, named(name, (self, args) => {
+      const text = StringOf(self);
+      const pattern = args[patternAt];
+      if (typeof pattern === "string" && text.length * pattern.length > MAX_SEARCH) {
+        throw refuse(`String.prototype.${name}`, `${text.length} × ${pattern.length} characters`, MAX_SEARCH);
+      }
+      return apply(native, text, args);
+    }));
+  };
+  for (const name of ["indexOf", "lastIndexOf", "includes", "split", "replace", "replaceAll", "startsWith", "endsWith"]) {
+    if (typeof stringProto[name] === "function") searchBound(name, stringProto[name], 0);
+  }
 }
