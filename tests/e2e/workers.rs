@@ -208,7 +208,10 @@ async fn an_actor_that_spends_its_request_budget_sleeps_and_continues() -> anyho
         last = total;
     }
     if last > 30 {
-        eprintln!("{} increments were applied twice (gateway retries)", last - 30);
+        eprintln!(
+            "{} increments were applied twice (gateway retries)",
+            last - 30
+        );
     }
     let history = gw.action(&id, "history", json!([])).await?;
     let generations: std::collections::BTreeSet<u64> = history

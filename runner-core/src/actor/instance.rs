@@ -286,7 +286,7 @@ impl Instance {
         };
         let result = match effects.overflow.take() {
             Some(err) => Err(err),
-            None => result.and_then(|value| self.check_fanout(&effects).map(|()| value)),
+            None => result.and_then(|value| check_fanout(&self.conns, &effects).map(|()| value)),
         };
         let committed = result.and_then(|value| {
             let bytes = self.behavior.encode_state()?;
@@ -310,30 +310,6 @@ impl Instance {
                 Err(err)
             }
         }
-    }
-
-    /// Each event is encoded and queued once per subscribed connection: what a call broadcasts,
-    /// times its audience, is bounded too.
-    fn check_fanout(&self, effects: &Effects) -> Result<(), ActionError> {
-        let mut total = 0usize;
-        for (name, args) in &effects.events {
-            let audience = self
-                .conns
-                .values()
-                .filter(|conn| conn.subscriptions.contains(name))
-                .count();
-            total = total.saturating_add((name.len() + args.len()).saturating_mul(audience));
-        }
-        if total > MAX_FANOUT_BYTES_PER_CALL {
-            return Err(ActionError::new(
-                "actor",
-                "too_many_events",
-                format!(
-                    "a call's events, sent to each subscribed connection, add up to {total} bytes; the limit is {MAX_FANOUT_BYTES_PER_CALL}"
-                ),
-            ));
-        }
-        Ok(())
     }
 
     fn rollback_state(&mut self) {
@@ -513,6 +489,29 @@ impl Instance {
         tracing::info!(destroy, "actor stopped");
         Ok(())
     }
+}
+
+/// Each event is encoded and queued once per subscribed connection: what a call broadcasts,
+/// times its audience, is bounded too.
+fn check_fanout(conns: &HashMap<ConnId, Conn>, effects: &Effects) -> Result<(), ActionError> {
+    let mut total = 0usize;
+    for (name, args) in &effects.events {
+        let audience = conns
+            .values()
+            .filter(|conn| conn.subscriptions.contains(name))
+            .count();
+        total = total.saturating_add((name.len() + args.len()).saturating_mul(audience));
+    }
+    if total > MAX_FANOUT_BYTES_PER_CALL {
+        return Err(ActionError::new(
+            "actor",
+            "too_many_events",
+            format!(
+                "a call's events, sent to each subscribed connection, add up to {total} bytes; the limit is {MAX_FANOUT_BYTES_PER_CALL}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Sends an event to every connection subscribed to it.
