@@ -17,7 +17,7 @@
 //! On `wasm32` the disk is a map in memory with no links, so the mount is a path prefix.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why a name was refused.
 pub(crate) fn invalid_name(name: &str) -> io::Error {
@@ -54,6 +54,7 @@ fn checked(name: &str) -> io::Result<&Path> {
 }
 
 /// One entry of a directory listing.
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DirEntry {
     pub(crate) name: String,
@@ -306,7 +307,7 @@ mod memory {
     use std::io;
     use std::path::{Path, PathBuf};
 
-    use super::{DirEntry, checked};
+    use super::checked;
     use crate::disk;
 
     /// The mount: a path prefix in the in-memory disk, which has no links.
@@ -347,34 +348,6 @@ mod memory {
             disk::remove_file(&self.root.join(checked(name)?))
         }
 
-        pub(crate) fn read_dir(&self, name: &str) -> io::Result<Vec<DirEntry>> {
-            let prefix = if name.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", checked(name)?.display())
-            };
-            let mut entries: Vec<DirEntry> = Vec::new();
-            for file in self.list_files()? {
-                let Some(rest) = file.strip_prefix(&prefix) else {
-                    continue;
-                };
-                let (leaf, is_dir) = match rest.split_once('/') {
-                    Some((dir, _)) => (dir, true),
-                    None => (rest, false),
-                };
-                if entries.last().is_none_or(|last| last.name != leaf) {
-                    entries.push(DirEntry {
-                        name: leaf.to_owned(),
-                        is_dir,
-                    });
-                }
-            }
-            if entries.is_empty() && !name.is_empty() {
-                return Err(io::ErrorKind::NotFound.into());
-            }
-            Ok(entries)
-        }
-
         pub(crate) fn list_files(&self) -> io::Result<Vec<String>> {
             let mut names: Vec<String> = disk::list_files(&self.root)?
                 .iter()
@@ -392,10 +365,10 @@ mod memory {
 
 /// Where a mount's writes are prepared: beside it, where the actor's code cannot reach.
 #[cfg(not(target_arch = "wasm32"))]
-fn scratch_path(root: &Path) -> PathBuf {
+fn scratch_path(root: &Path) -> std::path::PathBuf {
     let mut name = root.as_os_str().to_owned();
     name.push(".scratch");
-    PathBuf::from(name)
+    std::path::PathBuf::from(name)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
