@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(target_arch = "wasm32")]
 mod memory;
-mod mount;
+pub(crate) mod mount;
 #[cfg(target_arch = "wasm32")]
 mod vfs;
 

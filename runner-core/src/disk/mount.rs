@@ -371,6 +371,18 @@ fn scratch_path(root: &Path) -> std::path::PathBuf {
     std::path::PathBuf::from(name)
 }
 
+/// Names that must be refused (shared by the tests of everything that takes one).
+#[cfg(test)]
+pub(crate) const BAD_NAMES: &[&str] = &[
+    "",
+    "/etc/passwd",
+    "../x",
+    "a/../../x",
+    "a//b",
+    "./a",
+    "a\\b",
+];
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use std::os::unix::fs::symlink;
@@ -408,15 +420,7 @@ mod tests {
         );
         mount.remove_file("b").unwrap();
         assert_eq!(mount.read("b").unwrap_err().kind(), io::ErrorKind::NotFound);
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a//b",
-            "./a",
-            "a\\b",
-        ] {
+        for bad in BAD_NAMES {
             assert_eq!(
                 mount.write(bad, b"x").unwrap_err().kind(),
                 io::ErrorKind::InvalidInput,

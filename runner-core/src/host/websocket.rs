@@ -24,6 +24,11 @@ impl WsSink {
             Err(err) => tracing::error!(error = %err, "encode websocket frame"),
         }
     }
+
+    /// An error frame, for the action `action_id` or for the connection.
+    fn error(&self, error: &ActionError, action_id: Option<u64>) {
+        self.send(&ToClient::Error { error, action_id });
+    }
 }
 
 impl ConnSink for WsSink {
@@ -84,11 +89,7 @@ async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
             "incoming_too_long",
             format!("the message is larger than {limit} bytes"),
         );
-        sink.send(&ToClient::Error {
-            error: &error,
-            action_id: None,
-        });
-        return;
+        return sink.error(&error, None);
     }
     match decode_to_server(sink.encoding, data) {
         Ok(ConnectMessage::Action { id, name, args }) => match actor.action(&name, args).await {
@@ -96,17 +97,11 @@ async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
                 id,
                 output: &output,
             }),
-            Err(error) => sink.send(&ToClient::Error {
-                error: &error,
-                action_id: Some(id),
-            }),
+            Err(error) => sink.error(&error, Some(id)),
         },
         Ok(ConnectMessage::Subscribe { event, subscribe }) => {
             if let Err(error) = actor.subscribe(conn, event, subscribe).await {
-                sink.send(&ToClient::Error {
-                    error: &error,
-                    action_id: None,
-                });
+                sink.error(&error, None);
             }
         }
         Err(detail) => {
@@ -115,10 +110,7 @@ async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
                 "invalid",
                 format!("could not decode message: {detail}"),
             );
-            sink.send(&ToClient::Error {
-                error: &error,
-                action_id: None,
-            });
+            sink.error(&error, None);
         }
     }
 }
