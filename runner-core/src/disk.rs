@@ -59,13 +59,76 @@ pub(crate) fn is_file(path: &Path) -> bool {
     len(path).is_ok()
 }
 
-/// Writes through a temporary file and renames, so `path` is never half-written.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn restoring(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".restoring");
-    let tmp = PathBuf::from(tmp);
-    write(&tmp, bytes)?;
-    rename(&tmp, path)
+    PathBuf::from(tmp)
+}
+
+/// A file written in pieces under a temporary name, which takes its real name only at
+/// [`PartialFile::finish`]: so a large download never has to be held in memory whole, and
+/// `path` is never half-written. Dropped unfinished, the temporary file is removed. No fsync:
+/// the local copy is a cache, trusted again only after a clean stop writes its marker, so a
+/// power loss here means a fresh download, not a torn database.
+#[derive(Debug)]
+pub(crate) struct PartialFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    #[cfg(not(target_arch = "wasm32"))]
+    file: Option<std::fs::File>,
+    /// On `wasm32` the disk is memory anyway: the pieces gather here.
+    #[cfg(target_arch = "wasm32")]
+    bytes: Vec<u8>,
+}
+
+impl PartialFile {
+    /// Starts writing what will become `path`.
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
+        let tmp = restoring(path);
+        Ok(Self {
+            path: path.to_owned(),
+            #[cfg(not(target_arch = "wasm32"))]
+            file: Some(std::fs::File::create(&tmp)?),
+            #[cfg(target_arch = "wasm32")]
+            bytes: Vec::new(),
+            tmp,
+        })
+    }
+
+    /// Appends `bytes`.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use std::io::Write as _;
+            match &mut self.file {
+                Some(file) => file.write_all(bytes),
+                None => Err(io::ErrorKind::BrokenPipe.into()),
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.bytes.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    /// Gives the file its real name.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        drop(self.file.take());
+        #[cfg(target_arch = "wasm32")]
+        write(&self.tmp, std::mem::take(&mut self.bytes))?;
+        rename(&self.tmp, &self.path)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = remove_file(&self.tmp);
+        }
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -77,33 +77,116 @@ pub(crate) async fn materialize(
         tracing::debug!("local copy is current; nothing to download");
         return Ok(index);
     }
-    let (db, wal) = download_database(store, base, manifest).await?;
     if let Some(parent) = paths.db.parent() {
         disk::create_dir_all(parent).map_err(io("create actor directory", parent))?;
     }
+    let (db, wal) = download_database(store, base, manifest, paths).await?;
     // A stale shared-memory index would make SQLite misread the new WAL.
     remove_if_present(&paths.shm)?;
     match db {
-        Some(db) => write_atomically(&paths.db, &db)?,
+        Some(db) => db.finish().map_err(io("write", &paths.db))?,
         None => remove_if_present(&paths.db)?,
     }
-    if wal.is_empty() {
-        remove_if_present(&paths.wal)?;
-    } else {
-        write_atomically(&paths.wal, &wal)?;
+    match wal {
+        Some(wal) => wal.finish().map_err(io("write", &paths.wal))?,
+        None => remove_if_present(&paths.wal)?,
     }
     let mount = disk::Mount::open(&paths.files).map_err(io("open files", &paths.files))?;
     files::download(store, base, &mount, &index).await?;
     Ok(index)
 }
 
-/// The snapshot and the concatenated WAL segments, verified against the manifest.
+/// Bytes of a snapshot fetched per request: a restore holds at most this much of it (and at
+/// most [`PARALLEL`] segments of the WAL) in memory, however large the database.
+/// (Small in unit tests, so their databases take several ranges.)
+const SNAPSHOT_CHUNK: u64 = if cfg!(test) { 64 << 10 } else { 16 << 20 };
+
+/// The snapshot and the WAL, streamed to temporary files next to `paths` and verified against
+/// the manifest; they take their real names when the caller finishes them.
 async fn download_database(
     store: &Arc<dyn ObjectStore>,
     base: &str,
     manifest: &Manifest,
-) -> Result<(Option<Bytes>, Vec<u8>), PersistError> {
+    paths: &LocalPaths,
+) -> Result<(Option<disk::PartialFile>, Option<disk::PartialFile>), PersistError> {
+    if manifest.snapshot.is_none() && manifest.wal.segments > 0 {
+        return Err(PersistError::Corrupt {
+            key: format!("{base}/manifest.json"),
+            reason: "WAL segments without a snapshot".into(),
+        });
+    }
+    let snapshot = async {
+        match &manifest.snapshot {
+            Some(snapshot) => download_snapshot(store, snapshot, &paths.db)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let wal = download_wal(store, base, manifest, &paths.wal);
+    futures_util::future::try_join(snapshot, wal).await
+}
+
+/// The snapshot in ranges of [`SNAPSHOT_CHUNK`], hashed as it arrives.
+async fn download_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    snapshot: &ObjectRef,
+    path: &Path,
+) -> Result<disk::PartialFile, PersistError> {
+    use sha2::Digest as _;
+    let corrupt = |reason: String| PersistError::Corrupt {
+        key: snapshot.key.clone(),
+        reason,
+    };
+    let mut file = disk::PartialFile::create(path).map_err(io("write", path))?;
+    let mut hash = sha2::Sha256::new();
+    let mut offset = 0;
+    while offset < snapshot.size {
+        let end = snapshot.size.min(offset.saturating_add(SNAPSHOT_CHUNK));
+        let bytes = retry("get snapshot", || {
+            store.get_range(&snapshot.key, offset..end)
+        })
+        .await?
+        .ok_or_else(|| corrupt("the manifest names an object that does not exist".into()))?;
+        if bytes.len() as u64 != end - offset {
+            return Err(corrupt(format!(
+                "shorter than the manifest's {} bytes (bytes {offset}..{end} gave {})",
+                snapshot.size,
+                bytes.len()
+            )));
+        }
+        hash.update(&bytes);
+        file.append(&bytes).map_err(io("write", path))?;
+        offset = end;
+    }
+    let sha256 = hex::encode(hash.finalize());
+    if sha256 != snapshot.sha256 {
+        return Err(corrupt(format!(
+            "expected sha256 {}, got {sha256}",
+            snapshot.sha256
+        )));
+    }
+    Ok(file)
+}
+
+/// The WAL chain's segments, fetched [`PARALLEL`] at a time and appended in order.
+async fn download_wal(
+    store: &Arc<dyn ObjectStore>,
+    base: &str,
+    manifest: &Manifest,
+    path: &Path,
+) -> Result<Option<disk::PartialFile>, PersistError> {
     let chain = &manifest.wal;
+    if chain.segments == 0 {
+        return if chain.len == 0 {
+            Ok(None)
+        } else {
+            Err(PersistError::Corrupt {
+                key: format!("{base}/manifest.json"),
+                reason: format!("a WAL of {} bytes in no segments", chain.len),
+            })
+        };
+    }
     let keys = (0..chain.segments)
         .map(|i| {
             chain
@@ -114,45 +197,27 @@ async fn download_database(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let snapshot = async {
-        match &manifest.snapshot {
-            Some(snapshot) => fetch_verified(store, snapshot).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    let fetches: Vec<_> = keys
-        .into_iter()
+    let mut file = disk::PartialFile::create(path).map_err(io("write", path))?;
+    let mut segments = stream::iter(keys)
         .map(|key| async move { fetch(store, &key).await })
-        .collect();
-    let segments = stream::iter(fetches)
-        .buffered(PARALLEL)
-        .try_collect::<Vec<_>>();
-    let (snapshot, segments) = futures_util::future::try_join(snapshot, segments).await?;
+        .buffered(PARALLEL);
     let mut hash = String::new();
-    // Sized from what arrived, never from what the manifest declares.
-    let mut wal = Vec::with_capacity(segments.iter().map(Bytes::len).sum());
-    for segment in &segments {
-        hash = chain_hash(&hash, segment);
-        wal.extend_from_slice(segment);
+    let mut len = 0u64;
+    while let Some(segment) = segments.try_next().await? {
+        hash = chain_hash(&hash, &segment);
+        len += segment.len() as u64;
+        file.append(&segment).map_err(io("write", path))?;
     }
-    if hash != chain.sha256 || wal.len() as u64 != chain.len {
+    if hash != chain.sha256 || len != chain.len {
         return Err(PersistError::Corrupt {
             key: format!("{base}/wal/{}/", chain.id),
             reason: format!(
-                "segments add up to {} bytes with hash {hash}, the manifest says {} bytes with {}",
-                wal.len(),
-                chain.len,
-                chain.sha256
+                "segments add up to {len} bytes with hash {hash}, the manifest says {} bytes with {}",
+                chain.len, chain.sha256
             ),
         });
     }
-    if snapshot.is_none() && !wal.is_empty() {
-        return Err(PersistError::Corrupt {
-            key: format!("{base}/manifest.json"),
-            reason: "WAL segments without a snapshot".into(),
-        });
-    }
-    Ok((snapshot, wal))
+    Ok(Some(file))
 }
 
 async fn fetch(store: &Arc<dyn ObjectStore>, key: &str) -> Result<Bytes, PersistError> {
@@ -184,13 +249,6 @@ pub(crate) async fn fetch_verified(
         });
     }
     Ok(bytes)
-}
-
-/// Writes `path` so it is never half-written. No fsync: the local copy is a cache, trusted
-/// again only after a clean stop writes its marker, so a power loss here means a fresh
-/// download, not a torn database.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    disk::write_atomically(path, bytes).map_err(io("write", path))
 }
 
 fn remove_if_present(path: &Path) -> Result<(), PersistError> {

@@ -623,3 +623,39 @@ async fn a_restore_removes_a_planted_sparse_file_without_reading_it() {
     let second = Instance::start_in(&p, 2, root).await.unwrap();
     assert!(!second.files_dir().join("huge").exists());
 }
+
+/// A restore streams the snapshot in ranges (small ones in tests) and still refuses one that
+/// was altered or cut short in the store.
+#[tokio::test]
+async fn a_streamed_restore_refuses_an_altered_or_truncated_snapshot() {
+    let store = memory();
+    let p = Persistence::new(store.clone(), "actors");
+    let mut actor = Instance::start(&p, 1).await.unwrap();
+    actor.write("CREATE TABLE t (v BLOB); INSERT INTO t VALUES (randomblob(300000))");
+    actor.flush().await.unwrap();
+    actor.replica.rebase(&actor.db).unwrap();
+    actor.flush().await.unwrap();
+    let expected = dump(&actor.db);
+    drop(actor);
+    let (manifest, _) = p.read_manifest(&key()).await.unwrap();
+    let snapshot = manifest.snapshot.clone().unwrap();
+    assert!(snapshot.size > 4 * (64 << 10), "several ranges: {}", snapshot.size);
+    let restored = Instance::start(&p, 2).await.unwrap();
+    assert_eq!(dump(&restored.db), expected);
+    drop(restored);
+
+    let original = store.get(&snapshot.key).await.unwrap().unwrap().bytes;
+    let mut altered = original.to_vec();
+    altered[200_000] ^= 1;
+    for bytes in [altered, original[..original.len() / 2].to_vec()] {
+        store
+            .put(&snapshot.key, bytes.into(), PutMode::Overwrite)
+            .await
+            .unwrap();
+        match Instance::start(&p, 3).await {
+            Err(PersistError::Corrupt { key, .. }) => assert_eq!(key, snapshot.key),
+            Err(err) => panic!("not reported as corrupt: {err}"),
+            Ok(_) => panic!("restored from an altered snapshot"),
+        }
+    }
+}
