@@ -152,7 +152,7 @@ pub(crate) async fn upload(
         store.put(&key, body.clone(), PutMode::Overwrite)
     })
     .await?;
-    Ok(ObjectRef { key, size, sha256 })
+    Ok(ObjectRef::whole(key, size, sha256))
 }
 
 /// Reads and verifies an index.
@@ -203,11 +203,11 @@ pub(crate) async fn download(
         .iter()
         .filter(|(name, entry)| local.get(*name) != Some(entry))
         .map(|(name, entry)| async move {
-            let blob = ObjectRef {
-                key: blob_key(base, &entry.sha256),
-                size: entry.size,
-                sha256: entry.sha256.clone(),
-            };
+            let blob = ObjectRef::whole(
+                blob_key(base, &entry.sha256),
+                entry.size,
+                entry.sha256.clone(),
+            );
             let bytes = super::restore::fetch_verified(store, &blob).await?;
             mount
                 .write(name, &bytes)

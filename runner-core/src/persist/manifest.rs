@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::object_store::content_etag;
 
 /// Current manifest format. Format 1 (a checkpointed snapshot only) reads as format 2 with an
-/// empty chain and no files.
-pub(crate) const FORMAT: u32 = 2;
+/// empty chain and no files; format 3 adds snapshots stored in parts ([`ObjectRef::parts`]).
+pub(crate) const FORMAT: u32 = 3;
 
 /// What the object store holds for one actor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +41,40 @@ pub struct ObjectRef {
     pub size: u64,
     /// SHA-256 of the content, hex.
     pub sha256: String,
+    /// Stored as this many parts, `{key}.part{i}`, each [`SNAPSHOT_PART`] bytes but the last,
+    /// so neither the upload nor the download holds the whole object; `None`: one object at
+    /// `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
+}
+
+/// The size of one part of a snapshot stored in parts. (Small in unit tests, so their
+/// databases take several.)
+pub(crate) const SNAPSHOT_PART: u64 = if cfg!(test) { 64 << 10 } else { 16 << 20 };
+
+impl ObjectRef {
+    /// One object at `key`.
+    pub fn whole(key: String, size: u64, sha256: String) -> Self {
+        Self {
+            key,
+            size,
+            sha256,
+            parts: None,
+        }
+    }
+
+    /// The key of part `index`.
+    pub fn part_key(&self, index: u32) -> String {
+        format!("{}.part{index:05}", self.key)
+    }
+
+    /// Every key the object is stored under.
+    pub fn keys(&self) -> Vec<String> {
+        match self.parts {
+            None => vec![self.key.clone()],
+            Some(parts) => (0..parts).map(|i| self.part_key(i)).collect(),
+        }
+    }
 }
 
 /// WAL segments since the snapshot. Segment `i` holds WAL bytes that continue segment `i - 1`

@@ -22,7 +22,7 @@ use crate::object_store::{ObjectStore, ObjectStoreError, PutMode, content_etag};
 
 use super::budget::RequestBudget;
 use super::files::{self, FileIndex};
-use super::manifest::{Manifest, ObjectRef, WalChain, random_tag};
+use super::manifest::{Manifest, ObjectRef, SNAPSHOT_PART, WalChain, random_tag};
 use super::restore::LocalPaths;
 use super::retry::retry;
 use super::wal::{HEADER_LEN, WalHeader};
@@ -476,25 +476,15 @@ impl Shipper {
 
     /// Uploads the database file as the base of a new, empty chain; returns what it replaces.
     async fn start_chain(&mut self, next: &mut Manifest) -> Result<Vec<String>, PersistError> {
-        let bytes =
-            Bytes::from(disk::read(&self.paths.db).map_err(io("read database", &self.paths.db))?);
         let id = format!("{:010}-{:012}-{}", self.generation, next.seq, self.tag);
-        let snapshot = ObjectRef {
-            key: format!("{}/snapshots/{id}.db", self.base),
-            size: bytes.len() as u64,
-            sha256: content_etag(&bytes),
-        };
-        retry("put snapshot", || {
-            self.store
-                .put(&snapshot.key, bytes.clone(), PutMode::Overwrite)
-        })
-        .await?;
+        let key = format!("{}/snapshots/{id}.db", self.base);
+        let snapshot = self.upload_snapshot(key).await?;
+        next.format = super::manifest::FORMAT;
         let mut superseded: Vec<String> = next
             .snapshot
             .replace(snapshot)
-            .map(|s| s.key)
-            .into_iter()
-            .collect();
+            .map(|s| s.keys())
+            .unwrap_or_default();
         let old_chain = std::mem::replace(
             &mut next.wal,
             WalChain {
@@ -514,6 +504,46 @@ impl Shipper {
             }
         }
         Ok(superseded)
+    }
+
+    /// The database file as a snapshot under `key`: one object if it fits in one part, else
+    /// [`SNAPSHOT_PART`]-sized parts read and uploaded one at a time, so compaction never holds
+    /// the whole database in memory.
+    async fn upload_snapshot(&self, key: String) -> Result<ObjectRef, PersistError> {
+        use sha2::Digest as _;
+        let path = &self.paths.db;
+        let size = disk::len(path).map_err(io("read database", path))?;
+        if size <= SNAPSHOT_PART {
+            let bytes = Bytes::from(disk::read(path).map_err(io("read database", path))?);
+            let snapshot = ObjectRef::whole(key, bytes.len() as u64, content_etag(&bytes));
+            retry("put snapshot", || {
+                self.store
+                    .put(&snapshot.key, bytes.clone(), PutMode::Overwrite)
+            })
+            .await?;
+            return Ok(snapshot);
+        }
+        let mut snapshot = ObjectRef::whole(key, size, String::new());
+        let mut hash = sha2::Sha256::new();
+        let mut parts = 0u32;
+        let mut offset = 0;
+        while offset < size {
+            let len = SNAPSHOT_PART.min(size - offset);
+            let mut part = vec![0; usize::try_from(len).unwrap_or(0)];
+            disk::read_exact_at(path, &mut part, offset).map_err(io("read database", path))?;
+            hash.update(&part);
+            let part_key = snapshot.part_key(parts);
+            let part = Bytes::from(part);
+            retry("put snapshot part", || {
+                self.store.put(&part_key, part.clone(), PutMode::Overwrite)
+            })
+            .await?;
+            parts += 1;
+            offset += len;
+        }
+        snapshot.parts = Some(parts);
+        snapshot.sha256 = hex::encode(hash.finalize());
+        Ok(snapshot)
     }
 
     async fn ship_segment(&mut self, next: &mut Manifest, end: u64) -> Result<(), PersistError> {

@@ -11,7 +11,7 @@ use crate::disk;
 use crate::object_store::{ObjectStore, content_etag};
 
 use super::files::{self, FileIndex};
-use super::manifest::{Manifest, ObjectRef, chain_hash};
+use super::manifest::{Manifest, ObjectRef, SNAPSHOT_PART, chain_hash};
 use super::retry::retry;
 use super::{PersistError, io};
 
@@ -96,10 +96,10 @@ pub(crate) async fn materialize(
     Ok(index)
 }
 
-/// Bytes of a snapshot fetched per request: a restore holds at most this much of it (and at
-/// most [`PARALLEL`] segments of the WAL) in memory, however large the database.
-/// (Small in unit tests, so their databases take several ranges.)
-const SNAPSHOT_CHUNK: u64 = if cfg!(test) { 64 << 10 } else { 16 << 20 };
+/// Bytes of a one-object snapshot fetched per request: a restore holds at most this much of
+/// it (and at most [`PARALLEL`] segments of the WAL) in memory, however large the database.
+/// A snapshot stored in parts is fetched a part at a time.
+const SNAPSHOT_CHUNK: u64 = SNAPSHOT_PART;
 
 /// The snapshot and the WAL, streamed to temporary files next to `paths` and verified against
 /// the manifest; they take their real names when the caller finishes them.
@@ -141,16 +141,28 @@ async fn download_snapshot(
     let mut file = disk::PartialFile::create(path).map_err(io("write", path))?;
     let mut hash = sha2::Sha256::new();
     let mut offset = 0;
+    let mut part = 0;
     while offset < snapshot.size {
         let end = snapshot.size.min(offset.saturating_add(SNAPSHOT_CHUNK));
-        let bytes = retry("get snapshot", || {
-            store.get_range(&snapshot.key, offset..end)
-        })
-        .await?
+        let bytes = match snapshot.parts {
+            None => {
+                retry("get snapshot", || {
+                    store.get_range(&snapshot.key, offset..end)
+                })
+                .await?
+            }
+            Some(parts) if part < parts => {
+                let key = snapshot.part_key(part);
+                retry("get snapshot part", || store.get(&key))
+                    .await?
+                    .map(|object| object.bytes)
+            }
+            Some(_) => None,
+        }
         .ok_or_else(|| corrupt("the manifest names an object that does not exist".into()))?;
         if bytes.len() as u64 != end - offset {
             return Err(corrupt(format!(
-                "shorter than the manifest's {} bytes (bytes {offset}..{end} gave {})",
+                "bytes {offset}..{end} of the manifest's {} arrived as {} bytes",
                 snapshot.size,
                 bytes.len()
             )));
@@ -158,6 +170,14 @@ async fn download_snapshot(
         hash.update(&bytes);
         file.append(&bytes).map_err(io("write", path))?;
         offset = end;
+        part += 1;
+    }
+    if snapshot.parts.is_some_and(|parts| parts != part) {
+        return Err(corrupt(format!(
+            "{} bytes in {} parts of {SNAPSHOT_CHUNK}",
+            snapshot.size,
+            snapshot.parts.unwrap_or(0)
+        )));
     }
     let sha256 = hex::encode(hash.finalize());
     if sha256 != snapshot.sha256 {

@@ -76,10 +76,13 @@ async fn compaction_starts_a_new_chain_and_deletes_the_superseded_objects() {
         manifest.wal.len
     );
     let objects = store.list("actors/").await.unwrap();
+    // One snapshot, whether one object or several parts.
     let snapshots = objects
         .iter()
         .filter(|o| o.key.contains("/snapshots/"))
-        .count();
+        .map(|o| o.key.split(".part").next().unwrap_or_default())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let stale_segments = objects
         .iter()
         .filter(|o| o.key.contains("/wal/") && !o.key.contains(&manifest.wal.id))
@@ -624,8 +627,8 @@ async fn a_restore_removes_a_planted_sparse_file_without_reading_it() {
     assert!(!second.files_dir().join("huge").exists());
 }
 
-/// A restore streams the snapshot in ranges (small ones in tests) and still refuses one that
-/// was altered or cut short in the store.
+/// Compaction uploads a large database in parts and a restore streams them (small parts in
+/// tests); a part altered or cut short in the store is refused.
 #[tokio::test]
 async fn a_streamed_restore_refuses_an_altered_or_truncated_snapshot() {
     let store = memory();
@@ -639,17 +642,27 @@ async fn a_streamed_restore_refuses_an_altered_or_truncated_snapshot() {
     drop(actor);
     let (manifest, _) = p.read_manifest(&key()).await.unwrap();
     let snapshot = manifest.snapshot.clone().unwrap();
-    assert!(snapshot.size > 4 * (64 << 10), "several ranges: {}", snapshot.size);
+    assert!(
+        snapshot.size > 4 * (64 << 10),
+        "several parts: {}",
+        snapshot.size
+    );
+    assert_eq!(
+        snapshot.parts.map(u64::from),
+        Some(snapshot.size.div_ceil(64 << 10)),
+        "compaction uploads a large database in parts"
+    );
     let restored = Instance::start(&p, 2).await.unwrap();
     assert_eq!(dump(&restored.db), expected);
     drop(restored);
 
-    let original = store.get(&snapshot.key).await.unwrap().unwrap().bytes;
+    let victim = snapshot.part_key(1);
+    let original = store.get(&victim).await.unwrap().unwrap().bytes;
     let mut altered = original.to_vec();
-    altered[200_000] ^= 1;
+    altered[20_000] ^= 1;
     for bytes in [altered, original[..original.len() / 2].to_vec()] {
         store
-            .put(&snapshot.key, bytes.into(), PutMode::Overwrite)
+            .put(&victim, bytes.into(), PutMode::Overwrite)
             .await
             .unwrap();
         match Instance::start(&p, 3).await {
