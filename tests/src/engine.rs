@@ -107,11 +107,12 @@ impl Engine {
 
     /// Starts an engine keeping its data in `dir`.
     pub async fn start_in(dir: &Path) -> anyhow::Result<Self> {
+        let [port, api_peer_port, metrics_port] = crate::free_ports()?;
         let mut engine = Self {
             child: None,
-            port: crate::free_port()?,
-            api_peer_port: crate::free_port()?,
-            metrics_port: crate::free_port()?,
+            port,
+            api_peer_port,
+            metrics_port,
             dir: dir.to_owned(),
             _tempdir: None,
             http: reqwest::Client::new(),

@@ -22,8 +22,21 @@ pub use runner::TestRunner;
 
 /// A free TCP port on loopback (bound, read, released).
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    Ok(free_ports::<1>()?[0])
+}
+
+/// `N` distinct free TCP ports on loopback: all are held until all are picked (ports picked
+/// one by one and released at once can repeat, and a process given the same port twice fails
+/// to start).
+pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.

@@ -98,7 +98,7 @@ impl S3Server {
     /// Starts a server with a fresh data directory and bucket `bucket`.
     pub async fn start(bucket: &str) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("seaweedfs-").tempdir()?;
-        let s3_port = crate::free_port()?;
+        let [s3_port, ports @ ..] = crate::free_ports::<11>()?;
         let mut command = Command::new(weed_binary()?);
         command
             .arg("mini")
@@ -112,7 +112,7 @@ impl S3Server {
             .arg(format!("-s3.port={s3_port}"))
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
             .arg(format!("-bucket={bucket}"));
-        for flag in [
+        let flags = [
             "master.port",
             "master.port.grpc",
             "volume.port",
@@ -123,8 +123,9 @@ impl S3Server {
             "admin.port",
             "admin.port.grpc",
             "webdav.port",
-        ] {
-            command.arg(format!("-{flag}={}", crate::free_port()?));
+        ];
+        for (flag, port) in flags.iter().zip(ports) {
+            command.arg(format!("-{flag}={port}"));
         }
         let log = std::fs::File::create(dir.path().join("weed.log"))?;
         let child = command
