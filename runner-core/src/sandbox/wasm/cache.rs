@@ -61,7 +61,15 @@ impl ArtifactKey {
         static KEY: std::sync::OnceLock<ArtifactKey> = std::sync::OnceLock::new();
         KEY.get_or_init(|| {
             let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).expect("the OS random source");
+            if let Err(err) = getrandom::fill(&mut bytes) {
+                // No entropy: a key nobody else holds is still better than none, but it is
+                // guessable, so say so.
+                tracing::error!(error = %err, "no OS randomness for the component cache's key");
+                let clock = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                return Self::derive(format!("{clock}-{}", std::process::id()).as_bytes());
+            }
             Self(bytes)
         })
         .clone()
