@@ -22,7 +22,7 @@ pub use factory::{
     ActorControl, ActorFactory, ActorInit, ActorResolver, NativeFactory, Registry, ResolveFuture,
 };
 pub use files::Files;
-pub use mailbox::{ActorHandle, ConnId, ConnSink, StopOutcome};
+pub use mailbox::{ActorHandle, ConnId, ConnSink, StopError, StopOutcome};
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
 

@@ -181,7 +181,7 @@ proptest! {
         check("manifest", &data, |d| {
             if let Ok(manifest) = serde_json::from_slice::<crate::persist::Manifest>(d) {
                 for i in 0..manifest.wal.segments.min(64) {
-                    let _ = manifest.wal.segment_key("base", i);
+                    let _ = manifest.wal.segment_key(&crate::persist::ActorPrefix::from_base("base"), i);
                 }
                 let _ = manifest.content_id();
             }

@@ -4,6 +4,7 @@
 mod callbacks;
 mod control;
 mod fetch;
+mod lifecycle;
 mod websocket;
 
 use std::collections::HashMap;
@@ -12,9 +13,11 @@ use std::time::Duration;
 
 use crate::actor::{ActorHandle, Registry};
 use crate::persist::Persistence;
-use crate::storage::{ActorKey, ActorStore};
+use crate::storage::ActorStore;
 
 pub(crate) use callbacks::HostCallbacks;
+pub(crate) use lifecycle::ActorStart;
+pub use lifecycle::LifecycleError;
 
 /// Running actor instances, by actor id (one generation runs at a time).
 pub(crate) struct ActorHost {
@@ -48,6 +51,11 @@ impl ActorHost {
         &self.registry
     }
 
+    /// The running instance of `actor_id`, if any.
+    pub(crate) fn handle(&self, actor_id: &str) -> Option<ActorHandle> {
+        self.get(actor_id)
+    }
+
     fn get(&self, actor_id: &str) -> Option<ActorHandle> {
         self.lock().get(actor_id).cloned()
     }
@@ -63,28 +71,6 @@ impl ActorHost {
             Some(handle) if handle.generation() == generation => actors.remove(actor_id),
             _ => None,
         }
-    }
-
-    /// Deletes a destroyed actor's data, locally and in the object store. (A stopping actor
-    /// ships its own last writes before it closes.)
-    async fn after_destroy(&self, key: &ActorKey) -> Result<(), String> {
-        if let Some(persistence) = &self.persistence {
-            persistence
-                .destroy(key)
-                .await
-                .map_err(|err| err.to_string())?;
-        }
-        self.store.destroy(key).map_err(|err| err.to_string())
-    }
-
-    /// Drops a persisted actor's local copy after it stopped, where the local disk is memory
-    /// ([`crate::disk::KEEPS_STOPPED_ACTORS`]). Its data is in the object store, and the next
-    /// start downloads it.
-    fn after_sleep(&self, key: &ActorKey) -> Result<(), String> {
-        if crate::disk::KEEPS_STOPPED_ACTORS || self.persistence.is_none() {
-            return Ok(());
-        }
-        self.store.destroy(key).map_err(|err| err.to_string())
     }
 
     /// Number of actor instances running in this process.

@@ -38,6 +38,8 @@ pub mod runner_config;
 pub mod sandbox;
 pub mod serverless;
 pub mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 #[cfg(test)]
 mod fuzz;
@@ -45,4 +47,5 @@ mod fuzz;
 pub use client::Encoding;
 pub use config::{EnvoySharing, RunnerConfig, StartAccess};
 pub use error::{ActorStartError, StartError, StorageError};
+pub use host::LifecycleError;
 pub use runner::{Body, Deadline, Runner};

@@ -51,8 +51,6 @@ pub struct ActorFiles {
     pub files_dir: PathBuf,
     /// Open database connection.
     pub db: Connection,
-    /// Whether the WAL is shipped (no automatic checkpoints).
-    pub replicated: bool,
 }
 
 impl ActorStore {
@@ -85,12 +83,7 @@ impl ActorStore {
         let files_dir = dir.join(FILES_DIR);
         create_dir(&files_dir)?;
         let db = open_database(&dir.join(DB_FILE), replicated, self.max_db_bytes)?;
-        Ok(ActorFiles {
-            dir,
-            files_dir,
-            db,
-            replicated,
-        })
+        Ok(ActorFiles { dir, files_dir, db })
     }
 
     /// Removes every trace of the actor (on destroy).

@@ -6,9 +6,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use runner_core::actor::{ActorControl, ActorFactory, ActorHandle, ActorInit};
-use runner_core::persist::{Persistence, Replica};
-use runner_core::storage::{ActorKey, ActorStore};
+use runner_core::actor::{ActorFactory, ActorHandle, Registry};
+use runner_core::persist::Persistence;
+use runner_core::storage::ActorStore;
+use runner_core::testing::{TestHost, Timings};
 
 /// The example guests' workspace, relative to the repository root.
 const GUESTS: &str = "examples/wasm/Cargo.toml";
@@ -54,21 +55,13 @@ fn build_guests() -> anyhow::Result<PathBuf> {
     Ok(target.join("wasm32-wasip2/release"))
 }
 
-/// Engine controls that do nothing: these actors have no engine.
-struct NoEngine;
-
-impl ActorControl for NoEngine {
-    fn request_sleep(&self) {}
-    fn set_alarm(&self, _at_ms: Option<i64>) {}
-}
-
 /// Starts actor `actor_id` from `factory`, its data under `store`, as the host does.
 pub async fn start_actor(
     factory: Arc<dyn ActorFactory>,
     store: &ActorStore,
     actor_id: &str,
 ) -> anyhow::Result<ActorHandle> {
-    start(factory, store, actor_id, 1, None, Duration::from_secs(60)).await
+    start(factory, store, actor_id, 1, None, Timings::default()).await
 }
 
 /// Like [`start_actor`], with actions limited to `action_timeout`.
@@ -78,7 +71,11 @@ pub async fn start_actor_timed(
     actor_id: &str,
     action_timeout: Duration,
 ) -> anyhow::Result<ActorHandle> {
-    start(factory, store, actor_id, 1, None, action_timeout).await
+    let timings = Timings {
+        action_timeout,
+        ..Timings::default()
+    };
+    start(factory, store, actor_id, 1, None, timings).await
 }
 
 /// Starts actor `actor_id` at `generation` as the host does with an object store: restored and
@@ -90,54 +87,32 @@ pub async fn start_persisted_actor(
     generation: u32,
     persistence: &Persistence,
 ) -> anyhow::Result<ActorHandle> {
-    let key = actor_key(actor_id);
-    let replica = persistence
-        .restore(&key, generation, &store.actor_dir(&key))
-        .await?;
+    let persistence = Some(persistence.clone());
     start(
         factory,
         store,
         actor_id,
         generation,
-        Some(replica),
-        Duration::from_secs(60),
+        persistence,
+        Timings::default(),
     )
     .await
 }
 
-fn actor_key(actor_id: &str) -> ActorKey {
-    ActorKey {
-        namespace: "default".to_owned(),
-        actor_id: actor_id.to_owned(),
-    }
-}
-
+/// Starts the actor through the core's own lifecycle ([`TestHost`]), the path the envoy
+/// callbacks take.
 async fn start(
     factory: Arc<dyn ActorFactory>,
     store: &ActorStore,
     actor_id: &str,
     generation: u32,
-    replica: Option<Replica>,
-    action_timeout: Duration,
+    persistence: Option<Persistence>,
+    timings: Timings,
 ) -> anyhow::Result<ActorHandle> {
-    let files = store.open(&actor_key(actor_id), replica.is_some())?;
-    let actor_id = actor_id.to_owned();
-    let handle = tokio::task::spawn_blocking(move || {
-        factory.start(ActorInit {
-            namespace: "default".to_owned(),
-            actor_id,
-            generation,
-            key: None,
-            input: None,
-            files,
-            idle_sleep: Duration::from_secs(3600),
-            action_timeout,
-            control: Arc::new(NoEngine),
-            replica,
-        })
-    })
-    .await??;
-    Ok(handle)
+    let name = factory.name().to_owned();
+    let registry = Registry::new().with_factory(factory);
+    let host = TestHost::new(registry, store.clone(), persistence, timings);
+    Ok(host.start(&name, actor_id, generation).await?)
 }
 
 /// CBOR-encodes `value` (action arguments are a CBOR array).

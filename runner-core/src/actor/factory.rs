@@ -46,8 +46,8 @@ pub struct ActorInit {
     pub action_timeout: Duration,
     /// Engine-side controls.
     pub control: Arc<dyn ActorControl>,
-    /// Ships the actor's writes to the object store, if persistence is on.
-    pub replica: Option<Replica>,
+    /// Ships the actor's writes to the object store ([`Replica::local`] without one).
+    pub replica: Replica,
 }
 
 impl std::fmt::Debug for ActorInit {

@@ -23,7 +23,7 @@ use super::context::{ActorMeta, Effects};
 use super::definition::ActionError;
 use super::factory::{ActorControl, ActorInit};
 use super::gate::{Output, OutputGate};
-use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopOutcome, Work};
+use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopError, StopOutcome, Work};
 use super::schedule;
 
 const MAILBOX_CAPACITY: usize = 1024;
@@ -59,7 +59,7 @@ pub(crate) struct Instance {
     action_timeout: Duration,
     last_activity: Instant,
     sleep_requested: bool,
-    replica: Option<Replica>,
+    replica: Replica,
     gate: OutputGate,
 }
 
@@ -93,7 +93,6 @@ impl Instance {
             control,
             replica,
         } = init;
-        let replicated = files.replicated;
         let mut db = files.db;
         behavior
             .attach(&mut db)
@@ -121,7 +120,6 @@ impl Instance {
             replica,
             gate: OutputGate::default(),
         };
-        debug_assert_eq!(replicated, instance.replica.is_some());
         match stored {
             Some(bytes) => {
                 instance
@@ -161,7 +159,7 @@ impl Instance {
                     }
                 },
                 () = rt::sleep_until_opt(wake_at) => self.on_timer(),
-                alive = replica_changed(self.replica.as_mut()) => {
+                alive = self.replica.changed() => {
                     if alive {
                         self.settle();
                         self.compact_if_due().await;
@@ -299,9 +297,7 @@ impl Instance {
         match committed {
             Ok((value, bytes)) => {
                 self.committed = bytes;
-                if let Some(replica) = &mut self.replica {
-                    replica.after_commit(effects.files_touched.get());
-                }
+                self.replica.after_commit(effects.files_touched.get());
                 self.apply(effects);
                 Ok(value)
             }
@@ -335,19 +331,17 @@ impl Instance {
 
     /// Sends `output` now, or holds it until the writes before it are durable.
     fn deliver(&mut self, output: Output) {
-        match &self.replica {
-            Some(replica) if replica.gates_output() => {
-                self.gate.hold(replica.latest(), output);
-                self.settle();
-            }
-            _ => output.send(&mut broadcaster(&self.conns)),
+        if self.replica.gates_output() {
+            self.gate.hold(self.replica.latest(), output);
+            self.settle();
+        } else {
+            output.send(&mut broadcaster(&self.conns));
         }
     }
 
     /// Releases (or fails) held outputs according to the shipper's progress.
     fn settle(&mut self) {
-        let Some(replica) = &self.replica else { return };
-        let status = replica.status();
+        let status = self.replica.status();
         self.gate.settle(&status, &mut broadcaster(&self.conns));
         if status.fenced && !self.sleep_requested {
             tracing::warn!("a newer generation owns this actor: stopping");
@@ -364,9 +358,7 @@ impl Instance {
 
     /// Folds a long WAL chain into a new snapshot, once everything before it is durable.
     async fn compact_if_due(&mut self) {
-        let Some(replica) = &mut self.replica else {
-            return;
-        };
+        let replica = &mut self.replica;
         let status = replica.status();
         if !status.compact || status.fenced || status.durable < replica.latest() {
             return;
@@ -459,32 +451,31 @@ impl Instance {
             }
             self.refresh_schedule();
         }
-        let flushed = match &mut self.replica {
-            Some(replica) if !destroy => {
-                // Files can change outside any commit (a failed call, a guest's WASI write):
-                // the last upload rescans them.
-                replica.after_commit(true);
-                Some(final_flush(replica, &mut self.db).await)
-            }
-            _ => None,
+        let flushed = if destroy {
+            None
+        } else {
+            // Files can change outside any commit (a failed call, a guest's WASI write):
+            // the last upload rescans them.
+            self.replica.after_commit(true);
+            Some(final_flush(&mut self.replica, &mut self.db).await)
         };
         self.settle();
         self.gate.fail_all("the actor stopped");
         for conn in self.conns.values() {
             conn.sink.close("actor stopped");
         }
-        close_database(self.db, self.replica.is_some()).map_err(|err| err.to_string())?;
-        match (flushed, &self.replica) {
-            (Some(Ok(content_id)), Some(replica)) => {
-                if let Err(err) = replica.mark_clean(&content_id) {
+        close_database(self.db, self.replica.is_replicated()).map_err(StopError::Close)?;
+        match flushed {
+            Some(Ok(content_id)) => {
+                if let Err(err) = self.replica.mark_clean(&content_id) {
                     tracing::warn!(error = %err, "could not mark the local copy as persisted");
                 }
             }
-            (Some(Err(err)), _) => {
+            Some(Err(err)) => {
                 tracing::error!(error = %err, "the actor's last writes were not persisted");
-                return Err(err.to_string());
+                return Err(StopError::NotPersisted(err));
             }
-            _ => {}
+            None => {}
         }
         tracing::info!(destroy, "actor stopped");
         Ok(())
@@ -522,14 +513,6 @@ fn broadcaster(conns: &HashMap<ConnId, Conn>) -> impl FnMut(&str, &[u8]) + '_ {
                 conn.sink.event(name, args);
             }
         }
-    }
-}
-
-/// Resolves when the shipper's status changes (`false` once it is gone); never without one.
-async fn replica_changed(replica: Option<&mut Replica>) -> bool {
-    match replica {
-        Some(replica) => replica.changed().await,
-        None => std::future::pending().await,
     }
 }
 

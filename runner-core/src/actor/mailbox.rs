@@ -18,8 +18,29 @@ pub trait ConnSink: Send + Sync {
     fn close(&self, reason: &str);
 }
 
-/// The result of stopping an actor: `Err` carries why its data could not be saved.
-pub type StopOutcome = Result<(), String>;
+/// Why an actor's stop did not save its data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StopError {
+    /// Its last writes did not reach the object store.
+    #[error("the actor's last writes were not persisted: {0}")]
+    NotPersisted(#[source] crate::persist::PersistError),
+    /// Its local database could not be closed cleanly.
+    #[error("close the actor's database: {0}")]
+    Close(#[source] crate::error::StorageError),
+    /// Its data could not be deleted from the object store (on destroy).
+    #[error("delete the actor's stored data: {0}")]
+    DeleteStored(#[source] crate::persist::PersistError),
+    /// Its local data could not be deleted (on destroy, or a local copy after a sleep).
+    #[error("delete the actor's local data: {0}")]
+    DeleteLocal(#[source] crate::error::StorageError),
+    /// The instance's task ended before it could answer.
+    #[error("the actor's task ended before it stopped")]
+    Gone,
+}
+
+/// The result of stopping an actor.
+pub type StopOutcome = Result<(), StopError>;
 
 pub(crate) enum Mail {
     /// Save (or, if `destroy`, prepare to delete) and end the task.
@@ -150,10 +171,9 @@ impl ActorHandle {
     pub async fn stop(&self, destroy: bool) -> StopOutcome {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Mail::Stop { destroy, reply }).await.is_err() {
-            return Err("actor task ended before it could be stopped".to_owned());
+            return Err(StopError::Gone);
         }
-        rx.await
-            .map_err(|_| "actor task ended during stop".to_owned())?
+        rx.await.map_err(|_| StopError::Gone)?
     }
 
     async fn send(&self, work: Work) -> Result<(), ActionError> {

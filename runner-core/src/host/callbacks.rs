@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use rivet_envoy_client::config::{
     ActorStopHandle, BoxFuture, EnvoyCallbacks, HttpRequest, HttpResponse, WebSocketHandler,
     WebSocketSender,
@@ -11,11 +10,10 @@ use rivet_envoy_client::config::{
 use rivet_envoy_client::handle::EnvoyHandle;
 use rivet_envoy_client::protocol;
 
-use crate::actor::ActorInit;
 use crate::storage::ActorKey;
 
-use super::ActorHost;
 use super::control::EnvoyControl;
+use super::{ActorHost, ActorStart};
 
 /// Adapts [`ActorHost`] to the envoy client.
 pub(crate) struct HostCallbacks(pub(crate) Arc<ActorHost>);
@@ -31,51 +29,20 @@ impl EnvoyCallbacks for HostCallbacks {
     ) -> BoxFuture<anyhow::Result<()>> {
         let host = self.0.clone();
         Box::pin(async move {
-            let factory = host
-                .registry
-                .resolve(envoy.namespace(), &config.name)
-                .await?;
-            let key = ActorKey {
-                namespace: envoy.namespace().to_owned(),
-                actor_id: actor_id.clone(),
-            };
-            let init_control = Arc::new(EnvoyControl {
+            let control = Arc::new(EnvoyControl {
                 envoy: envoy.clone(),
                 actor_id: actor_id.clone(),
                 generation,
             });
-            let replica = match &host.persistence {
-                Some(persistence) => Some(
-                    persistence
-                        .restore(&key, generation, &host.store.actor_dir(&key))
-                        .await
-                        .context("restore actor data")?,
-                ),
-                None => None,
+            let start = ActorStart {
+                namespace: envoy.namespace().to_owned(),
+                actor_id,
+                generation,
+                name: config.name,
+                key: config.key,
+                input: config.input,
             };
-            let store = host.store.clone();
-            let idle_sleep = host.idle_sleep;
-            let action_timeout = host.action_timeout;
-            // Opening SQLite and running start hooks block: keep them off the async workers.
-            let handle = crate::rt::run_blocking(move || {
-                let files = store.open(&key, replica.is_some())?;
-                factory.start(ActorInit {
-                    namespace: key.namespace.clone(),
-                    actor_id,
-                    generation,
-                    key: config.key,
-                    input: config.input,
-                    files,
-                    idle_sleep,
-                    action_timeout,
-                    control: init_control,
-                    replica,
-                })
-            })
-            .await
-            .context("actor start task")??;
-            host.insert(handle);
-            Ok(())
+            Ok(host.start(start, control).await?)
         })
     }
 
@@ -99,21 +66,11 @@ impl EnvoyCallbacks for HostCallbacks {
                 namespace: envoy.namespace().to_owned(),
                 actor_id: actor_id.clone(),
             };
-            let mut outcome = match host.remove(&actor_id, generation) {
-                Some(actor) => actor.stop(destroy).await,
-                None => Ok(()),
-            };
-            if outcome.is_ok() {
-                outcome = if destroy {
-                    host.after_destroy(&key).await
-                } else {
-                    host.after_sleep(&key)
-                };
-            }
+            let outcome = host.stop(&key, generation, destroy).await;
             if let Err(err) = &outcome {
                 tracing::error!(%actor_id, generation, error = %err, "actor stop failed");
             }
-            stop_handle.finish(outcome.map_err(anyhow::Error::msg));
+            stop_handle.finish(outcome.map_err(anyhow::Error::new));
             Ok(())
         })
     }

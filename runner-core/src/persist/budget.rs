@@ -40,6 +40,45 @@ impl RequestBudget {
     }
 }
 
+/// What one claim has spent of its budget, if it has one: the shipper's view of [`Budgeted`].
+#[derive(Debug, Clone)]
+pub(crate) struct BudgetMeter {
+    budget: Option<RequestBudget>,
+    used: Arc<AtomicU32>,
+}
+
+impl BudgetMeter {
+    /// A claim without a cap.
+    pub(crate) fn unlimited() -> Self {
+        Self {
+            budget: None,
+            used: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// Requests made so far.
+    fn used(&self) -> u32 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The claim should ask to sleep now, while its reserve can still persist its last writes.
+    pub(crate) fn spent(&self) -> bool {
+        self.budget.is_some_and(|budget| budget.spent(self.used()))
+    }
+
+    /// `cost` more requests would leave the reserve for stopping intact.
+    pub(crate) fn affords(&self, cost: u32) -> bool {
+        self.budget
+            .is_none_or(|budget| !budget.spent(self.used().saturating_add(cost)))
+    }
+
+    /// Whether a chain of `segments` should be folded to keep the next restore within budget.
+    pub(crate) fn chain_too_long(&self, segments: u32) -> bool {
+        self.budget
+            .is_some_and(|budget| segments >= budget.max_segments())
+    }
+}
+
 /// Counts the requests made through it and refuses any beyond the budget, without sending
 /// them: past the platform's limit they would fail anyway, only slower.
 pub(crate) struct Budgeted {
@@ -57,9 +96,12 @@ impl Budgeted {
         }
     }
 
-    /// The counter, for the shipper to read.
-    pub(crate) fn used(&self) -> Arc<AtomicU32> {
-        self.used.clone()
+    /// The meter the shipper reads.
+    pub(crate) fn meter(&self) -> BudgetMeter {
+        BudgetMeter {
+            budget: Some(self.budget),
+            used: self.used.clone(),
+        }
     }
 
     fn take(&self) -> Result<(), ObjectStoreError> {

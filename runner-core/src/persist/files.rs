@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::disk::{self, Mount};
 use crate::object_store::{ObjectStore, PutMode, content_etag};
 
+use super::error::{PersistError, io};
+use super::layout::ActorPrefix;
 use super::manifest::ObjectRef;
+use super::objects::{delete_quietly, fetch_verified};
 use super::retry::retry;
-use super::{PersistError, io};
 
 /// Parallel object transfers per actor.
 const PARALLEL: usize = 8;
@@ -31,10 +33,6 @@ pub(crate) type FileIndex = BTreeMap<String, FileEntry>;
 pub(crate) struct FileEntry {
     pub(crate) sha256: String,
     pub(crate) size: u64,
-}
-
-pub(crate) fn blob_key(base: &str, sha256: &str) -> String {
-    format!("{base}/files/blobs/{sha256}")
 }
 
 /// The largest file the runner persists: each is read whole (into memory) to hash and upload.
@@ -105,7 +103,7 @@ fn vanished(err: &std::io::Error) -> bool {
 /// from `index`.
 pub(crate) async fn upload(
     store: &Arc<dyn ObjectStore>,
-    base: &str,
+    prefix: &ActorPrefix,
     mount: &Mount,
     index: &mut FileIndex,
     previous: &FileIndex,
@@ -125,7 +123,7 @@ pub(crate) async fn upload(
                 sha256: content_etag(&bytes),
                 size: bytes.len() as u64,
             };
-            let key = blob_key(base, &entry.sha256);
+            let key = prefix.blob(&entry.sha256);
             retry("put file blob", || {
                 store.put(&key, bytes.clone(), PutMode::Overwrite)
             })
@@ -146,7 +144,7 @@ pub(crate) async fn upload(
         })?,
     );
     let sha256 = content_etag(&body);
-    let key = format!("{base}/files/index-{sha256}.json");
+    let key = prefix.files_index(&sha256);
     let size = body.len() as u64;
     retry("put files index", || {
         store.put(&key, body.clone(), PutMode::Overwrite)
@@ -160,7 +158,7 @@ pub(crate) async fn read_index(
     store: &Arc<dyn ObjectStore>,
     index: &ObjectRef,
 ) -> Result<FileIndex, PersistError> {
-    let bytes = super::restore::fetch_verified(store, index).await?;
+    let bytes = fetch_verified(store, index).await?;
     serde_json::from_slice(&bytes).map_err(|err| PersistError::Corrupt {
         key: index.key.clone(),
         reason: err.to_string(),
@@ -171,7 +169,7 @@ pub(crate) async fn read_index(
 /// first, so nothing the previous instance's code planted can redirect a write.
 pub(crate) async fn download(
     store: &Arc<dyn ObjectStore>,
-    base: &str,
+    prefix: &ActorPrefix,
     mount: &Mount,
     index: &FileIndex,
 ) -> Result<(), PersistError> {
@@ -203,12 +201,9 @@ pub(crate) async fn download(
         .iter()
         .filter(|(name, entry)| local.get(*name) != Some(entry))
         .map(|(name, entry)| async move {
-            let blob = ObjectRef::whole(
-                blob_key(base, &entry.sha256),
-                entry.size,
-                entry.sha256.clone(),
-            );
-            let bytes = super::restore::fetch_verified(store, &blob).await?;
+            let blob =
+                ObjectRef::whole(prefix.blob(&entry.sha256), entry.size, entry.sha256.clone());
+            let bytes = fetch_verified(store, &blob).await?;
             mount
                 .write(name, &bytes)
                 .map_err(io("write", &mount.root().join(name)))
@@ -232,7 +227,7 @@ where
 /// Deletes blobs `previous` used that `current` does not.
 pub(crate) async fn delete_unused(
     store: &Arc<dyn ObjectStore>,
-    base: &str,
+    prefix: &ActorPrefix,
     previous: &FileIndex,
     current: &FileIndex,
 ) {
@@ -243,6 +238,6 @@ pub(crate) async fn delete_unused(
         .filter(|sha| !used.contains(sha))
         .collect();
     for sha in unused {
-        super::delete_quietly(store, &blob_key(base, sha)).await;
+        delete_quietly(store, &prefix.blob(sha)).await;
     }
 }

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::object_store::content_etag;
 
+use super::error::PersistError;
+use super::layout::{self, ActorPrefix};
+
 /// Current manifest format. Format 1 (a checkpointed snapshot only) reads as format 2 with an
 /// empty chain and no files; format 3 adds snapshots stored in parts ([`ObjectRef::parts`]).
 pub(crate) const FORMAT: u32 = 3;
@@ -65,7 +68,7 @@ impl ObjectRef {
 
     /// The key of part `index`.
     pub fn part_key(&self, index: u32) -> String {
-        format!("{}.part{index:05}", self.key)
+        layout::part_key(&self.key, index)
     }
 
     /// Every key the object is stored under.
@@ -115,20 +118,20 @@ pub struct ChainWriter {
 }
 
 impl WalChain {
-    /// The object key of segment `index` under `base`.
-    pub fn segment_key(&self, base: &str, index: u32) -> Option<String> {
+    /// The object key of segment `index` of the actor at `prefix`.
+    pub fn segment_key(&self, prefix: &ActorPrefix, index: u32) -> Option<String> {
         let writer = self.writers.iter().rev().find(|w| w.first <= index)?;
-        Some(segment_key(
-            base,
-            &self.id,
-            index,
-            writer.generation,
-            writer.tag.as_deref(),
-        ))
+        Some(prefix.segment(&self.id, index, writer.generation, writer.tag.as_deref()))
     }
 
     /// Appends a segment written by `generation` under upload `tag`; returns its key.
-    pub fn push(&mut self, base: &str, generation: u32, tag: &str, bytes: &[u8]) -> String {
+    pub fn push(
+        &mut self,
+        prefix: &ActorPrefix,
+        generation: u32,
+        tag: &str,
+        bytes: &[u8],
+    ) -> String {
         let last = self.writers.last();
         if last.map(|w| (w.generation, w.tag.as_deref())) != Some((generation, Some(tag))) {
             self.writers.push(ChainWriter {
@@ -137,7 +140,7 @@ impl WalChain {
                 tag: Some(tag.to_owned()),
             });
         }
-        let key = segment_key(base, &self.id, self.segments, generation, Some(tag));
+        let key = prefix.segment(&self.id, self.segments, generation, Some(tag));
         self.sha256 = chain_hash(&self.sha256, bytes);
         self.segments += 1;
         self.len += bytes.len() as u64;
@@ -148,14 +151,6 @@ impl WalChain {
 /// The rolling hash after appending `segment`.
 pub(crate) fn chain_hash(previous: &str, segment: &[u8]) -> String {
     content_etag(format!("{previous}{}", content_etag(segment)).as_bytes())
-}
-
-/// `{base}/wal/{chain}/{index}-g{generation}[-{tag}]`.
-fn segment_key(base: &str, chain: &str, index: u32, generation: u32, tag: Option<&str>) -> String {
-    match tag {
-        Some(tag) => format!("{base}/wal/{chain}/{index:08}-g{generation:010}-{tag}"),
-        None => format!("{base}/wal/{chain}/{index:08}-g{generation:010}"),
-    }
 }
 
 /// A new random upload tag (or claim id): 16 hex digits.
@@ -173,10 +168,10 @@ pub(crate) fn random_tag() -> String {
 
 impl Manifest {
     /// The manifest's JSON, as stored under `key`.
-    pub(crate) fn encode(&self, key: &str) -> Result<bytes::Bytes, super::PersistError> {
+    pub(crate) fn encode(&self, key: &str) -> Result<bytes::Bytes, PersistError> {
         serde_json::to_vec(self)
             .map(bytes::Bytes::from)
-            .map_err(|err| super::PersistError::Corrupt {
+            .map_err(|err| PersistError::Corrupt {
                 key: key.to_owned(),
                 reason: err.to_string(),
             })
@@ -215,34 +210,35 @@ mod tests {
 
     #[test]
     fn segment_keys_follow_the_generation_that_wrote_them() {
+        let p = &ActorPrefix::from_base("p");
         let mut chain = WalChain {
             id: "c1".into(),
             ..WalChain::default()
         };
         assert_eq!(
-            chain.push("p", 1, "t1", b"a"),
+            chain.push(p, 1, "t1", b"a"),
             "p/wal/c1/00000000-g0000000001-t1"
         );
-        chain.push("p", 1, "t1", b"b");
-        chain.push("p", 1, "t2", b"c");
-        chain.push("p", 3, "t3", b"d");
+        chain.push(p, 1, "t1", b"b");
+        chain.push(p, 1, "t2", b"c");
+        chain.push(p, 3, "t3", b"d");
         assert_eq!(chain.segments, 4);
         assert_eq!(chain.len, 4);
         assert_eq!(chain.writers.len(), 3);
         assert_eq!(
-            chain.segment_key("p", 1).unwrap(),
+            chain.segment_key(p, 1).unwrap(),
             "p/wal/c1/00000001-g0000000001-t1"
         );
         assert_eq!(
-            chain.segment_key("p", 2).unwrap(),
+            chain.segment_key(p, 2).unwrap(),
             "p/wal/c1/00000002-g0000000001-t2"
         );
         assert_eq!(
-            chain.segment_key("p", 3).unwrap(),
+            chain.segment_key(p, 3).unwrap(),
             "p/wal/c1/00000003-g0000000003-t3"
         );
         let mut other = chain.clone();
-        other.push("p", 3, "t3", b"e");
+        other.push(p, 3, "t3", b"e");
         assert_ne!(chain.sha256, other.sha256);
     }
 
@@ -251,8 +247,9 @@ mod tests {
         let json = r#"{"id":"c1","segments":2,"len":2,"sha256":"x",
             "writers":[{"first":0,"generation":4}]}"#;
         let chain: WalChain = serde_json::from_str(json).unwrap();
+        let p = &ActorPrefix::from_base("p");
         assert_eq!(
-            chain.segment_key("p", 1).unwrap(),
+            chain.segment_key(p, 1).unwrap(),
             "p/wal/c1/00000001-g0000000004"
         );
     }

@@ -4,66 +4,26 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::disk;
-use crate::object_store::{ObjectStore, content_etag};
+use crate::object_store::ObjectStore;
 
+use super::error::{PersistError, io};
 use super::files::{self, FileIndex};
+use super::layout::ActorPrefix;
+use super::local::{LocalPaths, remove_if_present};
 use super::manifest::{Manifest, ObjectRef, SNAPSHOT_PART, chain_hash};
+use super::objects::fetch;
 use super::retry::retry;
-use super::{PersistError, io};
 
 /// Parallel segment downloads.
 const PARALLEL: usize = 8;
 
-/// Local files of one actor directory.
-pub(crate) struct LocalPaths {
-    pub(crate) db: std::path::PathBuf,
-    pub(crate) wal: std::path::PathBuf,
-    pub(crate) shm: std::path::PathBuf,
-    pub(crate) files: std::path::PathBuf,
-    /// Present only while the local copy equals a persisted state: written after a clean stop,
-    /// removed before the actor runs again.
-    pub(crate) marker: std::path::PathBuf,
-}
-
-impl LocalPaths {
-    pub(crate) fn new(dir: &Path) -> Self {
-        let db = dir.join(crate::storage::DB_FILE);
-        let with = |suffix: &str| {
-            let mut name = db.clone().into_os_string();
-            name.push(suffix);
-            std::path::PathBuf::from(name)
-        };
-        Self {
-            wal: with("-wal"),
-            shm: with("-shm"),
-            marker: dir.join(".persisted"),
-            files: dir.join(crate::storage::FILES_DIR),
-            db,
-        }
-    }
-
-    /// The local copy is exactly `manifest`'s content (a warm instance, same actor again).
-    fn holds(&self, manifest: &Manifest) -> bool {
-        let marker = disk::read(&self.marker).unwrap_or_default();
-        let wal_len = disk::len(&self.wal).unwrap_or(0);
-        String::from_utf8_lossy(&marker).trim() == manifest.content_id()
-            && disk::is_file(&self.db)
-            && wal_len == manifest.wal.len
-    }
-
-    pub(crate) fn forget_marker(&self) -> Result<(), PersistError> {
-        remove_if_present(&self.marker)
-    }
-}
-
 /// Makes the local directory hold what `manifest` describes; returns the files index.
 pub(crate) async fn materialize(
     store: &Arc<dyn ObjectStore>,
-    base: &str,
+    prefix: &ActorPrefix,
     manifest: &Manifest,
     paths: &LocalPaths,
 ) -> Result<FileIndex, PersistError> {
@@ -80,7 +40,7 @@ pub(crate) async fn materialize(
     if let Some(parent) = paths.db.parent() {
         disk::create_dir_all(parent).map_err(io("create actor directory", parent))?;
     }
-    let (db, wal) = download_database(store, base, manifest, paths).await?;
+    let (db, wal) = download_database(store, prefix, manifest, paths).await?;
     // A stale shared-memory index would make SQLite misread the new WAL.
     remove_if_present(&paths.shm)?;
     match db {
@@ -92,7 +52,7 @@ pub(crate) async fn materialize(
         None => remove_if_present(&paths.wal)?,
     }
     let mount = disk::Mount::open(&paths.files).map_err(io("open files", &paths.files))?;
-    files::download(store, base, &mount, &index).await?;
+    files::download(store, prefix, &mount, &index).await?;
     Ok(index)
 }
 
@@ -105,13 +65,13 @@ const SNAPSHOT_CHUNK: u64 = SNAPSHOT_PART;
 /// the manifest; they take their real names when the caller finishes them.
 async fn download_database(
     store: &Arc<dyn ObjectStore>,
-    base: &str,
+    prefix: &ActorPrefix,
     manifest: &Manifest,
     paths: &LocalPaths,
 ) -> Result<(Option<disk::PartialFile>, Option<disk::PartialFile>), PersistError> {
     if manifest.snapshot.is_none() && manifest.wal.segments > 0 {
         return Err(PersistError::Corrupt {
-            key: format!("{base}/manifest.json"),
+            key: prefix.manifest(),
             reason: "WAL segments without a snapshot".into(),
         });
     }
@@ -123,7 +83,7 @@ async fn download_database(
             None => Ok(None),
         }
     };
-    let wal = download_wal(store, base, manifest, &paths.wal);
+    let wal = download_wal(store, prefix, manifest, &paths.wal);
     futures_util::future::try_join(snapshot, wal).await
 }
 
@@ -192,7 +152,7 @@ async fn download_snapshot(
 /// The WAL chain's segments, fetched [`PARALLEL`] at a time and appended in order.
 async fn download_wal(
     store: &Arc<dyn ObjectStore>,
-    base: &str,
+    prefix: &ActorPrefix,
     manifest: &Manifest,
     path: &Path,
 ) -> Result<Option<disk::PartialFile>, PersistError> {
@@ -202,7 +162,7 @@ async fn download_wal(
             Ok(None)
         } else {
             Err(PersistError::Corrupt {
-                key: format!("{base}/manifest.json"),
+                key: prefix.manifest(),
                 reason: format!("a WAL of {} bytes in no segments", chain.len),
             })
         };
@@ -210,9 +170,9 @@ async fn download_wal(
     let keys = (0..chain.segments)
         .map(|i| {
             chain
-                .segment_key(base, i)
+                .segment_key(prefix, i)
                 .ok_or_else(|| PersistError::Corrupt {
-                    key: format!("{base}/manifest.json"),
+                    key: prefix.manifest(),
                     reason: format!("no writer recorded for WAL segment {i}"),
                 })
         })
@@ -230,7 +190,7 @@ async fn download_wal(
     }
     if hash != chain.sha256 || len != chain.len {
         return Err(PersistError::Corrupt {
-            key: format!("{base}/wal/{}/", chain.id),
+            key: prefix.chain(&chain.id),
             reason: format!(
                 "segments add up to {len} bytes with hash {hash}, the manifest says {} bytes with {}",
                 chain.len, chain.sha256
@@ -238,39 +198,4 @@ async fn download_wal(
         });
     }
     Ok(Some(file))
-}
-
-async fn fetch(store: &Arc<dyn ObjectStore>, key: &str) -> Result<Bytes, PersistError> {
-    retry("get", || store.get(key))
-        .await?
-        .map(|object| object.bytes)
-        .ok_or_else(|| PersistError::Corrupt {
-            key: key.to_owned(),
-            reason: "the manifest names an object that does not exist".into(),
-        })
-}
-
-/// Downloads an object and checks its size and hash.
-pub(crate) async fn fetch_verified(
-    store: &Arc<dyn ObjectStore>,
-    object: &ObjectRef,
-) -> Result<Bytes, PersistError> {
-    let bytes = fetch(store, &object.key).await?;
-    let sha256 = content_etag(&bytes);
-    if sha256 != object.sha256 || bytes.len() as u64 != object.size {
-        return Err(PersistError::Corrupt {
-            key: object.key.clone(),
-            reason: format!(
-                "expected {} bytes with sha256 {}, got {} bytes with {sha256}",
-                object.size,
-                object.sha256,
-                bytes.len()
-            ),
-        });
-    }
-    Ok(bytes)
-}
-
-fn remove_if_present(path: &Path) -> Result<(), PersistError> {
-    disk::remove_if_present(path).map_err(io("remove", path))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::scenarios::{Instance, dump, key, persisted};
 use super::*;
-use crate::object_store::{Fault, FaultPlan, FaultyStore, MemoryStore};
+use crate::object_store::{Fault, FaultPlan, FaultyStore, MemoryStore, PutMode};
 
 fn memory() -> Arc<dyn ObjectStore> {
     Arc::new(MemoryStore::new())
@@ -407,9 +407,15 @@ async fn the_files_shipper_never_reads_through_a_link() {
     assert_eq!(index.len(), 1);
     std::fs::remove_file(files.join("x")).unwrap();
     std::os::unix::fs::symlink(secret.path(), files.join("x")).unwrap();
-    files::upload(&store, "b", &mount, &mut index, &files::FileIndex::new())
-        .await
-        .unwrap();
+    files::upload(
+        &store,
+        &ActorPrefix::from_base("b"),
+        &mount,
+        &mut index,
+        &files::FileIndex::new(),
+    )
+    .await
+    .unwrap();
     for object in store.list("b/").await.unwrap() {
         let bytes = store.get(&object.key).await.unwrap().unwrap().bytes;
         assert!(

@@ -11,6 +11,39 @@ const FRAME_HEADER_LEN: u64 = 24;
 const MAGIC_LE: u32 = 0x377f_0682;
 const MAGIC_BE: u32 = 0x377f_0683;
 
+/// Why WAL bytes cannot be shipped as whole commits of the chain's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalError {
+    /// The header is shorter than 32 bytes.
+    #[error("WAL header is {0} bytes, expected 32")]
+    ShortHeader(usize),
+    /// Not a WAL file.
+    #[error("bad WAL magic {0:#x}")]
+    Magic(u32),
+    /// A page size SQLite never writes.
+    #[error("bad WAL page size {0}")]
+    PageSize(u32),
+    /// The length does not end a frame.
+    #[error("WAL length {0} is not on a frame boundary")]
+    Misaligned(u64),
+    /// The last frame could not be read whole.
+    #[error("short read of the last WAL frame")]
+    ShortFrame,
+    /// The frame ending there carries another log's salts.
+    #[error("the WAL frame ending at {0} belongs to another log")]
+    ForeignFrame(u64),
+    /// The frame ending there does not commit a transaction.
+    #[error("the WAL frame ending at {0} is not a commit frame")]
+    NotCommit(u64),
+    /// The WAL was restarted (new salts) without the runner starting a new snapshot.
+    #[error("the WAL was restarted outside a compaction")]
+    Restarted,
+    /// More WAL bytes than this platform can address at once.
+    #[error("WAL too large")]
+    TooLarge,
+}
+
 /// The parts of a WAL header that identify one log and its frame size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WalHeader {
@@ -20,21 +53,21 @@ pub(crate) struct WalHeader {
 
 impl WalHeader {
     /// Parses the first 32 bytes of a WAL file.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let field = |at: usize| -> Result<u32, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, WalError> {
+        let field = |at: usize| -> Result<u32, WalError> {
             bytes
                 .get(at..at + 4)
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_be_bytes)
-                .ok_or_else(|| format!("WAL header is {} bytes, expected 32", bytes.len()))
+                .ok_or(WalError::ShortHeader(bytes.len()))
         };
         let magic = field(0)?;
         if magic != MAGIC_LE && magic != MAGIC_BE {
-            return Err(format!("bad WAL magic {magic:#x}"));
+            return Err(WalError::Magic(magic));
         }
         let page_size = field(8)?;
         if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
-            return Err(format!("bad WAL page size {page_size}"));
+            return Err(WalError::PageSize(page_size));
         }
         let mut salts = [0; 8];
         salts.copy_from_slice(&bytes[16..24]);
@@ -47,23 +80,19 @@ impl WalHeader {
 
     /// Checks that `end` (a file length observed right after a commit) falls just after a
     /// commit frame of this log, given the frame that ends there (`last_frame`, header first).
-    pub(crate) fn check_commit_end(&self, end: u64, last_frame: &[u8]) -> Result<(), String> {
+    pub(crate) fn check_commit_end(&self, end: u64, last_frame: &[u8]) -> Result<(), WalError> {
         let frames = end.checked_sub(HEADER_LEN).unwrap_or(u64::MAX);
         if frames == 0 || frames == u64::MAX || !frames.is_multiple_of(self.frame_len()) {
-            return Err(format!("WAL length {end} is not on a frame boundary"));
+            return Err(WalError::Misaligned(end));
         }
         if last_frame.len() as u64 != self.frame_len() {
-            return Err("short read of the last WAL frame".into());
+            return Err(WalError::ShortFrame);
         }
         if last_frame[8..16] != self.salts {
-            return Err(format!(
-                "the WAL frame ending at {end} belongs to another log"
-            ));
+            return Err(WalError::ForeignFrame(end));
         }
         if last_frame[4..8] == [0; 4] {
-            return Err(format!(
-                "the WAL frame ending at {end} is not a commit frame"
-            ));
+            return Err(WalError::NotCommit(end));
         }
         Ok(())
     }
