@@ -6,7 +6,7 @@
 //! exits.
 //!
 //! The crate is a library too, so any crate can host its own actors the way `rivet-runner`
-//! hosts the example counter: [`run`] with the crate's [`Registry`](runner_core::actor::Registry)
+//! hosts the example counter: [`run()`] with the crate's [`Registry`](runner_core::actor::Registry)
 //! does all of the above.
 
 pub mod admin;

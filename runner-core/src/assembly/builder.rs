@@ -77,10 +77,10 @@ impl RunnerBuilder {
         let Self {
             settings,
             registry,
-            store,
+            store: given,
             clients,
         } = self;
-        let store = match store {
+        let store = match given {
             Some(given) => Some(given),
             None => store::open(&settings.store, &clients).await?,
         };
