@@ -21,8 +21,13 @@
 //! let runner = Runner::new(RunnerConfig::new(access, "/tmp/actors"), Registry::new().with_actor::<Counter>());
 //! // adapter: runner.handle(request, deadline).await
 //! ```
+//!
+//! Adapters usually let [`Runner::builder`] assemble it instead: from the shared `RUNNER_*`
+//! [`Settings`] to the object store, the sandboxed actors and the persistence they configure
+//! (see [`assembly`]).
 
 pub mod actor;
+pub mod assembly;
 pub mod bundle;
 mod client;
 pub mod config;
@@ -44,6 +49,7 @@ pub mod testing;
 #[cfg(test)]
 mod fuzz;
 
+pub use assembly::{RunnerBuilder, Settings};
 pub use client::Encoding;
 pub use config::{EnvoySharing, RunnerConfig, StartAccess};
 pub use error::{ActorStartError, StartError, StorageError};

@@ -1,11 +1,13 @@
-//! The runner under test: the container adapter's server, in-process on a free port.
+//! The runner under test: the container adapter's server, in-process on a free port, hosting
+//! the example counter (and whatever sandboxed actors the variables configure).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use runner_container::{ContainerConfig, build_runner, serve};
+use runner_container::{ContainerConfig, serve};
 use runner_core::Runner;
+use runner_core::actor::Registry;
 use tokio::sync::watch;
 
 /// The shared secret tests configure.
@@ -64,15 +66,17 @@ impl TestRunner {
         })?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let runner = match store {
-            Some(store) => runner_container::build_runner_with_store(&config, store).await?,
-            None => build_runner(&config).await?,
-        };
+        let registry = Registry::new().with_actor::<example_counter::Counter>();
+        let mut builder = Runner::builder(config.settings.clone()).registry(registry);
+        if let Some(store) = store {
+            builder = builder.object_store(store);
+        }
+        let runner = builder.build().await?;
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(serve(
             listener,
             runner.clone(),
-            config.request_timeout,
+            config.settings.request_timeout,
             stop_rx,
         ));
         Ok(Self {

@@ -22,10 +22,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use runner_core::bundle::{BundleKind, BundleStore, PublishKey, PublishToken};
-use runner_core::object_store::{LocalStore, ObjectStore, S3Store};
+use runner_core::object_store::ObjectStore;
 
+use crate::ContainerConfig;
 use crate::admin::{PutArgs, parse_put};
-use crate::{ContainerConfig, StoreConfig};
 
 /// Parsed `deploy` arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +132,7 @@ pub fn publish_token(
     config: &ContainerConfig,
 ) -> anyhow::Result<Option<PublishToken>> {
     let derived = config
+        .settings
         .sandbox
         .publish_key
         .as_ref()
@@ -186,7 +187,10 @@ pub async fn deploy(
     if let Some(engine) = &args.engine {
         ensure_namespace(engine, &args.namespace, token).await?;
     }
-    let bundles = BundleStore::new(open_store(config).await?, &config.sandbox.bundle_prefix);
+    let bundles = BundleStore::new(
+        open_store(config).await?,
+        &config.settings.sandbox.bundle_prefix,
+    );
     if publish.is_none() {
         eprintln!(
             "warning: no RUNNER_PUBLISH_TOKEN or RUNNER_PUBLISH_KEY: the code is published unsigned, and runners with RUNNER_PUBLISH_KEY refuse it"
@@ -226,8 +230,8 @@ impl Checker {
     fn new(config: &ContainerConfig) -> Self {
         Self {
             limits: runner_core::sandbox::SandboxLimits {
-                memory_bytes: config.sandbox.memory_bytes,
-                call_time: config.sandbox.call_time,
+                memory_bytes: config.settings.sandbox.memory_bytes,
+                call_time: config.settings.sandbox.call_time,
             },
             #[cfg(feature = "wasm")]
             wasm: None,
@@ -272,14 +276,11 @@ impl Checker {
     }
 }
 
+/// The store the runner reads, opened as the runner opens it.
 async fn open_store(config: &ContainerConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    Ok(match &config.store {
-        StoreConfig::None => {
-            bail!("deploy publishes to the object store: set RUNNER_OBJECT_STORE=local or s3")
-        }
-        StoreConfig::Local(dir) => Arc::new(LocalStore::new(dir)),
-        StoreConfig::S3(s3) => Arc::new(S3Store::new(s3.clone()).await),
-    })
+    runner_core::assembly::open_store(&config.settings.store)
+        .await?
+        .context("deploy publishes to the object store: set RUNNER_OBJECT_STORE=local or s3")
 }
 
 /// Creates `namespace` unless it exists.

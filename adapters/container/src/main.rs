@@ -1,9 +1,9 @@
 //! `rivet-runner`: the container entry point. Run with `cargo run -p runner-container`.
+//!
+//! It hosts the example counter: the registry is this binary's choice, not the library's, so a
+//! crate with its own actors calls [`runner_container::run`] with its own.
 
-use anyhow::Context as _;
-use runner_container::{ContainerConfig, build_runner, serve};
-use tokio::signal::unix::{SignalKind, signal};
-use tracing_subscriber::EnvFilter;
+use runner_core::actor::Registry;
 
 const USAGE: &str = "usage:
   rivet-runner                      serve /api/rivet (configured by RUNNER_* variables)
@@ -31,9 +31,12 @@ async fn main() -> anyhow::Result<()> {
     if let [command, rest @ ..] = args.as_slice()
         && command == "deploy"
     {
+        use anyhow::Context as _;
+
         let deploy =
             runner_container::deploy::parse_deploy(rest, std::env::var("RUNNER_SECRET").ok())?;
-        let config = ContainerConfig::from_env().context("invalid configuration")?;
+        let config =
+            runner_container::ContainerConfig::from_env().context("invalid configuration")?;
         let token = std::env::var("RIVET_TOKEN").ok().filter(|t| !t.is_empty());
         let publish = runner_container::deploy::publish_token(
             &deploy.namespace,
@@ -65,50 +68,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.is_empty() {
         anyhow::bail!("{USAGE}");
     }
-    let config = ContainerConfig::from_env().context("invalid configuration")?;
-    init_tracing(config.json_logs);
-    let runner = build_runner(&config)
-        .await
-        .context("could not start the runner")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("bind {}", config.listen))?;
-    tracing::info!(listen = %config.listen, base_path = %config.runner.base_path, "serving");
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(serve(
-        listener,
-        runner.clone(),
-        config.request_timeout,
-        stop_rx,
-    ));
-    wait_for_termination().await?;
-    // Keep serving while actors drain: their /start streams must end with `stopping`.
-    runner.shutdown(config.shutdown_grace).await;
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
-    tracing::info!("stopped");
+    let registry = Registry::new().with_actor::<example_counter::Counter>();
+    runner_container::run(registry).await?;
     Ok(())
-}
-
-async fn wait_for_termination() -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        result = tokio::signal::ctrl_c() => {
-            result.context("install SIGINT handler")?;
-            tracing::info!("SIGINT: draining");
-        }
-    }
-    Ok(())
-}
-
-fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

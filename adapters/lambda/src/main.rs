@@ -3,15 +3,18 @@
 //!
 //! Everything is the core's: this file turns a Function URL invocation into an HTTP request,
 //! the invocation deadline into the core's [`Deadline`], and streams the core's response back.
-//! Configuration is the container's `RUNNER_*` table (see the README), read once per execution
-//! environment; the runner (and its envoy connection) lives as long as the environment.
+//! Configuration is the shared `RUNNER_*` table (the container's README lists it) with the
+//! container's defaults, read once per execution environment; the runner (and its envoy
+//! connection) lives as long as the environment. The actors it hosts are this binary's choice:
+//! the example counter.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use lambda_http::{Request, RequestExt as _, service_fn};
-use runner_container::{ContainerConfig, build_runner};
+use runner_core::actor::Registry;
+use runner_core::assembly::{Defaults, Settings};
 use runner_core::{Body, Deadline, Runner};
 
 mod init_error;
@@ -27,7 +30,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             return Err(message.into());
         }
     };
-    let runner = match build_runner(&config).await {
+    let registry = Registry::new().with_actor::<example_counter::Counter>();
+    let runner = match Runner::builder(config).registry(registry).build().await {
         Ok(runner) => runner,
         Err(err) => {
             let message = err.to_string();
@@ -44,8 +48,9 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 /// The `RUNNER_*` configuration, or why it cannot run on Lambda.
-fn configuration() -> Result<ContainerConfig, String> {
-    let config = ContainerConfig::from_env().map_err(|err| err.to_string())?;
+fn configuration() -> Result<Settings, String> {
+    let config = Settings::from_lookup(|name| std::env::var(name).ok(), Defaults::default())
+        .map_err(|err| err.to_string())?;
     if config.runner.access.secret.is_none() {
         return Err("RUNNER_SECRET is required: a Function URL is reachable by anyone".to_owned());
     }

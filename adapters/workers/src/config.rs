@@ -1,35 +1,33 @@
 //! The Worker's configuration: its vars and secrets (`wrangler.toml` `[vars]`, `wrangler secret
 //! put`), read once per isolate. The settings are the core's shared `RUNNER_*` table
-//! ([`CoreSettings`]), so each means what it means in the container; the README lists them.
+//! ([`Settings`]), so each means what it means in the container; the README lists them. The
+//! Worker's defaults differ: S3 by default (there is no local directory store), static keys
+//! required, and a request budget.
 
-use std::time::Duration;
-
-use runner_core::config::settings::{self, CoreSettings, SettingError, invalid};
-use runner_core::object_store::S3Config;
-use runner_core::persist::{PersistOptions, RequestBudget};
-use runner_core::{EnvoySharing, RunnerConfig};
+use runner_core::EnvoySharing;
+use runner_core::Settings;
+use runner_core::assembly::{Defaults, StoreKind, StoreSettings};
+use runner_core::config::settings::SettingError;
+use runner_core::persist::RequestBudget;
 
 /// Subrequests one `/start` may spend on the bucket unless `RUNNER_STORE_REQUEST_BUDGET` says
 /// otherwise: the lowest paid-plan limit on record (1,000 per request; 10,000 on current paid
 /// plans, 50 on the Free plan).
 const DEFAULT_REQUEST_BUDGET: RequestBudget = RequestBudget { requests: 1000 };
 
+/// No filesystem: the path only names the actor's files on the in-memory disk.
+const DATA_DIR: &str = "/actors";
+
 /// Everything the Worker reads from its bindings.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerConfig {
-    pub(crate) runner: RunnerConfig,
-    /// The wall-clock bound the Worker gives each `/start`, if the operator set one: the core
-    /// drains the actor before it (`RUNNER_DEADLINE_MARGIN_MS` earlier).
-    pub(crate) request_timeout: Option<Duration>,
+    /// The shared settings. `settings.request_timeout` is the wall-clock bound the Worker gives
+    /// each `/start`, if the operator set one: the core drains the actor before it
+    /// (`RUNNER_DEADLINE_MARGIN_MS` earlier). `settings.store` is S3, or `None`
+    /// (`RUNNER_OBJECT_STORE=none`), which keeps actor data only while the actor runs.
+    pub(crate) settings: Settings,
     /// `tracing` filter directives.
     pub(crate) log_filter: String,
-    /// Where actor data is persisted between invocations; `None` (`RUNNER_OBJECT_STORE=none`)
-    /// keeps it only while the actor runs.
-    pub(crate) store: Option<S3Config>,
-    /// Key prefix for actor data in the bucket.
-    pub(crate) store_prefix: String,
-    /// When writes reach the bucket.
-    pub(crate) persist: PersistOptions,
 }
 
 /// A setting that cannot be used.
@@ -43,8 +41,10 @@ pub(crate) enum ConfigError {
         "the S3 store needs RUNNER_S3_ACCESS_KEY_ID and RUNNER_S3_SECRET_ACCESS_KEY on Workers (there is no credential chain)"
     )]
     MissingS3Keys,
+    /// The runner could not be built from valid settings (the S3 store refused its endpoint,
+    /// a sandboxed actor was configured in a build without sandboxes).
     #[error(transparent)]
-    S3(#[from] runner_core::object_store::HttpS3ConfigError),
+    Build(#[from] runner_core::assembly::BuildError),
 }
 
 impl WorkerConfig {
@@ -52,51 +52,43 @@ impl WorkerConfig {
     pub(crate) fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        // No filesystem: the path only names the actor's files on the in-memory disk.
-        let CoreSettings {
-            mut runner,
-            request_timeout,
-        } = CoreSettings::from_lookup(&lookup, "/actors".into())?;
-        if runner.access.secret.is_none() {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        // Before the other settings: without the secret nothing else matters.
+        if var("RUNNER_SECRET").is_none() {
             return Err(ConfigError::MissingSecret);
         }
-        // A socket belongs to the request that opened it, so each /start needs its own.
-        runner.envoy_sharing = EnvoySharing::PerStart;
-        let log_filter = lookup("RUNNER_LOG")
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| "info".to_owned());
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let store = match var("RUNNER_OBJECT_STORE").as_deref() {
-            None | Some("s3") => {
-                let s3 = settings::s3_config(&lookup)?;
-                if s3.credentials.is_none() {
-                    return Err(ConfigError::MissingS3Keys);
-                }
-                Some(s3)
-            }
-            Some("none") => None,
-            Some(other) => {
-                return Err(
-                    invalid("RUNNER_OBJECT_STORE", other, "expected `s3` or `none`").into(),
-                );
-            }
+        let defaults = Defaults {
+            data_dir: DATA_DIR.into(),
+            store: StoreKind::S3,
+            local_store_dir: None,
+            ..Defaults::default()
         };
-        let mut persist = settings::persist_options(&lookup)?;
+        let mut settings = Settings::from_lookup(&var, defaults)?;
+        // The disk is memory: RUNNER_DATA_DIR has nothing to choose.
+        settings.runner.data_dir = DATA_DIR.into();
+        // A socket belongs to the request that opened it, so each /start needs its own.
+        settings.runner.envoy_sharing = EnvoySharing::PerStart;
+        if let StoreSettings::S3(s3) = &settings.store
+            && s3.credentials.is_none()
+        {
+            return Err(ConfigError::MissingS3Keys);
+        }
         // Each fetch to the bucket is a subrequest, capped per request by the plan.
-        persist.request_budget.get_or_insert(DEFAULT_REQUEST_BUDGET);
+        settings
+            .persist
+            .request_budget
+            .get_or_insert(DEFAULT_REQUEST_BUDGET);
         Ok(Self {
-            runner,
-            request_timeout,
-            log_filter,
-            store,
-            store_prefix: var("RUNNER_STORE_PREFIX").unwrap_or_else(|| "actors".to_owned()),
-            persist,
+            settings,
+            log_filter: var("RUNNER_LOG").unwrap_or_else(|| "info".to_owned()),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<WorkerConfig, ConfigError> {
@@ -126,23 +118,28 @@ mod tests {
         let err = config(&[("RUNNER_SECRET", "s"), ("RUNNER_S3_BUCKET", "b")]).unwrap_err();
         assert!(matches!(err, ConfigError::MissingS3Keys), "{err}");
         let c = config(&BUCKET).unwrap();
-        let s3 = c.store.expect("s3 by default");
+        let StoreSettings::S3(s3) = c.settings.store else {
+            panic!("s3 by default")
+        };
         assert_eq!(
             (s3.bucket.as_str(), s3.region.as_str()),
             ("actors", "us-east-1")
         );
         assert!(!s3.force_path_style, "AWS: virtual-hosted addressing");
-        assert_eq!(c.store_prefix, "actors");
-        assert_eq!(c.persist.request_budget, Some(DEFAULT_REQUEST_BUDGET));
+        assert_eq!(c.settings.store_prefix, "actors");
+        assert_eq!(
+            c.settings.persist.request_budget,
+            Some(DEFAULT_REQUEST_BUDGET)
+        );
         let mut free_plan = BUCKET.to_vec();
         free_plan.push(("RUNNER_STORE_REQUEST_BUDGET", "50"));
         let c = config(&free_plan).unwrap();
         assert_eq!(
-            c.persist.request_budget,
+            c.settings.persist.request_budget,
             Some(RequestBudget { requests: 50 })
         );
         let c = config(&[("RUNNER_SECRET", "s"), ("RUNNER_OBJECT_STORE", "none")]).unwrap();
-        assert!(c.store.is_none());
+        assert!(matches!(c.settings.store, StoreSettings::None));
         let err = config(&[("RUNNER_SECRET", "s"), ("RUNNER_OBJECT_STORE", "local")]).unwrap_err();
         assert!(err.to_string().contains("RUNNER_OBJECT_STORE"), "{err}");
     }
@@ -152,10 +149,13 @@ mod tests {
         let mut pairs = BUCKET.to_vec();
         pairs.push(("RUNNER_IDLE_SLEEP_MS", "3000"));
         let c = config(&pairs).unwrap();
-        assert_eq!(c.runner.envoy_sharing, EnvoySharing::PerStart);
-        assert_eq!(c.runner.idle_sleep, Duration::from_secs(3));
-        assert_eq!(c.runner.access.endpoints, ["http://127.0.0.1:6420"]);
-        assert!(c.request_timeout.is_none());
+        assert_eq!(c.settings.runner.envoy_sharing, EnvoySharing::PerStart);
+        assert_eq!(c.settings.runner.idle_sleep, Duration::from_secs(3));
+        assert_eq!(
+            c.settings.runner.access.endpoints,
+            ["http://127.0.0.1:6420"]
+        );
+        assert!(c.settings.request_timeout.is_none());
     }
 
     #[test]

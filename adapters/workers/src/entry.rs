@@ -8,8 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use runner_core::actor::Registry;
-use runner_core::object_store::HttpS3Store;
-use runner_core::persist::Persistence;
+use runner_core::assembly::StoreSettings;
 use runner_core::rt::Instant;
 use runner_core::{Body, Deadline, Runner};
 use tokio::sync::oneshot;
@@ -28,7 +27,7 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let (runner, request_timeout) = match runner(&env) {
+    let (runner, request_timeout) = match runner(&env).await {
         Ok(runner) => runner,
         Err(err) => {
             // The configured log filter is part of what failed: log with the default one.
@@ -54,36 +53,44 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     to_worker(response, Some(local))
 }
 
-/// The isolate's runner, built from the bindings on first use.
-fn runner(env: &Env) -> Result<(Runner, Option<Duration>), config::ConfigError> {
+/// The isolate's runner, built from the bindings on first use. Requests that arrive while it
+/// is being built build their own; the last one built is kept, and they are interchangeable.
+async fn runner(env: &Env) -> Result<(Runner, Option<Duration>), config::ConfigError> {
     if let Some(existing) = RUNNER.with(|slot| slot.borrow().clone()) {
         return Ok(existing);
     }
-    let config = WorkerConfig::from_lookup(|name| binding(env, name))?;
-    logging::init(&config.log_filter);
-    let registry = Registry::new().with_actor::<example_counter::Counter>();
-    let runner = match config.store {
-        Some(s3) => {
-            tracing::info!(
-                base_path = %config.runner.base_path,
-                bucket = %s3.bucket,
-                prefix = %config.store_prefix,
-                "runner ready; actor data persists to S3"
-            );
-            let store = HttpS3Store::new(s3, Arc::new(FetchClient))?;
-            let persistence =
-                Persistence::new(Arc::new(store), config.store_prefix).with_options(config.persist);
-            Runner::with_persistence(config.runner, registry, persistence)
-        }
-        None => {
-            tracing::warn!(
-                base_path = %config.runner.base_path,
-                "runner ready; RUNNER_OBJECT_STORE=none: actor data is lost when an actor stops"
-            );
-            Runner::new(config.runner, registry)
-        }
+    let WorkerConfig {
+        settings,
+        log_filter,
+    } = WorkerConfig::from_lookup(|name| binding(env, name))?;
+    logging::init(&log_filter);
+    let request_timeout = settings.request_timeout;
+    let base_path = settings.runner.base_path.clone();
+    let persisted_to = match &settings.store {
+        StoreSettings::S3(s3) => Some((s3.bucket.clone(), settings.store_prefix.clone())),
+        // `local` is refused on a Worker: this is `none`.
+        StoreSettings::None | StoreSettings::Local(_) => None,
     };
-    let built = (runner, config.request_timeout);
+    // The actors this Worker hosts: the native ones compiled into it.
+    let registry = Registry::new().with_actor::<example_counter::Counter>();
+    let runner = Runner::builder(settings)
+        .registry(registry)
+        .http_client(Arc::new(FetchClient))
+        .build()
+        .await?;
+    match persisted_to {
+        Some((bucket, prefix)) => tracing::info!(
+            base_path = %base_path,
+            bucket = %bucket,
+            prefix = %prefix,
+            "runner ready; actor data persists to S3"
+        ),
+        None => tracing::warn!(
+            base_path = %base_path,
+            "runner ready; RUNNER_OBJECT_STORE=none: actor data is lost when an actor stops"
+        ),
+    }
+    let built = (runner, request_timeout);
     RUNNER.with(|slot| *slot.borrow_mut() = Some(built.clone()));
     Ok(built)
 }

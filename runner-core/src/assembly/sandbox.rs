@@ -6,21 +6,20 @@
 
 use std::sync::Arc;
 
-use runner_core::actor::Registry;
-use runner_core::object_store::ObjectStore;
+use super::{BuildError, SandboxSettings};
+use crate::actor::Registry;
+use crate::object_store::ObjectStore;
 
-use crate::{BuildError, SandboxConfig};
-
-#[cfg(any(feature = "wasm", feature = "js"))]
-pub(crate) async fn with_sandboxed_actors(
+#[cfg(any(feature = "wasmtime", feature = "js"))]
+pub(super) async fn with_sandboxed_actors(
     registry: Registry,
-    config: &SandboxConfig,
+    config: &SandboxSettings,
     store: Option<Arc<dyn ObjectStore>>,
 ) -> Result<Registry, BuildError> {
-    use runner_core::bundle::BundleStore;
-    use runner_core::sandbox::{Catalog, NamespaceAllow, SandboxLimits};
+    use crate::bundle::BundleStore;
+    use crate::sandbox::{Catalog, NamespaceAllow, SandboxLimits};
 
-    use crate::config::BundleNamespaces;
+    use super::BundleNamespaces;
 
     let limits = SandboxLimits {
         memory_bytes: config.memory_bytes,
@@ -35,13 +34,13 @@ pub(crate) async fn with_sandboxed_actors(
     if config.wasm_actors.is_empty() && namespaces.is_none() {
         return Ok(registry);
     }
-    #[cfg(feature = "wasm")]
+    #[cfg(feature = "wasmtime")]
     let (registry, wasm, cache) = {
         let (wasm, cache) = wasm_runtime(config, limits, store.clone())?;
         let registry = with_wasm_actors(registry, config, &wasm, &cache, &outbound).await?;
         (registry, wasm, cache)
     };
-    #[cfg(not(feature = "wasm"))]
+    #[cfg(not(feature = "wasmtime"))]
     refuse_wasm_actors(config)?;
     let Some(namespaces) = namespaces else {
         return Ok(registry);
@@ -50,29 +49,29 @@ pub(crate) async fn with_sandboxed_actors(
     let catalog = Catalog::new(BundleStore::new(store, &config.bundle_prefix), namespaces)
         .with_outbound(outbound);
     let catalog = with_publish_key(catalog, config);
-    #[cfg(feature = "wasm")]
+    #[cfg(feature = "wasmtime")]
     let catalog = catalog.with_wasm(wasm, cache);
     #[cfg(feature = "js")]
-    let catalog = catalog.with_js(runner_core::sandbox::js::JsRuntime::new(limits).map_err(
-        |e| BuildError::LoadComponent {
+    let catalog = catalog.with_js(crate::sandbox::js::JsRuntime::new(limits).map_err(|e| {
+        BuildError::LoadComponent {
             name: "(javascript runtime)".to_owned(),
             reason: e.to_string(),
-        },
-    )?);
+        }
+    })?);
     tracing::info!(namespaces = ?config.bundle_namespaces, prefix = %config.bundle_prefix, "running published actor code");
     Ok(registry.with_resolver(Arc::new(catalog)))
 }
 
 /// Makes the catalog verify each pointer under its namespace's token, or says (once, at
 /// startup) that without `RUNNER_PUBLISH_KEY` the bucket's writers decide what runs.
-#[cfg(any(feature = "wasm", feature = "js"))]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 fn with_publish_key(
-    catalog: runner_core::sandbox::Catalog,
-    config: &SandboxConfig,
-) -> runner_core::sandbox::Catalog {
+    catalog: crate::sandbox::Catalog,
+    config: &SandboxSettings,
+) -> crate::sandbox::Catalog {
     match &config.publish_key {
         Some(secret) => {
-            catalog.with_publish_key(runner_core::bundle::PublishKey::new(secret.0.as_bytes()))
+            catalog.with_publish_key(crate::bundle::PublishKey::new(secret.0.as_bytes()))
         }
         None => {
             tracing::warn!(
@@ -83,15 +82,13 @@ fn with_publish_key(
     }
 }
 
-#[cfg(any(feature = "wasm", feature = "js"))]
-fn outbound_policy(
-    config: &SandboxConfig,
-) -> Result<runner_core::sandbox::OutboundPolicy, BuildError> {
-    use runner_core::sandbox::{OutboundPolicy, OutboundRule};
+#[cfg(any(feature = "wasmtime", feature = "js"))]
+fn outbound_policy(config: &SandboxSettings) -> Result<crate::sandbox::OutboundPolicy, BuildError> {
+    use crate::sandbox::{OutboundPolicy, OutboundRule};
 
     let mut policy = OutboundPolicy::new();
     for grant in &config.outbound {
-        let bad = |e: runner_core::sandbox::OutboundRuleError| BuildError::Outbound {
+        let bad = |e: crate::sandbox::OutboundRuleError| BuildError::Outbound {
             namespace: grant.namespace.clone(),
             reason: e.to_string(),
         };
@@ -108,22 +105,22 @@ fn outbound_policy(
 }
 
 /// Where compiled components are shared in the object store, beside the actors' data.
-#[cfg(feature = "wasm")]
+#[cfg(feature = "wasmtime")]
 const CACHE_PREFIX: &str = "component-cache";
 
-#[cfg(feature = "wasm")]
+#[cfg(feature = "wasmtime")]
 fn wasm_runtime(
-    config: &SandboxConfig,
-    limits: runner_core::sandbox::SandboxLimits,
+    config: &SandboxSettings,
+    limits: crate::sandbox::SandboxLimits,
     store: Option<Arc<dyn ObjectStore>>,
 ) -> Result<
     (
-        runner_core::sandbox::wasm::WasmRuntime,
-        runner_core::sandbox::wasm::ComponentCache,
+        crate::sandbox::wasm::WasmRuntime,
+        crate::sandbox::wasm::ComponentCache,
     ),
     BuildError,
 > {
-    use runner_core::sandbox::wasm::{ArtifactKey, ComponentCache, WasmRuntime};
+    use crate::sandbox::wasm::{ArtifactKey, ComponentCache, WasmRuntime};
 
     let runtime =
         WasmRuntime::new(limits, config.max_instances).map_err(|e| BuildError::LoadComponent {
@@ -143,15 +140,15 @@ fn wasm_runtime(
     Ok((runtime, cache))
 }
 
-#[cfg(feature = "wasm")]
+#[cfg(feature = "wasmtime")]
 async fn with_wasm_actors(
     mut registry: Registry,
-    config: &SandboxConfig,
-    runtime: &runner_core::sandbox::wasm::WasmRuntime,
-    cache: &runner_core::sandbox::wasm::ComponentCache,
-    outbound: &Arc<runner_core::sandbox::OutboundPolicy>,
+    config: &SandboxSettings,
+    runtime: &crate::sandbox::wasm::WasmRuntime,
+    cache: &crate::sandbox::wasm::ComponentCache,
+    outbound: &Arc<crate::sandbox::OutboundPolicy>,
 ) -> Result<Registry, BuildError> {
-    use runner_core::sandbox::wasm::WasmFactory;
+    use crate::sandbox::wasm::WasmFactory;
 
     for (name, path) in &config.wasm_actors {
         let wasm = std::fs::read(path).map_err(|source| BuildError::ReadComponent {
@@ -159,7 +156,7 @@ async fn with_wasm_actors(
             path: path.display().to_string(),
             source,
         })?;
-        let load_error = |e: runner_core::sandbox::wasm::WasmError| BuildError::LoadComponent {
+        let load_error = |e: crate::sandbox::wasm::WasmError| BuildError::LoadComponent {
             name: name.clone(),
             reason: e.to_string(),
         };
@@ -172,8 +169,8 @@ async fn with_wasm_actors(
     Ok(registry)
 }
 
-#[cfg(not(feature = "wasm"))]
-fn refuse_wasm_actors(config: &SandboxConfig) -> Result<(), BuildError> {
+#[cfg(not(feature = "wasmtime"))]
+fn refuse_wasm_actors(config: &SandboxSettings) -> Result<(), BuildError> {
     match config.wasm_actors.first() {
         None => Ok(()),
         Some((name, _)) => Err(BuildError::LoadComponent {
@@ -183,14 +180,14 @@ fn refuse_wasm_actors(config: &SandboxConfig) -> Result<(), BuildError> {
     }
 }
 
-#[cfg(not(any(feature = "wasm", feature = "js")))]
-pub(crate) async fn with_sandboxed_actors(
+#[cfg(not(any(feature = "wasmtime", feature = "js")))]
+pub(super) async fn with_sandboxed_actors(
     registry: Registry,
-    config: &SandboxConfig,
+    config: &SandboxSettings,
     _store: Option<Arc<dyn ObjectStore>>,
 ) -> Result<Registry, BuildError> {
     refuse_wasm_actors(config)?;
-    if config.bundle_namespaces != crate::config::BundleNamespaces::Off {
+    if config.bundle_namespaces != super::BundleNamespaces::Off {
         return Err(BuildError::NoSandbox);
     }
     Ok(registry)
