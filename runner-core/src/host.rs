@@ -52,6 +52,7 @@ impl ActorHost {
     }
 
     /// The running instance of `actor_id`, if any.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn handle(&self, actor_id: &str) -> Option<ActorHandle> {
         self.get(actor_id)
     }

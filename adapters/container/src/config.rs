@@ -38,7 +38,7 @@ impl ContainerConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let listen: SocketAddr = parse(var("RUNNER_LISTEN"), "RUNNER_LISTEN", "127.0.0.1:8088")?;
-        let settings = Settings::from_lookup(&var, Defaults::default())?;
+        let settings = Settings::from_lookup(var, Defaults::default())?;
         if settings.runner.access.secret.is_none() && !listen.ip().is_loopback() {
             return Err(ConfigError::Unsafe(format!(
                 "RUNNER_SECRET is required when listening on {listen}: without it anyone who can reach /start can make the runner serve actor data"

@@ -63,7 +63,7 @@ impl WorkerConfig {
             local_store_dir: None,
             ..Defaults::default()
         };
-        let mut settings = Settings::from_lookup(&var, defaults)?;
+        let mut settings = Settings::from_lookup(var, defaults)?;
         // The disk is memory: RUNNER_DATA_DIR has nothing to choose.
         settings.runner.data_dir = DATA_DIR.into();
         // A socket belongs to the request that opened it, so each /start needs its own.
