@@ -41,7 +41,7 @@ pub use memory::MemoryStore;
 pub use s3::S3Store;
 pub use s3_config::{S3Config, StaticCredentials};
 #[cfg(feature = "s3-http")]
-pub use s3_http::{HttpClient, HttpS3ConfigError, HttpS3Store};
+pub use s3_http::{HttpClient, HttpClientError, HttpS3ConfigError, HttpS3Store};
 
 /// A boxed future, so stores can sit behind `Arc<dyn ObjectStore>` (`Send` except on `wasm32`,
 /// where a store's requests are the host's `fetch`).

@@ -280,11 +280,8 @@ impl Runner {
         let start = serverless::decode_start(&body)?;
         tracing::info!(actor_id = %start.actor_id, generation = start.generation, actor = %start.actor_name, "start");
         let envoy = inner.envoys.get_or_connect(&start_headers).await?;
-        let owns_envoy = inner.envoys.per_start();
-        if let Err(err) = envoy.start_serverless_actor(&body).await {
-            if owns_envoy {
-                envoy.shutdown(true);
-            }
+        if let Err(err) = envoy.handle().start_serverless_actor(&body).await {
+            envoy.abandon();
             return Err(StartError::Envoy(format!("{err:#}")));
         }
 
@@ -293,9 +290,7 @@ impl Runner {
                 .unwrap_or_else(Instant::now)
         });
         let (tx, rx) = mpsc::channel(4);
-        rt::spawn(serverless::start_stream(
-            envoy, owns_envoy, start, drain_at, tx,
-        ));
+        rt::spawn(serverless::start_stream(envoy, start, drain_at, tx));
         Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/event-stream")

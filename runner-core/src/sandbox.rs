@@ -18,10 +18,12 @@ pub mod wasm;
 pub(crate) mod call;
 mod catalog;
 mod clock;
+mod factory;
 mod limits;
 mod outbound;
 pub(crate) mod sql_policy;
 
 pub use catalog::{Catalog, NamespaceAllow};
+pub use factory::{SandboxCode, SandboxFactory};
 pub use limits::SandboxLimits;
 pub use outbound::{OutboundPolicy, OutboundRule, OutboundRuleError};

@@ -1,10 +1,12 @@
 //! The `/api/rivet` endpoint the engine calls: `metadata`, `start` and `health`.
 
+mod body;
 mod envoys;
 mod headers;
 mod payload;
 mod sse;
 
+pub use body::{BodyError, read_body};
 pub(crate) use envoys::Envoys;
 pub use headers::secrets_match;
 pub(crate) use headers::{StartHeaders, authorize, check_secret};

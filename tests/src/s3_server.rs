@@ -10,7 +10,9 @@ use anyhow::{Context as _, bail};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use runner_core::object_store::{HttpClient, HttpS3Store, S3Config, S3Store, StaticCredentials};
+use runner_core::object_store::{
+    HttpClient, HttpClientError, HttpS3Store, S3Config, S3Store, StaticCredentials,
+};
 use tokio::process::{Child, Command};
 
 /// The SeaweedFS release the tests pin.
@@ -170,20 +172,20 @@ impl HttpClient for ReqwestClient {
     fn send(
         &self,
         request: http::Request<Bytes>,
-    ) -> runner_core::rt::BoxFuture<'_, Result<http::Response<Bytes>, String>> {
+    ) -> runner_core::rt::BoxFuture<'_, Result<http::Response<Bytes>, HttpClientError>> {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request).map_err(|err| err.to_string())?;
+            let request = reqwest::Request::try_from(request).map_err(HttpClientError::new)?;
             let response = self
                 .0
                 .execute(request)
                 .await
-                .map_err(|err| err.to_string())?;
+                .map_err(HttpClientError::new)?;
             let mut answer = http::Response::builder().status(response.status());
             for (name, value) in response.headers() {
                 answer = answer.header(name, value);
             }
-            let body = response.bytes().await.map_err(|err| err.to_string())?;
-            answer.body(body).map_err(|err| err.to_string())
+            let body = response.bytes().await.map_err(HttpClientError::new)?;
+            answer.body(body).map_err(HttpClientError::new)
         })
     }
 }

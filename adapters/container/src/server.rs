@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use futures_util::TryStreamExt as _;
+use http_body_util::BodyStream;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use runner_core::serverless::{BodyError, read_body};
 use runner_core::{Body, Deadline, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -92,15 +94,28 @@ async fn answer(
     let bytes = if limit == 0 {
         Bytes::new()
     } else {
-        match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(_)) => return runner.body_too_large(limit + 1),
+        let chunks = BodyStream::new(body).map_ok(|frame| frame.into_data().unwrap_or_default());
+        match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(chunks, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(BodyError::TooLarge { size })) => return runner.body_too_large(size),
+            Ok(Err(BodyError::Read(err))) => {
+                tracing::debug!(error = %err, "the request body could not be read");
+                return unreadable_body();
+            }
             Err(_) => return slow_body(),
         }
     };
     runner
         .handle(Request::from_parts(parts, bytes), deadline)
         .await
+}
+
+fn unreadable_body() -> Response<Body> {
+    let mut response = Response::new(Body::Full(Bytes::from_static(
+        b"{\"code\":\"invalid_body\",\"message\":\"the request body could not be read\"}",
+    )));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
 }
 
 fn slow_body() -> Response<Body> {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use lambda_http::{Request, RequestExt as _, service_fn};
 use runner_core::actor::Registry;
 use runner_core::assembly::{Defaults, Settings};
+use runner_core::serverless::{BodyError, read_body};
 use runner_core::{Body, Deadline, Runner};
 
 mod init_error;
@@ -60,15 +61,24 @@ fn configuration() -> Result<Settings, String> {
 async fn answer(runner: &Runner, request: Request) -> http::Response<Body> {
     let deadline = deadline_of(request.lambda_context_ref().map(|c| c.deadline));
     let (parts, body) = request.into_parts();
+    // Lambda has delivered the whole body already; admission still decides whether it counts.
+    let limit = match runner.admit(&parts) {
+        Ok(limit) => limit,
+        Err(refusal) => return refusal,
+    };
     let bytes = match body {
+        _ if limit == 0 => Bytes::new(),
         lambda_http::Body::Empty => Bytes::new(),
         lambda_http::Body::Text(text) => Bytes::from(text),
         lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
         _ => Bytes::new(),
     };
-    if bytes.len() > runner.max_body_bytes() {
-        return runner.body_too_large(bytes.len());
-    }
+    let whole = futures_util::stream::iter([Ok::<_, Infallible>(bytes)]);
+    let bytes = match read_body(whole, limit).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge { size }) => return runner.body_too_large(size),
+        Err(BodyError::Read(never)) => match never {},
+    };
     runner
         .handle(http::Request::from_parts(parts, bytes), deadline)
         .await

@@ -10,6 +10,7 @@ use futures_util::StreamExt as _;
 use runner_core::actor::Registry;
 use runner_core::assembly::StoreSettings;
 use runner_core::rt::Instant;
+use runner_core::serverless::{BodyError, read_body};
 use runner_core::{Body, Deadline, Runner};
 use tokio::sync::oneshot;
 use tokio::task::LocalSet;
@@ -142,19 +143,19 @@ async fn to_http(mut request: Request, runner: &Runner) -> Result<http::Request<
     let limit = runner
         .admit(&head)
         .map_err(|response| Refusal::Answer(Box::new(response)))?;
-    let mut body = Vec::new();
-    if limit > 0 {
-        let mut chunks = request.stream().map_err(Refusal::Worker)?;
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(Refusal::Worker)?;
-            if body.len() + chunk.len() > limit {
-                let answer = runner.body_too_large(body.len() + chunk.len());
-                return Err(Refusal::Answer(Box::new(answer)));
+    let body = if limit == 0 {
+        Bytes::new()
+    } else {
+        let chunks = request.stream().map_err(Refusal::Worker)?;
+        match read_body(chunks, limit).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge { size }) => {
+                return Err(Refusal::Answer(Box::new(runner.body_too_large(size))));
             }
-            body.extend_from_slice(&chunk);
+            Err(BodyError::Read(err)) => return Err(Refusal::Worker(err)),
         }
-    }
-    Ok(http::Request::from_parts(head, Bytes::from(body)))
+    };
+    Ok(http::Request::from_parts(head, body))
 }
 
 /// The core's response as the Worker's. A streamed body keeps `local` running until the stream

@@ -1,7 +1,7 @@
 //! The core's [`HttpClient`] over the Worker's `fetch`: how the S3 store reaches the bucket.
 
 use bytes::Bytes;
-use runner_core::object_store::HttpClient;
+use runner_core::object_store::{HttpClient, HttpClientError};
 use runner_core::rt::BoxFuture;
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
@@ -14,11 +14,12 @@ impl HttpClient for FetchClient {
     fn send(
         &self,
         request: http::Request<Bytes>,
-    ) -> BoxFuture<'_, Result<http::Response<Bytes>, String>> {
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, HttpClientError>> {
         Box::pin(async move {
+            // A JavaScript error is not `Send`: its message is all that can travel.
             send(request)
                 .await
-                .map_err(|err| crate::js_error::plain(&err.to_string()))
+                .map_err(|err| HttpClientError::new(crate::js_error::plain(&err.to_string())))
         })
     }
 }

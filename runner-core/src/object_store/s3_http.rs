@@ -29,13 +29,26 @@ use super::{
 };
 
 /// Sends one HTTP request and returns the whole response; `Err` is a transport failure (no
-/// response), described for the operator.
+/// response).
 pub trait HttpClient: Send + Sync + 'static {
     /// Sends `request`.
     fn send(
         &self,
         request: Request<Bytes>,
-    ) -> crate::rt::BoxFuture<'_, Result<Response<Bytes>, String>>;
+    ) -> crate::rt::BoxFuture<'_, Result<Response<Bytes>, HttpClientError>>;
+}
+
+/// Why an [`HttpClient`] got no response: the client's own error, kept as it is (a message
+/// where the platform gives nothing more, as a Worker's `fetch` does).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct HttpClientError(Box<dyn std::error::Error + Send + Sync>);
+
+impl HttpClientError {
+    /// Wraps the client's error (or a message).
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
 }
 
 /// How long one request may take before it counts as a transient failure.

@@ -26,11 +26,10 @@ mod host;
 
 use std::sync::Arc;
 
-use crate::actor::{ActorFactory, ActorHandle, ActorInit};
-use crate::error::ActorStartError;
+use crate::actor::Behavior;
 
 use super::SandboxLimits;
-use super::outbound::OutboundPolicy;
+use super::outbound::Outbound;
 use behavior::JsBehavior;
 
 /// Why a JavaScript actor could not be loaded.
@@ -115,42 +114,17 @@ impl std::fmt::Debug for JsCode {
     }
 }
 
-/// Starts actors of one name from a JavaScript module.
-#[derive(Debug)]
-pub struct JsFactory {
-    name: String,
-    code: JsCode,
-    outbound: Option<Arc<OutboundPolicy>>,
-}
+/// Starts actors of one name from JavaScript code: the one sandbox factory.
+pub type JsFactory = super::SandboxFactory;
 
-impl JsFactory {
-    /// Hosts `code` under the actor name `name`, with no outbound HTTP.
-    pub fn new(name: impl Into<String>, code: JsCode) -> Self {
-        Self {
-            name: name.into(),
-            code,
-            outbound: None,
-        }
-    }
-
-    /// Lets the actors make the outbound requests `policy` allows their namespace.
-    pub fn with_outbound(mut self, policy: Arc<OutboundPolicy>) -> Self {
-        self.outbound = Some(policy);
-        self
-    }
-}
-
-impl ActorFactory for JsFactory {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
-        let outbound = self
-            .outbound
-            .as_ref()
-            .map(|policy| policy.for_namespace(&init.namespace));
-        let behavior = JsBehavior::new(self.code.clone(), &init.files.files_dir, outbound);
-        crate::actor::start_instance(&self.name, Box::new(behavior), init)
+impl JsCode {
+    /// The behaviour of a new instance: its files under `files_dir`, its outbound HTTP what
+    /// `outbound` grants its namespace.
+    pub(crate) fn behavior(
+        &self,
+        files_dir: &std::path::Path,
+        outbound: Option<Outbound>,
+    ) -> Box<dyn Behavior> {
+        Box::new(JsBehavior::new(self.clone(), files_dir, outbound))
     }
 }

@@ -22,11 +22,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::actor::{ActorFactory, ActorHandle, ActorInit};
-use crate::error::ActorStartError;
+use crate::actor::Behavior;
 
 use super::SandboxLimits;
-use super::outbound::OutboundPolicy;
+use super::outbound::Outbound;
 use behavior::WasmBehavior;
 use host::HostState;
 
@@ -166,42 +165,17 @@ impl std::fmt::Debug for WasmCode {
     }
 }
 
-/// Starts actors of one name from a component.
-#[derive(Debug)]
-pub struct WasmFactory {
-    name: String,
-    code: WasmCode,
-    outbound: Option<Arc<OutboundPolicy>>,
-}
+/// Starts actors of one name from WebAssembly code: the one sandbox factory.
+pub type WasmFactory = super::SandboxFactory;
 
-impl WasmFactory {
-    /// Hosts `code` under the actor name `name`, with no outbound HTTP.
-    pub fn new(name: impl Into<String>, code: WasmCode) -> Self {
-        Self {
-            name: name.into(),
-            code,
-            outbound: None,
-        }
-    }
-
-    /// Lets the actors make the outbound requests `policy` allows their namespace.
-    pub fn with_outbound(mut self, policy: Arc<OutboundPolicy>) -> Self {
-        self.outbound = Some(policy);
-        self
-    }
-}
-
-impl ActorFactory for WasmFactory {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn start(&self, init: ActorInit) -> Result<ActorHandle, ActorStartError> {
-        let outbound = self
-            .outbound
-            .as_ref()
-            .map(|policy| policy.for_namespace(&init.namespace));
-        let behavior = WasmBehavior::new(self.code.clone(), &init.files.files_dir, outbound);
-        crate::actor::start_instance(&self.name, Box::new(behavior), init)
+impl WasmCode {
+    /// The behaviour of a new instance: its files under `files_dir`, its outbound HTTP what
+    /// `outbound` grants its namespace.
+    pub(crate) fn behavior(
+        &self,
+        files_dir: &std::path::Path,
+        outbound: Option<Outbound>,
+    ) -> Box<dyn Behavior> {
+        Box::new(WasmBehavior::new(self.clone(), files_dir, outbound))
     }
 }

@@ -16,6 +16,39 @@ use crate::rt::{self, Instant};
 
 use super::headers::StartHeaders;
 
+/// The envoy one `/start` runs on. An envoy the start owns ([`EnvoySharing::PerStart`]) ends
+/// with it; a shared one outlives it.
+pub(crate) struct StartEnvoy {
+    handle: EnvoyHandle,
+    owned: bool,
+}
+
+impl StartEnvoy {
+    /// The connection.
+    pub(crate) fn handle(&self) -> &EnvoyHandle {
+        &self.handle
+    }
+
+    /// The start failed: an owned envoy is closed at once; a shared one serves other starts.
+    pub(crate) fn abandon(&self) {
+        if self.owned {
+            self.handle.shutdown(true);
+        }
+    }
+
+    /// The start's actor stopped: an owned envoy gets `grace` to tell the engine it is going,
+    /// then is closed; a shared one is left running.
+    pub(crate) async fn release(&self, grace: Duration) {
+        if self.owned
+            && rt::timeout(grace, self.handle.shutdown_and_wait(false))
+                .await
+                .is_err()
+        {
+            self.handle.shutdown(true);
+        }
+    }
+}
+
 /// How long an envoy may go without an engine ping before `/health` reports it (the envoy
 /// client's own threshold).
 const PING_STALE_AFTER: Duration =
@@ -60,24 +93,30 @@ impl Envoys {
     }
 
     /// The envoy for these headers, connecting it first if needed. With
-    /// [`EnvoySharing::PerStart`] it is always a new one, which the caller closes.
+    /// [`EnvoySharing::PerStart`] it is always a new one, owned by the start.
     pub(crate) async fn get_or_connect(
         &self,
         key: &StartHeaders,
-    ) -> Result<EnvoyHandle, StartError> {
-        let handle = if self.per_start() {
+    ) -> Result<StartEnvoy, StartError> {
+        let envoy = if self.per_start() {
             tracing::info!(endpoint = %key.endpoint, namespace = %key.namespace, pool = %key.pool, "connecting envoy for this start");
-            start_envoy_sync(self.envoy_config(key))
+            StartEnvoy {
+                handle: start_envoy_sync(self.envoy_config(key)),
+                owned: true,
+            }
         } else {
-            self.shared(key)
+            StartEnvoy {
+                handle: self.shared(key),
+                owned: false,
+            }
         };
-        match rt::timeout(self.connect_timeout, handle.started()).await {
-            Ok(Ok(())) => Ok(handle),
+        match rt::timeout(self.connect_timeout, envoy.handle.started()).await {
+            Ok(Ok(())) => Ok(envoy),
             Ok(Err(_)) | Err(_) => {
-                if self.per_start() {
-                    handle.shutdown(true);
+                if envoy.owned {
+                    envoy.abandon();
                 } else {
-                    self.discard(key, &handle);
+                    self.discard(key, &envoy.handle);
                 }
                 Err(StartError::EngineUnreachable {
                     endpoint: key.endpoint.clone(),

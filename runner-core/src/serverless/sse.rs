@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use rivet_envoy_client::handle::EnvoyHandle;
 use tokio::sync::mpsc;
 
 use crate::rt::{self, Instant};
 
+use super::envoys::StartEnvoy;
 use super::payload::StartCommand;
 
 /// Sent at once and then every second; the engine ignores it, but it keeps proxies and the
@@ -23,14 +23,14 @@ const OWN_ENVOY_CLOSE: Duration = Duration::from_secs(2);
 
 /// Streams pings until the actor generation stops, then `stopping`. If `drain_at` comes first,
 /// the actor is asked to sleep so it persists and stops before the platform's deadline. An
-/// envoy the stream `owns_envoy` is closed before `stopping`.
+/// envoy the start owns is closed before `stopping`.
 pub(crate) async fn stream(
-    envoy: EnvoyHandle,
-    owns_envoy: bool,
+    start_envoy: StartEnvoy,
     start: StartCommand,
     drain_at: Option<Instant>,
     tx: mpsc::Sender<Bytes>,
 ) {
+    let envoy = start_envoy.handle();
     let stopped = envoy.wait_actor_registered_then_stopped(&start.actor_id, start.generation);
     tokio::pin!(stopped);
     let mut ticks = rt::Interval::new(PING_INTERVAL);
@@ -56,13 +56,7 @@ pub(crate) async fn stream(
         }
     }
     tracing::info!(actor_id = %start.actor_id, generation = start.generation, "actor stopped; ending start stream");
-    if owns_envoy
-        && rt::timeout(OWN_ENVOY_CLOSE, envoy.shutdown_and_wait(false))
-            .await
-            .is_err()
-    {
-        envoy.shutdown(true);
-    }
+    start_envoy.release(OWN_ENVOY_CLOSE).await;
     let _ = tx.send(Bytes::from_static(STOPPING)).await;
 }
 

@@ -12,6 +12,7 @@ use crate::disk;
 use crate::object_store::ObjectStore;
 
 use super::status::{DurabilityMode, ReplicaStatus};
+use super::upload::{Uploads, read_header};
 use crate::persist::budget::BudgetMeter;
 use crate::persist::cell::{Advance, ManifestCell};
 use crate::persist::error::{PersistError, io};
@@ -60,20 +61,20 @@ pub(crate) struct ShipperInit {
 }
 
 pub(super) struct Shipper {
-    pub(super) store: Arc<dyn ObjectStore>,
+    store: Arc<dyn ObjectStore>,
     meter: BudgetMeter,
     actor_id: String,
-    pub(super) prefix: ActorPrefix,
+    prefix: ActorPrefix,
     cell: ManifestCell,
-    pub(super) generation: u32,
-    pub(super) manifest: Manifest,
+    generation: u32,
+    manifest: Manifest,
     files: FileIndex,
-    pub(super) paths: LocalPaths,
+    paths: LocalPaths,
     /// The header of the WAL the current chain holds.
-    pub(super) wal_header: Option<WalHeader>,
+    wal_header: Option<WalHeader>,
     /// Part of the key of every object this shipper uploads, drawn anew after a failed or
     /// restarted round, so no key is ever written with two contents.
-    pub(super) tag: String,
+    tag: String,
     /// The local WAL was checkpointed away: the next ship starts a new snapshot and chain.
     needs_base: bool,
     /// The newest reported commit not yet durable: (number, WAL length).
@@ -93,7 +94,7 @@ impl Shipper {
     ) -> Result<Self, PersistError> {
         let paths = LocalPaths::new(&init.dir);
         let wal_header = if init.manifest.wal.len > 0 {
-            Some(super::upload::read_header(&paths.wal)?)
+            Some(read_header(&paths.wal)?)
         } else {
             None
         };
@@ -257,13 +258,22 @@ impl Shipper {
         next.generation = self.generation;
         next.seq += 1;
         let mut superseded = Vec::new();
+        let uploads = Uploads {
+            store: &self.store,
+            prefix: &self.prefix,
+            paths: &self.paths,
+            generation: self.generation,
+            tag: &self.tag,
+        };
         if self.needs_base || next.snapshot.is_none() {
-            superseded = self.start_chain(&mut next).await?;
+            superseded = uploads.start_chain(&mut next).await?;
         }
         if let Some((_, end)) = self.target
             && end > next.wal.len
         {
-            self.ship_segment(&mut next, end).await?;
+            uploads
+                .ship_segment(&mut next, end, &mut self.wal_header)
+                .await?;
         }
         let new_files = self.ship_files(&mut next, &mut superseded).await?;
         let unchanged = next.snapshot == self.manifest.snapshot

@@ -1,27 +1,38 @@
 //! The shipper's uploads of database bytes: a snapshot that starts a chain, and WAL segments
-//! that continue it.
+//! that continue it. What they need of the shipper is passed in, so this module knows nothing
+//! of the shipper's state.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::disk;
-use crate::object_store::{PutMode, content_etag};
-
-use super::shipper::Shipper;
+use crate::object_store::{ObjectStore, PutMode, content_etag};
 use crate::persist::error::{PersistError, io};
-use crate::persist::layout;
+use crate::persist::layout::{self, ActorPrefix};
+use crate::persist::local::LocalPaths;
 use crate::persist::manifest::{self, Manifest, ObjectRef, SNAPSHOT_PART, WalChain};
 use crate::persist::retry::retry;
 use crate::persist::wal::{HEADER_LEN, WalError, WalHeader};
 
-impl Shipper {
+/// Where one writer uploads: its store, the actor's keys and local files, and what names its
+/// objects (generation and upload tag).
+pub(super) struct Uploads<'a> {
+    pub(super) store: &'a Arc<dyn ObjectStore>,
+    pub(super) prefix: &'a ActorPrefix,
+    pub(super) paths: &'a LocalPaths,
+    pub(super) generation: u32,
+    pub(super) tag: &'a str,
+}
+
+impl Uploads<'_> {
     /// Uploads the database file as the base of a new, empty chain; returns what it replaces.
     pub(super) async fn start_chain(
-        &mut self,
+        &self,
         next: &mut Manifest,
     ) -> Result<Vec<String>, PersistError> {
-        let id = layout::chain_id(self.generation, next.seq, &self.tag);
+        let id = layout::chain_id(self.generation, next.seq, self.tag);
         let snapshot = self.upload_snapshot(self.prefix.snapshot(&id)).await?;
         next.format = manifest::FORMAT;
         let mut superseded: Vec<String> = next
@@ -90,17 +101,19 @@ impl Shipper {
         Ok(snapshot)
     }
 
-    /// Uploads the WAL bytes from the chain's end to `end` as its next segment.
+    /// Uploads the WAL bytes from the chain's end to `end` as its next segment. `header` is
+    /// the header of the log the chain holds, recorded on its first segment.
     pub(super) async fn ship_segment(
-        &mut self,
+        &self,
         next: &mut Manifest,
         end: u64,
+        header: &mut Option<WalHeader>,
     ) -> Result<(), PersistError> {
         let start = next.wal.len;
-        let segment = self.read_wal(start, end)?;
+        let segment = read_wal(&self.paths.wal, header, start, end)?;
         let key = next
             .wal
-            .push(&self.prefix, self.generation, &self.tag, &segment);
+            .push(self.prefix, self.generation, self.tag, &segment);
         let body = Bytes::from(segment);
         retry("put WAL segment", || {
             self.store.put(&key, body.clone(), PutMode::Overwrite)
@@ -108,25 +121,29 @@ impl Shipper {
         .await?;
         Ok(())
     }
+}
 
-    /// Reads committed WAL bytes `start..end`, checking they continue the chain's log and end
-    /// on a commit.
-    fn read_wal(&mut self, start: u64, end: u64) -> Result<Vec<u8>, PersistError> {
-        let path = &self.paths.wal;
-        let current = read_header(path)?;
-        match self.wal_header {
-            Some(header) if header != current => return Err(WalError::Restarted.into()),
-            _ => self.wal_header = Some(current),
-        }
-        let len = usize::try_from(end - start).map_err(|_| WalError::TooLarge)?;
-        let mut bytes = vec![0; len];
-        disk::read_exact_at(path, &mut bytes, start).map_err(io("read WAL", path))?;
-        let last_frame_len = current.last_frame_len();
-        let mut last = vec![0; usize::try_from(last_frame_len).unwrap_or(0)];
-        disk::read_exact_at(path, &mut last, end - last_frame_len).map_err(io("read WAL", path))?;
-        current.check_commit_end(end, &last)?;
-        Ok(bytes)
+/// Reads committed WAL bytes `start..end` of the WAL at `path`, checking they continue the log
+/// `header` names (recording it if none is yet) and end on a commit.
+fn read_wal(
+    path: &Path,
+    header: &mut Option<WalHeader>,
+    start: u64,
+    end: u64,
+) -> Result<Vec<u8>, PersistError> {
+    let current = read_header(path)?;
+    match header {
+        Some(known) if *known != current => return Err(WalError::Restarted.into()),
+        _ => *header = Some(current),
     }
+    let len = usize::try_from(end - start).map_err(|_| WalError::TooLarge)?;
+    let mut bytes = vec![0; len];
+    disk::read_exact_at(path, &mut bytes, start).map_err(io("read WAL", path))?;
+    let last_frame_len = current.last_frame_len();
+    let mut last = vec![0; usize::try_from(last_frame_len).unwrap_or(0)];
+    disk::read_exact_at(path, &mut last, end - last_frame_len).map_err(io("read WAL", path))?;
+    current.check_commit_end(end, &last)?;
+    Ok(bytes)
 }
 
 /// The header of the WAL at `path`.
