@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
 use futures_util::TryStreamExt as _;
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyStream;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;

@@ -61,10 +61,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_read_is_the_platforms_error() {
-        let failing = futures_util::stream::iter(vec![
-            Ok(vec![1u8]),
-            Err(std::io::Error::other("reset")),
-        ]);
+        let failing =
+            futures_util::stream::iter(vec![Ok(vec![1u8]), Err(std::io::Error::other("reset"))]);
         let err = read_body(failing, 100).await.unwrap_err();
         assert!(matches!(err, BodyError::Read(_)), "{err}");
     }
