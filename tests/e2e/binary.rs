@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use runner_tests::process::{process_runner_config, runner_binary, spawn_runner};
+use runner_tests::process::{process_runner_config, runner_binary, spawn_binary, spawn_runner};
 use runner_tests::{Engine, free_port, wait_for};
 use serde_json::json;
 use tokio::process::Command;
@@ -49,6 +49,37 @@ async fn sigterm_drains_and_a_new_process_keeps_the_state() -> anyhow::Result<()
     .await
     .map_err(|e| anyhow::anyhow!("{e}; engine log:\n{}", engine.log_tail()))?;
     assert_eq!(count, json!(3));
+    Ok(())
+}
+
+/// A crate of one's own (`examples/own-runner`) hosts its own actor, next to the counter, with
+/// a ten-line `main` that calls `runner_container::run`: no edit to this project needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crate_of_its_own_hosts_its_actors_with_run() -> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let root = tempfile::tempdir()?;
+    let (data, objects) = (root.path().join("data"), root.path().join("objects"));
+    let port = free_port()?;
+    let _runner = spawn_binary("example-own-runner", &engine, port, &data, &objects, &[]).await?;
+    engine
+        .put_runner_config(&process_runner_config(port, 300, 10))
+        .await?;
+    let gw = engine.gateway();
+    let greeter = engine.create_actor("greeter", "own", None).await?;
+    assert_eq!(
+        gw.action(&greeter, "greet", json!(["ada"])).await?,
+        json!("hello ada, you are number 1")
+    );
+    assert_eq!(
+        gw.action(&greeter, "greet", json!(["lin"])).await?,
+        json!("hello lin, you are number 2")
+    );
+    let counter = engine.create_actor("counter", "own", None).await?;
+    assert_eq!(
+        gw.action(&counter, "increment", json!([4])).await?,
+        json!(4)
+    );
     Ok(())
 }
 

@@ -45,7 +45,20 @@ pub async fn spawn_runner(
     objects_dir: &Path,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
-    let mut command = Command::new(runner_binary()?);
+    spawn_binary("rivet-runner", engine, port, data_dir, objects_dir, extra).await
+}
+
+/// Like [`spawn_runner`], for another binary of the workspace that serves a runner (one that
+/// calls `runner_container::run`).
+pub async fn spawn_binary(
+    name: &str,
+    engine: &Engine,
+    port: u16,
+    data_dir: &Path,
+    objects_dir: &Path,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Child> {
+    let mut command = Command::new(workspace_binary(name)?);
     command
         .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUNNER_SECRET", PROCESS_SECRET)
@@ -62,7 +75,7 @@ pub async fn spawn_runner(
     }
     let child = command.spawn()?;
     wait_for(
-        "rivet-runner to listen",
+        &format!("{name} to listen"),
         Duration::from_secs(10),
         || async move {
             tokio::net::TcpStream::connect(("127.0.0.1", port))

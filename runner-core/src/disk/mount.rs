@@ -55,6 +55,10 @@ fn checked(name: &str) -> io::Result<&Path> {
 
 /// One entry of a directory listing.
 #[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(
+    not(feature = "js"),
+    allow(dead_code, reason = "only JavaScript's readDir lists a directory")
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DirEntry {
     pub(crate) name: String,
@@ -164,6 +168,10 @@ mod native {
 
         /// The entries of directory `name` (`""`: the mount itself), sorted; links and special
         /// files are left out.
+        #[cfg_attr(
+            not(feature = "js"),
+            allow(dead_code, reason = "only JavaScript's readDir lists a directory")
+        )]
         pub(crate) fn read_dir(&self, name: &str) -> io::Result<Vec<DirEntry>> {
             let dir = if name.is_empty() {
                 self.dir.try_clone()?

@@ -42,7 +42,7 @@ impl EnvoyCallbacks for HostCallbacks {
                 key: config.key,
                 input: config.input,
             };
-            Ok(host.start(start, control).await?)
+            host.start(start, control).await.map_err(for_engine)
         })
     }
 
@@ -70,7 +70,7 @@ impl EnvoyCallbacks for HostCallbacks {
             if let Err(err) = &outcome {
                 tracing::error!(%actor_id, generation, error = %err, "actor stop failed");
             }
-            stop_handle.finish(outcome.map_err(anyhow::Error::new));
+            stop_handle.finish(outcome.map_err(for_engine));
             Ok(())
         })
     }
@@ -118,4 +118,11 @@ impl EnvoyCallbacks for HostCallbacks {
         // Hibernatable WebSockets are not supported yet: connections close when the actor sleeps.
         Box::pin(async { Ok(false) })
     }
+}
+
+/// The envoy client reports an error to the engine as `{:#}`, which appends the source chain to
+/// the message. The core's errors already name their cause in their message, so the engine gets
+/// the message alone, and reads each cause once.
+fn for_engine(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::msg(err.to_string())
 }

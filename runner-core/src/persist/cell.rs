@@ -29,9 +29,11 @@ pub(crate) struct ManifestCell {
 pub(crate) enum Advance {
     /// The manifest asked for is stored.
     Written,
-    /// A later manifest of this claim's own is stored (a write whose reply was lost): the
-    /// writer continues from it.
-    Behind(Box<Manifest>),
+    /// A later manifest of this claim's own is stored (a write whose reply was lost), with
+    /// this ETag: the writer continues from it once it has taken it over ([`ManifestCell::adopt`]).
+    /// Until then the cell keeps swapping against the manifest it had, so a writer that fails to
+    /// take it over cannot overwrite it.
+    Behind(Box<Manifest>, String),
 }
 
 impl ManifestCell {
@@ -114,8 +116,14 @@ impl ManifestCell {
         unreachable!("the last attempt returns")
     }
 
+    /// Makes the manifest of a [`Advance::Behind`] (stored under `etag`) the one the next
+    /// swap is against, once the writer has taken over its content.
+    pub(crate) fn adopt(&mut self, etag: String) {
+        self.etag = Some(etag);
+    }
+
     /// Advances the stored manifest to `next` by compare-and-swap on the one this writer last
-    /// claimed or wrote.
+    /// claimed, wrote or adopted.
     pub(crate) async fn advance(&mut self, next: &Manifest) -> Result<Advance, PersistError> {
         let body = next.encode(&self.key)?;
         let mode = match &self.etag {
@@ -145,23 +153,19 @@ impl ManifestCell {
             return Err(self.fenced(next.generation, 0));
         };
         let stored = serde_json::from_slice::<Manifest>(&object.bytes).ok();
-        let ours = match &stored {
-            Some(stored) if stored == next => Some(Advance::Written),
+        match stored {
+            Some(stored) if &stored == next => {
+                self.etag = Some(object.etag);
+                Ok(Advance::Written)
+            }
             Some(stored) if !stored.claim.is_empty() && stored.claim == next.claim => {
-                Some(Advance::Behind(Box::new(stored.clone())))
+                Ok(Advance::Behind(Box::new(stored), object.etag))
             }
             // A conflicting request that did not change it (S3's 409): go again.
             Some(stored) if self.etag.as_deref() == Some(object.etag.as_str()) => {
-                Some(Advance::Behind(Box::new(stored.clone())))
+                Ok(Advance::Behind(Box::new(stored), object.etag))
             }
-            _ => None,
-        };
-        match ours {
-            Some(advance) => {
-                self.etag = Some(object.etag);
-                Ok(advance)
-            }
-            None => Err(self.fenced(next.generation, stored.map_or(0, |m| m.generation))),
+            other => Err(self.fenced(next.generation, other.map_or(0, |m| m.generation))),
         }
     }
 

@@ -29,7 +29,12 @@ pub(crate) fn spawn(init: ShipperInit) -> Result<Replica, PersistError> {
     let reported_end = init.manifest.wal.len;
     let mode = init.mode;
     let (cmds, rx) = mpsc::unbounded_channel();
-    let (status_tx, status) = watch::channel(ReplicaStatus::default());
+    // The starting status is the channel's initial value, not a change: a change wakes the
+    // actor's loop (and a spent budget would have it ask to sleep before its first request).
+    let (status_tx, status) = watch::channel(ReplicaStatus {
+        budget_spent: init.meter.spent(),
+        ..ReplicaStatus::default()
+    });
     let shipper = Shipper::new(init, status_tx)?;
     crate::rt::spawn(shipper.run(rx, mode));
     Ok(Replica {

@@ -678,3 +678,14 @@ async fn a_streamed_restore_refuses_an_altered_or_truncated_snapshot() {
         }
     }
 }
+
+/// A replica's starting status is not a change: the actor's loop must not wake (and, with a
+/// spent budget, ask to sleep) before anything was shipped.
+#[tokio::test]
+async fn a_fresh_replica_reports_no_change_before_its_first_ship() {
+    let p = Persistence::new(memory(), "actors");
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = p.restore(&key(), 1, dir.path()).await.unwrap();
+    let changed = tokio::time::timeout(std::time::Duration::from_millis(300), replica.changed());
+    assert!(changed.await.is_err(), "the status changed before any ship");
+}

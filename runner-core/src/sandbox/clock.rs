@@ -76,7 +76,9 @@ impl CallClock {
         false
     }
 
-    /// What is left of the running call's time (`None` when no call runs).
+    /// What is left of the running call's time (`None` when no call runs). Wasm's sleeps and
+    /// epochs read it.
+    #[cfg(any(test, feature = "wasmtime"))]
     pub(crate) fn remaining(&self) -> Option<Duration> {
         let deadline = self.deadline.load(Ordering::Acquire);
         (deadline != 0).then(|| Duration::from_nanos(deadline.saturating_sub(nanos_since_epoch())))

@@ -155,10 +155,28 @@ async fn an_earlier_lost_write_of_the_same_claim_is_adopted_not_fenced() {
         },
         ..landed.clone()
     };
-    match writer.advance(&retried).await.unwrap() {
-        Advance::Behind(current) => assert_eq!(*current, landed),
+    let etag = match writer.advance(&retried).await.unwrap() {
+        Advance::Behind(current, etag) => {
+            assert_eq!(*current, landed);
+            etag
+        }
         other => panic!("expected Behind, got {other:?}"),
-    }
+    };
+    // Until the writer takes it over, it cannot overwrite it: a writer that failed to read the
+    // adopted manifest's files index would otherwise write over it from what it had.
+    let from_old = Manifest {
+        seq: landed.seq + 5,
+        ..claimed.clone()
+    };
+    assert!(
+        matches!(
+            writer.advance(&from_old).await.unwrap(),
+            Advance::Behind(..)
+        ),
+        "a swap before adopting must not land"
+    );
+    assert_eq!(cell(&store).read().await.unwrap().0, landed);
+    writer.adopt(etag);
     // From the adopted manifest, the next write lands.
     assert!(matches!(
         writer.advance(&next_of(&landed)).await.unwrap(),

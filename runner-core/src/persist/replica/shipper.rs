@@ -98,7 +98,6 @@ impl Shipper {
         } else {
             None
         };
-        status.send_modify(|s| s.budget_spent = init.meter.spent());
         Ok(Self {
             store: init.store,
             meter: init.meter,
@@ -282,17 +281,19 @@ impl Shipper {
         if !unchanged {
             match self.cell.advance(&next).await? {
                 Advance::Written => self.manifest = next,
-                Advance::Behind(current) => {
+                Advance::Behind(current, etag) => {
                     tracing::warn!(
                         seq = current.seq,
                         "the stored manifest is a lost write of this instance's own; continuing from it"
                     );
                     // Its files index is what the store now holds: compare the next scan to it.
+                    // Only once that is read does the cell swap against it.
                     self.files = match &current.files {
                         Some(index) => files::read_index(&self.store, index).await?,
                         None => FileIndex::new(),
                     };
                     self.manifest = *current;
+                    self.cell.adopt(etag);
                     return Ok(false);
                 }
             }
