@@ -13,6 +13,7 @@ mod factory;
 mod files;
 mod gate;
 mod instance;
+mod key;
 mod mailbox;
 mod schedule;
 

@@ -10,6 +10,7 @@ mod deploy;
 mod js;
 mod lambda;
 mod lifecycle;
+mod npm_client;
 mod object_store;
 mod official_client;
 mod persistence;

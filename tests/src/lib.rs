@@ -5,9 +5,11 @@
 
 pub mod engine;
 pub mod fake_api;
+pub mod fixtures;
 pub mod gateway;
 pub mod kill;
 pub mod lambda_emulator;
+pub mod npm_client;
 pub mod outage_proxy;
 pub mod process;
 pub mod runner;

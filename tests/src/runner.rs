@@ -1,5 +1,5 @@
 //! The runner under test: the container adapter's server, in-process on a free port, hosting
-//! the example counter (and whatever sandboxed actors the variables configure).
+//! the example counter, the fixture probe (and whatever sandboxed actors the variables configure).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,7 +66,9 @@ impl TestRunner {
         })?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let registry = Registry::new().with_actor::<example_counter::Counter>();
+        let registry = Registry::new()
+            .with_actor::<example_counter::Counter>()
+            .with_actor::<crate::fixtures::Probe>();
         let mut builder = Runner::builder(config.settings.clone()).registry(registry);
         if let Some(store) = store {
             builder = builder.object_store(store);

@@ -14,9 +14,14 @@ use super::schedule;
 #[derive(Debug, Clone)]
 pub(crate) struct ActorMeta {
     pub(crate) namespace: String,
+    /// The registered actor name.
+    pub(crate) name: String,
     pub(crate) actor_id: String,
     pub(crate) generation: u32,
+    /// The engine's key string, as it arrived.
     pub(crate) key: Option<String>,
+    /// The key as RivetKit's API shows it: its parts.
+    pub(crate) key_parts: Vec<String>,
     pub(crate) files_dir: std::path::PathBuf,
 }
 
@@ -131,9 +136,15 @@ impl<A: Actor> Ctx<'_, A> {
         self.meta.generation
     }
 
-    /// The actor's key, if it was created with one.
-    pub fn key(&self) -> Option<&str> {
-        self.meta.key.as_deref()
+    /// The actor's key, as RivetKit's `c.key`: its parts (empty for an actor created without
+    /// one).
+    pub fn key(&self) -> &[String] {
+        &self.meta.key_parts
+    }
+
+    /// The actor's registered name (RivetKit's `c.name`).
+    pub fn name(&self) -> &str {
+        &self.meta.name
     }
 
     /// Broadcasts an event with one argument to every connection subscribed to `name`.

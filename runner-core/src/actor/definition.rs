@@ -97,7 +97,13 @@ pub struct ActionError {
     pub code: String,
     /// Human-readable message shown to the client.
     pub message: String,
+    /// Structured detail for the client (RivetKit's `metadata`), as CBOR; it reaches the client
+    /// in every encoding.
+    pub metadata: Option<Vec<u8>>,
 }
+
+/// The most metadata one error carries; more is dropped (and logged), the error itself kept.
+pub(crate) const MAX_ERROR_METADATA_BYTES: usize = 64 << 10;
 
 impl ActionError {
     /// An error meant for the client, raised by actor code.
@@ -115,7 +121,24 @@ impl ActionError {
             group: group.into(),
             code: code.into(),
             message: message.into(),
+            metadata: None,
         }
+    }
+
+    /// Adds structured detail the client receives with the error (RivetKit's `metadata`, as in
+    /// `new UserError(message, { code, metadata })`). Metadata that cannot be encoded, or is
+    /// over 64 KiB encoded, is left out and logged.
+    pub fn with_metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Self {
+        match to_cbor(metadata) {
+            Ok(bytes) if bytes.len() <= MAX_ERROR_METADATA_BYTES => self.metadata = Some(bytes),
+            Ok(bytes) => tracing::warn!(
+                code = %self.code,
+                bytes = bytes.len(),
+                "error metadata over {MAX_ERROR_METADATA_BYTES} bytes left out"
+            ),
+            Err(err) => tracing::warn!(code = %self.code, error = %err, "error metadata left out"),
+        }
+        self
     }
 
     /// An internal failure: the detail is logged, the client sees a generic message.

@@ -73,14 +73,18 @@ pub(crate) fn start(
     let _entered = span.enter();
     let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
     let handle = ActorHandle::new(tx, &init.actor_id, init.generation, init.key.as_deref());
-    let instance = Instance::boot(behavior, init)?;
+    let instance = Instance::boot(name, behavior, init)?;
     tracing::info!("actor started");
     rt::spawn(instance.run(rx).instrument(span.clone()));
     Ok(handle)
 }
 
 impl Instance {
-    fn boot(mut behavior: Box<dyn Behavior>, init: ActorInit) -> Result<Self, ActorStartError> {
+    fn boot(
+        name: &str,
+        mut behavior: Box<dyn Behavior>,
+        init: ActorInit,
+    ) -> Result<Self, ActorStartError> {
         let ActorInit {
             namespace,
             actor_id,
@@ -101,8 +105,10 @@ impl Instance {
         let mut instance = Self {
             meta: ActorMeta {
                 namespace,
+                name: name.to_owned(),
                 actor_id,
                 generation,
+                key_parts: super::key::parse_key(key.as_deref()),
                 key,
                 files_dir: files.files_dir,
             },

@@ -151,10 +151,16 @@ fn to_json(message: &ToClient<'_>) -> Result<Json, String> {
             actor_id,
             connection_id,
         } => json!({"tag": "Init", "val": {"actorId": actor_id, "connectionId": connection_id}}),
-        ToClient::Error { error, action_id } => json!({"tag": "Error", "val": {
-            "group": error.group, "code": error.code, "message": error.message,
-            "actionId": action_id.map(bigint),
-        }}),
+        ToClient::Error { error, action_id } => {
+            let mut val = json!({
+                "group": error.group, "code": error.code, "message": error.message,
+                "actionId": action_id.map(bigint),
+            });
+            if let Some(metadata) = error.metadata.as_deref() {
+                val["metadata"] = cbor_to_json(metadata)?;
+            }
+            json!({"tag": "Error", "val": val})
+        }
         ToClient::ActionResponse { id, output } => json!({"tag": "ActionResponse", "val": {
             "id": bigint(*id), "output": cbor_to_json(output)?,
         }}),
@@ -178,10 +184,16 @@ fn to_cbor(message: &ToClient<'_>) -> Vec<u8> {
             w.text("connectionId").text(connection_id);
         }
         ToClient::Error { error, action_id } => {
-            w.text("Error").text("val").map(4);
+            let metadata = error.metadata.as_deref();
+            w.text("Error")
+                .text("val")
+                .map(4 + usize::from(metadata.is_some()));
             w.text("group").text(&error.group);
             w.text("code").text(&error.code);
             w.text("message").text(&error.message);
+            if let Some(metadata) = metadata {
+                w.text("metadata").raw(metadata);
+            }
             w.text("actionId");
             match action_id {
                 Some(id) => w.u64_wide(*id),
@@ -215,7 +227,7 @@ fn to_bare(message: &ToClient<'_>) -> proto::ToClientBody {
             group: error.group.clone(),
             code: error.code.clone(),
             message: error.message.clone(),
-            metadata: None,
+            metadata: error.metadata.clone(),
             action_id: action_id.map(serde_bare::Uint),
             actor: None,
         }),
@@ -290,6 +302,43 @@ mod tests {
         let decoded =
             proto::versioned::ToClient::deserialize_with_embedded_version(&bare_frame).unwrap();
         assert!(matches!(decoded.body, proto::ToClientBody::Event(e) if e.name == "newCount"));
+    }
+
+    #[test]
+    fn error_frames_carry_metadata_in_every_encoding() {
+        let metadata = json!({"reason": "too many", "limit": 3});
+        let error = ActionError::user("refused", "no").with_metadata(&metadata);
+        let frame = ToClient::Error {
+            error: &error,
+            action_id: Some(7),
+        };
+        let (json_frame, _) = encode_to_client(Encoding::Json, &frame).unwrap();
+        let value: Json = serde_json::from_slice(&json_frame).unwrap();
+        assert_eq!(value["body"]["val"]["metadata"], metadata);
+        let (cbor_frame, _) = encode_to_client(Encoding::Cbor, &frame).unwrap();
+        let value: Json = crate::actor::cbor_to_json(&cbor_frame).unwrap();
+        assert_eq!(value["body"]["val"]["metadata"], metadata);
+        assert_eq!(value["body"]["val"]["code"], "refused");
+        let (bare_frame, _) = encode_to_client(Encoding::Bare, &frame).unwrap();
+        let decoded =
+            proto::versioned::ToClient::deserialize_with_embedded_version(&bare_frame).unwrap();
+        let proto::ToClientBody::Error(bare) = decoded.body else {
+            panic!("not an error frame");
+        };
+        let bytes = bare.metadata.expect("metadata in the bare frame");
+        assert_eq!(crate::actor::cbor_to_json(&bytes).unwrap(), metadata);
+        // Without metadata the field is absent, as RivetKit sends it.
+        let plain = ActionError::user("refused", "no");
+        let (json_frame, _) = encode_to_client(
+            Encoding::Json,
+            &ToClient::Error {
+                error: &plain,
+                action_id: None,
+            },
+        )
+        .unwrap();
+        let value: Json = serde_json::from_slice(&json_frame).unwrap();
+        assert!(value["body"]["val"].get("metadata").is_none(), "{value}");
     }
 
     #[test]

@@ -117,6 +117,12 @@ pub(crate) fn encode_http_error(
         "code": error.code,
         "message": error.message,
     });
+    if let Some(metadata) = error.metadata.as_deref() {
+        match cbor_to_json(metadata) {
+            Ok(value) => body["metadata"] = value,
+            Err(err) => tracing::warn!(error = %err, "error metadata left out of the body"),
+        }
+    }
     if let Some(actor) = actor {
         body["actor"] = json!({
             "actorId": actor.actor_id,
@@ -137,7 +143,7 @@ pub(crate) fn encode_http_error(
                 group: error.group.clone(),
                 code: error.code.clone(),
                 message: error.message.clone(),
-                metadata: None,
+                metadata: error.metadata.clone(),
                 actor: actor.map(|actor| proto::ActorSpecifier {
                     actor_id: actor.actor_id.clone(),
                     generation: serde_bare::Uint(u64::from(actor.generation)),
@@ -221,6 +227,26 @@ mod tests {
             proto::versioned::HttpResponseError::deserialize_with_embedded_version(&bare).unwrap();
         assert_eq!(decoded.code, "too_big");
         assert_eq!(decoded.actor.unwrap().generation.0, 2);
+        assert!(decoded.metadata.is_none());
+    }
+
+    #[test]
+    fn error_bodies_carry_metadata_in_every_encoding() {
+        let metadata = json!({"limit": 3, "tags": ["a"]});
+        let error = ActionError::user("refused", "no").with_metadata(&metadata);
+        let body = encode_http_error(Encoding::Json, &error, None);
+        let value: Json = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["metadata"], metadata);
+        let body = encode_http_error(Encoding::Cbor, &error, None);
+        assert_eq!(cbor_to_json(&body).unwrap()["metadata"], metadata);
+        let bare = encode_http_error(Encoding::Bare, &error, None);
+        let decoded =
+            proto::versioned::HttpResponseError::deserialize_with_embedded_version(&bare).unwrap();
+        assert_eq!(cbor_to_json(&decoded.metadata.unwrap()).unwrap(), metadata);
+        // Metadata past the limit is left out; the error itself is kept.
+        let huge = ActionError::user("refused", "no").with_metadata(&"x".repeat(100_000));
+        assert!(huge.metadata.is_none());
+        assert_eq!(huge.code, "refused");
     }
 
     #[test]

@@ -270,9 +270,11 @@ fn classify(
             format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
         );
     }
+    let mut metadata = None;
     let (name, message, group, code, stack) = match &caught {
         CaughtError::Exception(exception) => {
             let object = exception.as_object();
+            metadata = metadata_prop(ctx, object);
             (
                 string_prop(object, "name"),
                 exception.message().unwrap_or_default(),
@@ -308,7 +310,11 @@ fn classify(
         );
     }
     if let (Some(group), Some(code)) = (group, code) {
-        return ActionError::new(group, code, message);
+        let error = ActionError::new(group, code, message);
+        return match metadata {
+            Some(metadata) => error.with_metadata(&metadata),
+            None => error,
+        };
     }
     let name = name.unwrap_or_else(|| "Error".to_owned());
     tracing::warn!(
@@ -428,4 +434,15 @@ impl Behavior for JsBehavior {
         self.live_has_state = false;
         Ok(())
     }
+}
+
+/// An error's `metadata`, as JSON (RivetKit's `UserError` option); `None` when absent or not
+/// JSON-compatible.
+fn metadata_prop<'js>(ctx: &Ctx<'js>, object: &Object<'js>) -> Option<serde_json::Value> {
+    let value: Value<'js> = object.get("metadata").ok()?;
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    let text = ctx.json_stringify(value).ok()??.to_string().ok()?;
+    serde_json::from_str(&text).ok()
 }

@@ -52,7 +52,8 @@ impl JsHost {
         match meta.as_ref() {
             Some(m) => json!({
                 "actorId": m.actor_id,
-                "key": m.key,
+                "name": m.name,
+                "key": m.key_parts,
                 "generation": m.generation,
                 "namespace": m.namespace,
             })

@@ -10,12 +10,17 @@ export default function (host) {
 
   hardenArrays(host.isPlainArray);
 
+  // RivetKit's `UserError(message, { code, metadata })`: group `user`, code `user_error` unless
+  // given; `metadata` (JSON-compatible) reaches the client with the error.
   class UserError extends Error {
     constructor(message, options) {
       super(message);
       this.name = "UserError";
       this.group = "user";
       this.code = (options && options.code) || "user_error";
+      if (options && options.metadata !== undefined) {
+        this.metadata = options.metadata;
+      }
     }
   }
 
@@ -87,8 +92,12 @@ export default function (host) {
     get actorId() {
       return meta().actorId;
     },
+    // RivetKit's key: the parts of the key the actor was created with (`[]` without one).
     get key() {
       return meta().key;
+    },
+    get name() {
+      return meta().name;
     },
     get generation() {
       return meta().generation;

@@ -1,0 +1,50 @@
+//! The official RivetKit client from npm (`rivetkit@2.3.19`) under Node, unchanged, against the
+//! real engine and this runner: the same script passes against the native fixture and the same
+//! actor published in JavaScript (`tests/node/`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use runner_core::bundle::{BundleKind, BundleStore};
+use runner_core::object_store::LocalStore;
+use runner_tests::fixtures::PROBE_JS;
+use runner_tests::npm_client::run_script;
+use runner_tests::{Engine, TestRunner};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_error_metadata_reach_the_npm_client_from_native_and_javascript()
+-> anyhow::Result<()> {
+    runner_tests::init_tracing();
+    let engine = Engine::start().await?;
+    let runner = TestRunner::start(
+        &engine.url(),
+        &[
+            ("RUNNER_BUNDLE_NAMESPACES", "default"),
+            ("RUNNER_IDLE_SLEEP_MS", "120000"),
+        ],
+    )
+    .await?;
+    engine
+        .put_runner_config(&runner.runner_config(300, 10))
+        .await?;
+    let bundles = BundleStore::new(Arc::new(LocalStore::new(&runner.objects_dir)), "bundles");
+    bundles
+        .publish(
+            "default",
+            "probe-js",
+            BundleKind::Js,
+            Bytes::from_static(PROBE_JS.as_bytes()),
+            None,
+        )
+        .await?;
+    for actor in ["probe", "probe-js"] {
+        let printed = run_script("keys-and-errors.mjs", &[&engine.url(), actor]).await?;
+        for encoding in ["bare", "cbor", "json"] {
+            assert!(
+                printed.contains(&format!("{actor} {encoding}: ok")),
+                "{printed}"
+            );
+        }
+    }
+    Ok(())
+}
