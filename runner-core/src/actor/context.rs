@@ -18,7 +18,11 @@ pub(crate) struct ActorMeta {
     pub(crate) name: String,
     pub(crate) actor_id: String,
     pub(crate) generation: u32,
-    /// The engine's key string, as it arrived.
+    /// The engine's key string, as it arrived (what the wasm world's `key` returns).
+    #[cfg_attr(
+        not(feature = "wasmtime"),
+        allow(dead_code, reason = "only the wasm host reads the engine's key string")
+    )]
     pub(crate) key: Option<String>,
     /// The key as RivetKit's API shows it: its parts.
     pub(crate) key_parts: Vec<String>,
