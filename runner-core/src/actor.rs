@@ -34,7 +34,10 @@ pub(crate) use behavior::{Behavior, Scope};
 pub(crate) use context::{ActorMeta, Effects};
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use instance::start as start_instance;
+pub use schedule::ScheduledEvent;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use schedule::insert as schedule_insert;
 #[cfg(feature = "wasmtime")]
 pub(crate) use schedule::now_ms;
+#[cfg(feature = "js")]
+pub(crate) use schedule::{cancel as schedule_cancel, get as schedule_get, list as schedule_list};

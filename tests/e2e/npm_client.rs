@@ -1,5 +1,5 @@
 //! The official RivetKit client from npm (`rivetkit@2.3.19`) under Node, unchanged, against the
-//! real engine and this runner: the same script passes against the native fixture and the same
+//! real engine and this runner: the same scripts pass against the native fixture and the same
 //! actor published in JavaScript (`tests/node/`).
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use runner_tests::npm_client::run_script;
 use runner_tests::{Engine, TestRunner};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_and_error_metadata_reach_the_npm_client_from_native_and_javascript()
+async fn keys_errors_schedules_and_vars_through_the_npm_client_in_native_and_javascript()
 -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
@@ -45,6 +45,14 @@ async fn keys_and_error_metadata_reach_the_npm_client_from_native_and_javascript
                 "{printed}"
             );
         }
+        let printed = run_script("schedules.mjs", &[&engine.url(), actor]).await?;
+        assert!(
+            printed.contains(&format!("{actor} schedules: ok")),
+            "{printed}"
+        );
     }
+    // Vars are JavaScript's so far (docs/actors.md).
+    let printed = run_script("vars.mjs", &[&engine.url(), "probe-js"]).await?;
+    assert!(printed.contains("probe-js vars: ok"), "{printed}");
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! Fixture actors that exercise RivetKit's actor API, the same in every runtime: natively here,
 //! and in JavaScript as [`PROBE_JS`]. The official clients' tests call both and expect the same.
 
+use std::time::Duration;
+
 use runner_core::actor::{ActionError, Actions, Actor, Ctx};
 use serde_json::json;
 
 /// The native probe: `whoami` answers `{name, key}`, `refuse` fails with a `UserError` that
-/// carries metadata.
+/// carries metadata, `later`/`pending`/`scheduled`/`cancel` use the schedule by id.
 #[derive(Debug)]
 pub struct Probe;
 
@@ -26,6 +28,25 @@ impl Actor for Probe {
                     ActionError::user("refused", "too many requests")
                         .with_metadata(&json!({ "reason": "too many", "limit": limit })),
                 )
+            })
+            .add(
+                "later",
+                |ctx: &mut Ctx<'_, Self>, (ms, tag): (u64, String)| {
+                    ctx.schedule_after(Duration::from_millis(ms), "whoami", &(tag,))
+                },
+            )
+            .add("pending", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                let events = ctx.schedules()?;
+                Ok(events
+                    .into_iter()
+                    .map(|e| json!({ "id": e.id, "action": e.action, "runAt": e.run_at_ms }))
+                    .collect::<Vec<_>>())
+            })
+            .add("scheduled", |ctx: &mut Ctx<'_, Self>, (id,): (String,)| {
+                Ok(ctx.schedule(&id)?.map(|e| e.action))
+            })
+            .add("cancel", |ctx: &mut Ctx<'_, Self>, (id,): (String,)| {
+                ctx.cancel_schedule(&id)
             });
     }
 }
@@ -33,7 +54,11 @@ impl Actor for Probe {
 /// The JavaScript probe, as a RivetKit author writes it.
 pub const PROBE_JS: &str = r#"
 export default actor({
-  state: {},
+  state: { touches: 0, wakes: 0 },
+  createVars: (c) => ({ calls: 0, madeFor: c.actorId }),
+  onWake: (c) => {
+    c.state.wakes += 1;
+  },
   actions: {
     whoami: (c) => ({ name: c.name, key: c.key }),
     refuse: (c, limit) => {
@@ -42,6 +67,20 @@ export default actor({
         metadata: { reason: "too many", limit },
       });
     },
+    later: async (c, ms, tag) => await c.schedule.after(ms, "whoami", tag),
+    pending: async (c) =>
+      (await c.schedule.list()).map((e) => ({ id: e.id, action: e.action, runAt: e.runAt })),
+    scheduled: async (c, id) => {
+      const event = await c.schedule.get(id);
+      return event === undefined ? null : event.action;
+    },
+    cancel: async (c, id) => await c.schedule.cancel(id),
+    touch: (c) => {
+      c.vars.calls += 1;
+      c.state.touches += 1;
+      return { calls: c.vars.calls, touches: c.state.touches, wakes: c.state.wakes, mine: c.vars.madeFor === c.actorId };
+    },
+    nap: (c) => c.sleep(),
   },
 });
 "#;

@@ -117,10 +117,11 @@ fn history(ctx: &mut Ctx<'_, Counter>, (): ()) -> Result<Vec<Increment>, ActionE
 }
 
 /// Schedules `increment(n)` after `delay_ms`; it runs even if the actor sleeps meanwhile.
+/// Returns the schedule's id.
 fn increment_later(
     ctx: &mut Ctx<'_, Counter>,
     (n, delay_ms): (i64, u64),
-) -> Result<(), ActionError> {
+) -> Result<String, ActionError> {
     ctx.schedule_after(Duration::from_millis(delay_ms), "increment", &(n,))
 }
 

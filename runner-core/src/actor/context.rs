@@ -163,28 +163,47 @@ impl<A: Actor> Ctx<'_, A> {
     }
 
     /// Runs `action` with `args` (a tuple of positional arguments) after `delay`, even if the
-    /// actor sleeps meanwhile: the engine wakes it with an alarm.
+    /// actor sleeps meanwhile: the engine wakes it with an alarm. Returns the schedule's id
+    /// (RivetKit's `c.schedule.after`). At most 1 000 schedules are pending at once.
     pub fn schedule_after<T: Serialize>(
         &mut self,
         delay: Duration,
         action: &str,
         args: &T,
-    ) -> Result<(), ActionError> {
+    ) -> Result<String, ActionError> {
         let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         self.schedule_at(schedule::now_ms().saturating_add(delay_ms), action, args)
     }
 
-    /// Runs `action` at `at_ms` (milliseconds since the Unix epoch).
+    /// Runs `action` at `at_ms` (milliseconds since the Unix epoch); returns the schedule's id.
     pub fn schedule_at<T: Serialize>(
         &mut self,
         at_ms: i64,
         action: &str,
         args: &T,
-    ) -> Result<(), ActionError> {
+    ) -> Result<String, ActionError> {
         let args = to_cbor(args).map_err(ActionError::internal)?;
-        schedule::insert(self.db, at_ms, action, &args)?;
+        let id = schedule::insert(self.db, at_ms, action, &args)?;
         self.effects.schedule_changed = true;
-        Ok(())
+        Ok(id)
+    }
+
+    /// Cancels the pending schedule `id` (RivetKit's `c.schedule.cancel`); `false` if it already
+    /// ran or never existed. Rolled back with the action, like the schedule itself.
+    pub fn cancel_schedule(&mut self, id: &str) -> Result<bool, ActionError> {
+        let cancelled = schedule::cancel(self.db, id)?;
+        self.effects.schedule_changed |= cancelled;
+        Ok(cancelled)
+    }
+
+    /// The pending schedule `id`, if any (RivetKit's `c.schedule.get`).
+    pub fn schedule(&self, id: &str) -> Result<Option<schedule::ScheduledEvent>, ActionError> {
+        schedule::get(self.db, id)
+    }
+
+    /// Every pending schedule, soonest first (RivetKit's `c.schedule.list`).
+    pub fn schedules(&self) -> Result<Vec<schedule::ScheduledEvent>, ActionError> {
+        schedule::list(self.db)
     }
 
     /// Asks the engine to put this actor to sleep once the action completes.

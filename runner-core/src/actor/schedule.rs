@@ -12,17 +12,85 @@ pub(crate) struct Scheduled {
 
 pub(crate) use crate::rt::now_ms;
 
+use super::definition::ActionError;
+
+/// Pending schedules one actor may hold (RivetKit's `maxSchedules`).
+pub(crate) const MAX_SCHEDULES: i64 = 1000;
+
+/// A pending scheduled action, as `c.schedule.get` and `c.schedule.list` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledEvent {
+    /// The id `schedule_at`/`schedule_after` returned.
+    pub id: String,
+    /// The action it calls.
+    pub action: String,
+    /// Its arguments (a CBOR array).
+    pub args: Vec<u8>,
+    /// When it runs, in ms since the Unix epoch.
+    pub run_at_ms: i64,
+}
+
+/// Stores a scheduled action; returns its id. Past [`MAX_SCHEDULES`] pending ones it is
+/// refused.
 pub(crate) fn insert(
     db: &Connection,
     at_ms: i64,
     action: &str,
     args: &[u8],
-) -> rusqlite::Result<()> {
+) -> Result<String, ActionError> {
+    let pending: i64 =
+        db.query_row("SELECT COUNT(*) FROM _rivet_schedule", [], |row| row.get(0))?;
+    if pending >= MAX_SCHEDULES {
+        return Err(ActionError::new(
+            "actor",
+            "too_many_schedules",
+            format!("an actor holds at most {MAX_SCHEDULES} pending schedules; cancel some first"),
+        ));
+    }
     db.execute(
         "INSERT INTO _rivet_schedule (at_ms, action, args) VALUES (?1, ?2, ?3)",
         rusqlite::params![at_ms, action, args],
     )?;
-    Ok(())
+    Ok(db.last_insert_rowid().to_string())
+}
+
+/// Removes the pending schedule `id`; `false` if there is none (it ran, or never existed).
+pub(crate) fn cancel(db: &Connection, id: &str) -> Result<bool, ActionError> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(false);
+    };
+    Ok(db.execute("DELETE FROM _rivet_schedule WHERE id = ?1", [id])? > 0)
+}
+
+/// The pending schedule `id`, if any.
+pub(crate) fn get(db: &Connection, id: &str) -> Result<Option<ScheduledEvent>, ActionError> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(db
+        .query_row(
+            "SELECT id, action, args, at_ms FROM _rivet_schedule WHERE id = ?1",
+            [id],
+            event,
+        )
+        .optional()?)
+}
+
+/// Every pending schedule, soonest first.
+pub(crate) fn list(db: &Connection) -> Result<Vec<ScheduledEvent>, ActionError> {
+    let mut statement =
+        db.prepare("SELECT id, action, args, at_ms FROM _rivet_schedule ORDER BY at_ms, id")?;
+    let events = statement.query_map([], event)?;
+    Ok(events.collect::<Result<_, _>>()?)
+}
+
+fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduledEvent> {
+    Ok(ScheduledEvent {
+        id: row.get::<_, i64>(0)?.to_string(),
+        action: row.get(1)?,
+        args: row.get(2)?,
+        run_at_ms: row.get(3)?,
+    })
 }
 
 /// The time of the earliest scheduled action.
@@ -66,6 +134,42 @@ mod tests {
         )
         .unwrap();
         db
+    }
+
+    #[test]
+    fn schedules_have_ids_that_cancel_get_and_list_use() {
+        let db = db();
+        let late = insert(&db, 300, "late", b"\x80").unwrap();
+        let soon = insert(&db, 100, "soon", b"\x81\x01").unwrap();
+        assert_ne!(late, soon);
+        let listed: Vec<_> = list(&db).unwrap().into_iter().map(|e| e.action).collect();
+        assert_eq!(listed, ["soon", "late"]);
+        let got = get(&db, &soon).unwrap().unwrap();
+        assert_eq!(
+            (got.run_at_ms, got.args.as_slice()),
+            (100, &b"\x81\x01"[..])
+        );
+        assert!(cancel(&db, &soon).unwrap());
+        assert!(
+            !cancel(&db, &soon).unwrap(),
+            "a second cancel finds nothing"
+        );
+        assert!(!cancel(&db, "not-an-id").unwrap());
+        assert_eq!(get(&db, &soon).unwrap(), None);
+        assert_eq!(list(&db).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn pending_schedules_are_bounded() {
+        let db = db();
+        for i in 0..MAX_SCHEDULES {
+            insert(&db, i, "a", b"\x80").unwrap();
+        }
+        let err = insert(&db, 0, "a", b"\x80").unwrap_err();
+        assert_eq!(err.code, "too_many_schedules");
+        let first = list(&db).unwrap()[0].id.clone();
+        assert!(cancel(&db, &first).unwrap());
+        insert(&db, 0, "a", b"\x80").unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rquickjs::{Ctx, Function, Object};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value as Json, json};
 
-use crate::actor::{ActorMeta, Effects, cbor_from_json};
+use crate::actor::{ActionError, ActorMeta, Effects, cbor_from_json, cbor_to_json};
 use crate::disk::Mount;
 use crate::sandbox::call::{self, CallGuard};
 use crate::sandbox::outbound::{Outbound, OutboundRequest};
@@ -113,13 +113,7 @@ pub(super) fn host_object<'js>(
             broadcast(&h, name, &args)
         })?,
     )?;
-    let h = host.clone();
-    object.set(
-        "schedule",
-        Function::new(ctx.clone(), move |at: f64, action: String, args: String| {
-            schedule(&h, at, &action, &args)
-        })?,
-    )?;
+    schedule_functions(ctx, &object, host)?;
     let h = host.clone();
     object.set(
         "sleep",
@@ -263,6 +257,74 @@ fn broadcast(host: &JsHost, name: String, args: &str) {
     }
 }
 
+/// `c.schedule`: `schedule` (after/at; returns the id), `cancelSchedule`, `getSchedule`,
+/// `listSchedules`.
+fn schedule_functions<'js>(
+    ctx: &Ctx<'js>,
+    object: &Object<'js>,
+    host: &Arc<JsHost>,
+) -> rquickjs::Result<()> {
+    let h = host.clone();
+    object.set(
+        "schedule",
+        Function::new(ctx.clone(), move |at: f64, action: String, args: String| {
+            schedule(&h, at, &action, &args)
+        })?,
+    )?;
+    let h = host.clone();
+    object.set(
+        "cancelSchedule",
+        Function::new(ctx.clone(), move |id: String| {
+            answer(
+                call::call_db(|db| crate::actor::schedule_cancel(db, &id)),
+                |cancelled| {
+                    if cancelled {
+                        h.effects().schedule_changed = true;
+                    }
+                    Json::Bool(cancelled)
+                },
+            )
+        })?,
+    )?;
+    object.set(
+        "getSchedule",
+        Function::new(ctx.clone(), move |id: String| {
+            answer(
+                call::call_db(|db| crate::actor::schedule_get(db, &id)),
+                |event| event.map_or(Json::Null, |event| scheduled_json(&event)),
+            )
+        })?,
+    )?;
+    object.set(
+        "listSchedules",
+        Function::new(ctx.clone(), move || {
+            answer(call::call_db(crate::actor::schedule_list), |events| {
+                Json::Array(events.iter().map(scheduled_json).collect())
+            })
+        })?,
+    )?;
+    Ok(())
+}
+
+/// A host reply from a runner-side database call (`None`: no call is running).
+fn answer<T>(result: Option<Result<T, ActionError>>, to_json: impl FnOnce(T) -> Json) -> String {
+    match result {
+        None => no_database(),
+        Some(Ok(value)) => ok(to_json(value)),
+        Some(Err(err)) => fail(&err.group, &err.code, err.message),
+    }
+}
+
+/// RivetKit's `ScheduledEventInfo`: `{id, action, args, runAt}`.
+fn scheduled_json(event: &crate::actor::ScheduledEvent) -> Json {
+    json!({
+        "id": event.id,
+        "action": event.action,
+        "args": cbor_to_json(&event.args).unwrap_or(Json::Null),
+        "runAt": event.run_at_ms,
+    })
+}
+
 fn schedule(host: &JsHost, at_ms: f64, action: &str, args: &str) -> String {
     if !at_ms.is_finite() {
         return fail("actor", "invalid_schedule", "the time is not a number");
@@ -275,14 +337,13 @@ fn schedule(host: &JsHost, at_ms: f64, action: &str, args: &str) -> String {
         Err(err) => return fail("actor", "invalid_schedule", err),
     };
     let at_ms = at_ms as i64;
-    match call::call_db(|db| crate::actor::schedule_insert(db, at_ms, action, &args)) {
-        None => no_database(),
-        Some(Ok(())) => {
+    answer(
+        call::call_db(|db| crate::actor::schedule_insert(db, at_ms, action, &args)),
+        |id| {
             host.effects().schedule_changed = true;
-            ok(Json::Null)
-        }
-        Some(Err(err)) => fail("actor", "internal_error", err),
-    }
+            Json::String(id)
+        },
+    )
 }
 
 fn log(level: String, message: String) {

@@ -81,10 +81,31 @@ export default function (host) {
   const meta = () => JSON.parse(host.meta());
   let definition = null;
   let state = undefined;
+  // RivetKit's vars: made by `createVars(c)` (or copied from `vars`) on every start of this
+  // runtime, before `onWake`, and never persisted. A runtime replaced after a trap makes them
+  // anew before its first call.
+  let vars = undefined;
+  let varsMade = false;
+  const makeVars = () => {
+    varsMade = true;
+    if (typeof definition.createVars === "function") {
+      return then(definition.createVars(c, undefined), (made) => {
+        vars = made;
+      });
+    }
+    if (definition.vars !== undefined) {
+      vars = JSON.parse(JSON.stringify(definition.vars));
+    }
+    return undefined;
+  };
+  const withVars = (f) => (varsMade ? f() : then(makeVars(), f));
 
   const c = {
     get state() {
       return state;
+    },
+    get vars() {
+      return vars;
     },
     set state(value) {
       state = value;
@@ -116,11 +137,16 @@ export default function (host) {
       remove: (path) => reply(host.removeFile(String(path))),
     },
     broadcast: (name, ...args) => host.broadcast(String(name), JSON.stringify(args)),
+    // RivetKit's `c.schedule`: `after`/`at` resolve to the schedule's id; `cancel` to whether
+    // it was still pending; `get`/`list` to `{id, action, args, runAt}`.
     schedule: {
-      after: (ms, action, ...args) =>
+      after: async (ms, action, ...args) =>
         reply(host.schedule(Date.now() + Number(ms), String(action), JSON.stringify(args))),
-      at: (timestamp, action, ...args) =>
+      at: async (timestamp, action, ...args) =>
         reply(host.schedule(Number(timestamp), String(action), JSON.stringify(args))),
+      cancel: async (id) => reply(host.cancelSchedule(String(id))),
+      get: async (id) => reply(host.getSchedule(String(id))) ?? undefined,
+      list: async () => reply(host.listSchedules()),
     },
     sleep: () => host.sleep(),
     log: logger,
@@ -149,6 +175,9 @@ export default function (host) {
       if (value.actions !== undefined && typeof value.actions !== "object") {
         throw new TypeError("`actions` must be an object of functions");
       }
+      if (value.vars !== undefined && value.createVars !== undefined) {
+        throw new TypeError("define `vars` or `createVars`, not both");
+      }
       definition = value;
     },
     create(inputJson) {
@@ -169,10 +198,10 @@ export default function (host) {
       return encode(state);
     },
     wake() {
-      return then(hook("onWake"), () => "null");
+      return then(makeVars(), () => then(hook("onWake"), () => "null"));
     },
     sleep() {
-      return then(hook("onSleep"), () => "null");
+      return withVars(() => then(hook("onSleep"), () => "null"));
     },
     action(name, argsJson) {
       const actions = definition.actions || {};
@@ -183,14 +212,14 @@ export default function (host) {
         error.code = "action_not_found";
         throw error;
       }
-      return then(f(c, ...JSON.parse(argsJson)), encode);
+      return withVars(() => then(f(c, ...JSON.parse(argsJson)), encode));
     },
     request(requestJson) {
       if (typeof definition.onRequest !== "function") {
         return "null";
       }
       const request = JSON.parse(requestJson);
-      return then(definition.onRequest(c, request), (response) => {
+      return withVars(() => then(definition.onRequest(c, request), (response) => {
         if (response === undefined || response === null) {
           return "null";
         }
@@ -200,7 +229,7 @@ export default function (host) {
           body:
             typeof response.body === "string" ? response.body : encode(response.body === undefined ? "" : response.body),
         });
-      });
+      }));
     },
   };
   // The runner finds the bridge here on every call. Frozen and fixed, so actor code cannot

@@ -97,13 +97,13 @@ impl HostState {
     }
 
     /// Runs the runner's own SQL (not the guest's, so no policy) on the call's database.
-    fn runner_sql(
+    fn runner_sql<T>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
-    ) -> Result<(), ActorError> {
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, crate::actor::ActionError>,
+    ) -> Result<T, ActorError> {
         call::call_db(f)
             .ok_or_else(no_database)?
-            .map_err(|err| error("actor", "internal_error", &err.to_string()))
+            .map_err(|err| error(&err.group, &err.code, &err.message))
     }
 }
 
