@@ -123,6 +123,7 @@ pub fn key(actor_id: &str) -> ActorKey {
 #[derive(Debug, Default)]
 pub struct RecordingControl {
     sleeps: AtomicU32,
+    destroys: AtomicU32,
     alarm: Mutex<Option<i64>>,
 }
 
@@ -130,6 +131,11 @@ impl RecordingControl {
     /// How many times an actor asked to sleep.
     pub fn sleep_requests(&self) -> u32 {
         self.sleeps.load(Ordering::Relaxed)
+    }
+
+    /// How many times an actor asked to be destroyed.
+    pub fn destroy_requests(&self) -> u32 {
+        self.destroys.load(Ordering::Relaxed)
     }
 
     /// The alarm last set, in ms since the Unix epoch.
@@ -144,6 +150,10 @@ impl RecordingControl {
 impl ActorControl for RecordingControl {
     fn request_sleep(&self) {
         self.sleeps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn request_destroy(&self) {
+        self.destroys.fetch_add(1, Ordering::Relaxed);
     }
 
     fn set_alarm(&self, at_ms: Option<i64>) {

@@ -12,7 +12,7 @@ use runner_tests::npm_client::run_script;
 use runner_tests::{Engine, TestRunner};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_errors_schedules_and_vars_through_the_npm_client_in_native_and_javascript()
+async fn keys_errors_schedules_destroy_and_vars_through_the_npm_client_in_native_and_javascript()
 -> anyhow::Result<()> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
@@ -48,6 +48,11 @@ async fn keys_errors_schedules_and_vars_through_the_npm_client_in_native_and_jav
         let printed = run_script("schedules.mjs", &[&engine.url(), actor]).await?;
         assert!(
             printed.contains(&format!("{actor} schedules: ok")),
+            "{printed}"
+        );
+        let printed = run_script("destroy.mjs", &[&engine.url(), actor]).await?;
+        assert!(
+            printed.contains(&format!("{actor} destroy: ok")),
             "{printed}"
         );
     }

@@ -47,7 +47,15 @@ impl Actor for Probe {
             })
             .add("cancel", |ctx: &mut Ctx<'_, Self>, (id,): (String,)| {
                 ctx.cancel_schedule(&id)
+            })
+            .add("selfDestruct", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                ctx.destroy();
+                Ok(())
             });
+    }
+
+    fn on_destroy(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        ctx.broadcast("destroyed", &ctx.name().to_owned())
     }
 }
 
@@ -81,6 +89,8 @@ export default actor({
       return { calls: c.vars.calls, touches: c.state.touches, wakes: c.state.wakes, mine: c.vars.madeFor === c.actorId };
     },
     nap: (c) => c.sleep(),
+    selfDestruct: (c) => c.destroy(),
   },
+  onDestroy: (c) => c.broadcast("destroyed", c.name),
 });
 "#;

@@ -33,6 +33,10 @@ pub(crate) trait Behavior: Send + 'static {
     fn wake(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError>;
     /// Before the actor stops for sleep, drain or shutdown (not on destroy).
     fn sleep(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError>;
+    /// When the actor is destroyed, before its data is deleted.
+    fn destroy(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        Ok(())
+    }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
     fn action(
         &mut self,
@@ -100,6 +104,10 @@ impl<A: Actor> Behavior for Native<A> {
 
     fn sleep(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
         self.with_ctx(scope, A::on_sleep)
+    }
+
+    fn destroy(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_destroy)
     }
 
     fn action(

@@ -40,6 +40,8 @@ pub(crate) struct Effects {
     pub(crate) overflow: Option<ActionError>,
     pub(crate) schedule_changed: bool,
     pub(crate) sleep_requested: bool,
+    /// The actor asked to be destroyed (RivetKit's `c.destroy()`).
+    pub(crate) destroy_requested: bool,
     /// The action looked at the files directory, so it may have changed files in it.
     pub(crate) files_touched: std::cell::Cell<bool>,
 }
@@ -204,6 +206,13 @@ impl<A: Actor> Ctx<'_, A> {
     /// Every pending schedule, soonest first (RivetKit's `c.schedule.list`).
     pub fn schedules(&self) -> Result<Vec<schedule::ScheduledEvent>, ActionError> {
         schedule::list(self.db)
+    }
+
+    /// Asks the engine to destroy this actor once the action commits (RivetKit's `c.destroy()`):
+    /// it stops, [`Actor::on_destroy`] runs, and its data is deleted everywhere. Rolled back with
+    /// a failed action.
+    pub fn destroy(&mut self) {
+        self.effects.destroy_requested = true;
     }
 
     /// Asks the engine to put this actor to sleep once the action completes.

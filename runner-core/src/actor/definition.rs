@@ -54,6 +54,12 @@ pub trait Actor: Sized + Send + 'static {
         Ok(())
     }
 
+    /// Runs when the actor is destroyed ([`Ctx::destroy`], or the engine's destroy), before its
+    /// data is deleted; what it writes is deleted with the rest.
+    fn on_destroy(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        Ok(())
+    }
+
     /// Registers the actor's actions.
     fn actions(actions: &mut Actions<Self>);
 

@@ -22,6 +22,9 @@ pub trait ActorControl: Send + Sync {
     fn request_sleep(&self);
     /// Sets (or clears) the time the engine wakes the actor, in ms since the Unix epoch.
     fn set_alarm(&self, at_ms: Option<i64>);
+    /// Asks the engine to destroy the actor (intent Stop): it stops it, and the runner deletes
+    /// its data everywhere.
+    fn request_destroy(&self);
 }
 
 /// Everything needed to start one actor instance.

@@ -59,6 +59,7 @@ pub(crate) struct Instance {
     action_timeout: Duration,
     last_activity: Instant,
     sleep_requested: bool,
+    destroy_requested: bool,
     replica: Replica,
     gate: OutputGate,
 }
@@ -123,6 +124,7 @@ impl Instance {
             action_timeout,
             last_activity: Instant::now(),
             sleep_requested: false,
+            destroy_requested: false,
             replica,
             gate: OutputGate::default(),
         };
@@ -330,7 +332,9 @@ impl Instance {
         if effects.schedule_changed {
             self.refresh_schedule();
         }
-        if effects.sleep_requested {
+        if effects.destroy_requested {
+            self.request_destroy();
+        } else if effects.sleep_requested {
             self.request_sleep();
         }
     }
@@ -441,6 +445,42 @@ impl Instance {
         self.refresh_schedule();
     }
 
+    /// `on_destroy`, in a transaction that is rolled back: the data is about to be deleted, and
+    /// a commit would have the shipper upload it again while it is deleted. Its events reach
+    /// the connections still open at once (they close right after; nothing is left to be
+    /// durable).
+    fn run_destroy_hook(&mut self) {
+        let mut effects = Effects::default();
+        let result = self
+            .db
+            .transaction()
+            .map_err(ActionError::from)
+            .and_then(|tx| {
+                let mut scope = Scope {
+                    db: &tx,
+                    effects: &mut effects,
+                    meta: &self.meta,
+                };
+                self.behavior.destroy(&mut scope)
+            });
+        match result {
+            Ok(()) if !effects.events.is_empty() => {
+                Output::Events(effects.events).send(&mut broadcaster(&self.conns));
+            }
+            Ok(()) => {}
+            Err(err) => tracing::warn!(error = %err, "on_destroy failed"),
+        }
+    }
+
+    fn request_destroy(&mut self) {
+        if !self.destroy_requested {
+            self.destroy_requested = true;
+            // A destroyed actor does not also sleep: the stop intent ends it.
+            self.sleep_requested = true;
+            self.control.request_destroy();
+        }
+    }
+
     fn request_sleep(&mut self) {
         if !self.sleep_requested {
             self.sleep_requested = true;
@@ -449,9 +489,12 @@ impl Instance {
     }
 
     /// Saves and closes the actor's data: runs `on_sleep`, ships the last writes, closes the
-    /// database. On destroy, hooks and shipping are skipped: the data is deleted.
+    /// database. On destroy `on_destroy` runs instead, and nothing is shipped: the data is
+    /// deleted.
     async fn stop(mut self, destroy: bool) -> StopOutcome {
-        if !destroy {
+        if destroy {
+            self.run_destroy_hook();
+        } else {
             if let Err(err) = self.transact(|code, scope| code.sleep(scope)) {
                 tracing::warn!(error = %err, "on_sleep failed");
             }

@@ -16,6 +16,11 @@ impl ActorControl for EnvoyControl {
             .sleep_actor(self.actor_id.clone(), Some(self.generation), None);
     }
 
+    fn request_destroy(&self) {
+        self.envoy
+            .stop_actor(self.actor_id.clone(), Some(self.generation));
+    }
+
     fn set_alarm(&self, at_ms: Option<i64>) {
         self.envoy
             .set_alarm(self.actor_id.clone(), at_ms, Some(self.generation));

@@ -11,6 +11,9 @@ use crate::persist::{PersistError, Persistence};
 use crate::storage::ActorStore;
 use crate::testing::{TestHost, Timings, key};
 
+/// `on_destroy` runs (counted across the tests of this file).
+static DESTROYED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Adds to a total; `addThenFail` adds and then fails, which must leave no trace.
 struct Tally;
 
@@ -43,7 +46,24 @@ impl Actor for Tally {
             .add("nap", |ctx: &mut Ctx<'_, Self>, (): ()| {
                 ctx.sleep();
                 Ok(*ctx.state())
-            });
+            })
+            .add(
+                "selfDestruct",
+                |ctx: &mut Ctx<'_, Self>, (fail,): (bool,)| {
+                    ctx.destroy();
+                    if fail {
+                        return Err(ActionError::user("no", "changed its mind"));
+                    }
+                    Ok(*ctx.state())
+                },
+            );
+    }
+
+    fn on_destroy(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        DESTROYED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Rolled back: the data is deleted anyway, and nothing is shipped.
+        *ctx.state_mut() = -1;
+        Ok(())
     }
 }
 
@@ -217,4 +237,33 @@ async fn schedules_and_sleep_intents_reach_the_engine_only_once_committed() {
     );
     call(&actor, "nap", None).await.unwrap();
     assert_eq!(host.control().sleep_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_is_asked_of_the_engine_once_committed_and_on_destroy_runs_at_the_stop() {
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let persistence = Persistence::new(store.clone(), "actors");
+    let disk = tempfile::tempdir().unwrap();
+    let host = host(disk.path(), Some(persistence));
+    let actor = host.start("tally", "a1", 1).await.unwrap();
+    call(&actor, "add", Some(2)).await.unwrap();
+    // A failed action's destroy is rolled back with it.
+    let args = cbor(&(true,));
+    assert!(actor.action("selfDestruct", args).await.is_err());
+    assert_eq!(host.control().destroy_requests(), 0);
+    actor.action("selfDestruct", cbor(&(false,))).await.unwrap();
+    assert_eq!(host.control().destroy_requests(), 1);
+    assert_eq!(
+        host.control().sleep_requests(),
+        0,
+        "a destroyed actor does not also sleep"
+    );
+    // The engine answers the intent with a destroying stop.
+    let before = DESTROYED.load(std::sync::atomic::Ordering::SeqCst);
+    host.stop("a1", 1, true).await.unwrap();
+    assert_eq!(
+        DESTROYED.load(std::sync::atomic::Ordering::SeqCst),
+        before + 1
+    );
+    assert!(store.list("actors/default/a1/").await.unwrap().is_empty());
 }

@@ -375,6 +375,11 @@ impl Behavior for JsBehavior {
             .map(drop)
     }
 
+    fn destroy(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "onDestroy", "destroy", Default::default())
+            .map(drop)
+    }
+
     fn action(
         &mut self,
         scope: &mut Scope<'_>,

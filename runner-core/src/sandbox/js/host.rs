@@ -119,6 +119,11 @@ pub(super) fn host_object<'js>(
         "sleep",
         Function::new(ctx.clone(), move || h.effects().sleep_requested = true)?,
     )?;
+    let h = host.clone();
+    object.set(
+        "destroy",
+        Function::new(ctx.clone(), move || h.effects().destroy_requested = true)?,
+    )?;
     object.set("log", Function::new(ctx.clone(), log)?)?;
     let h = host.clone();
     object.set(

@@ -149,6 +149,9 @@ export default function (host) {
       list: async () => reply(host.listSchedules()),
     },
     sleep: () => host.sleep(),
+    // RivetKit's `c.destroy()`: once this call commits, the actor stops, `onDestroy` runs, and
+    // its data is deleted.
+    destroy: () => host.destroy(),
     log: logger,
     fetch,
   };
@@ -202,6 +205,9 @@ export default function (host) {
     },
     sleep() {
       return withVars(() => then(hook("onSleep"), () => "null"));
+    },
+    destroy() {
+      return withVars(() => then(hook("onDestroy"), () => "null"));
     },
     action(name, argsJson) {
       const actions = definition.actions || {};
