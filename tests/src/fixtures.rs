@@ -48,6 +48,9 @@ impl Actor for Probe {
             .add("cancel", |ctx: &mut Ctx<'_, Self>, (id,): (String,)| {
                 ctx.cancel_schedule(&id)
             })
+            .add("actorId", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(ctx.actor_id().to_owned())
+            })
             .add("selfDestruct", |ctx: &mut Ctx<'_, Self>, (): ()| {
                 ctx.destroy();
                 Ok(())
@@ -89,6 +92,7 @@ export default actor({
       return { calls: c.vars.calls, touches: c.state.touches, wakes: c.state.wakes, mine: c.vars.madeFor === c.actorId };
     },
     nap: (c) => c.sleep(),
+    actorId: (c) => c.actorId,
     selfDestruct: (c) => c.destroy(),
   },
   onDestroy: (c) => c.broadcast("destroyed", c.name),
