@@ -37,12 +37,6 @@ pub(crate) trait Behavior: Send + 'static {
     fn destroy(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
         Ok(())
     }
-    /// After a call changed the state, before it commits (RivetKit's `onStateChange`). The
-    /// hook may not change the state itself: a change it makes is undone and the call gets
-    /// `actor.state_mutation_reentrant`, which the instance logs.
-    fn state_changed(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
-        Ok(())
-    }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
     fn action(
         &mut self,
@@ -114,16 +108,6 @@ impl<A: Actor> Behavior for Native<A> {
 
     fn destroy(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
         self.with_ctx(scope, A::on_destroy)
-    }
-
-    fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
-        let before = self.encode_state()?;
-        let result = self.with_ctx(scope, A::on_state_change);
-        if self.encode_state()? != before {
-            self.load_state(&before)?;
-            return Err(ActionError::state_mutation_reentrant());
-        }
-        result
     }
 
     fn action(

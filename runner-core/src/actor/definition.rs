@@ -54,13 +54,6 @@ pub trait Actor: Sized + Send + 'static {
         Ok(())
     }
 
-    /// Runs after a call changed the state, before it commits, in the same transaction (RivetKit's
-    /// `onStateChange`): what it broadcasts leaves with the call's own output. It may not change
-    /// the state; such a change is undone. Its errors are logged, never the call's.
-    fn on_state_change(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
-        Ok(())
-    }
-
     /// Runs when the actor is destroyed ([`Ctx::destroy`], or the engine's destroy), before its
     /// data is deleted; what it writes is deleted with the rest.
     fn on_destroy(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
@@ -158,14 +151,6 @@ impl ActionError {
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal actor error");
         Self::new("actor", "internal_error", "An internal error occurred")
-    }
-
-    pub(crate) fn state_mutation_reentrant() -> Self {
-        Self::new(
-            "actor",
-            "state_mutation_reentrant",
-            "State mutations are not allowed inside onStateChange.",
-        )
     }
 
     pub(crate) fn action_not_found(name: &str) -> Self {

@@ -295,19 +295,7 @@ impl Instance {
             None => result.and_then(|value| check_fanout(&self.conns, &effects).map(|()| value)),
         };
         let committed = result.and_then(|value| {
-            let mut bytes = self.behavior.encode_state()?;
-            // The first state (create) is not a change, as in RivetKit.
-            if bytes != self.committed && !self.committed.is_empty() {
-                let mut scope = Scope {
-                    db: &tx,
-                    effects: &mut effects,
-                    meta: &self.meta,
-                };
-                if let Err(err) = self.behavior.state_changed(&mut scope) {
-                    tracing::warn!(error = %err, "onStateChange failed");
-                }
-                bytes = self.behavior.encode_state()?;
-            }
+            let bytes = self.behavior.encode_state()?;
             if bytes != self.committed {
                 storage::save_state(&tx, &bytes).map_err(ActionError::internal)?;
             }

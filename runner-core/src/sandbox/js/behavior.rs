@@ -380,11 +380,6 @@ impl Behavior for JsBehavior {
             .map(drop)
     }
 
-    fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
-        self.call(scope, "onStateChange", "stateChanged", Default::default())
-            .map(drop)
-    }
-
     fn action(
         &mut self,
         scope: &mut Scope<'_>,

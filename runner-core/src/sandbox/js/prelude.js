@@ -209,25 +209,6 @@ export default function (host) {
     destroy() {
       return withVars(() => then(hook("onDestroy"), () => "null"));
     },
-    // RivetKit's `onStateChange(c, newState)`, after a call changed the state. It may not change
-    // the state: such a change is undone, and the call logs `actor.state_mutation_reentrant`.
-    stateChanged() {
-      if (typeof definition.onStateChange !== "function") {
-        return "null";
-      }
-      const before = encode(state);
-      const undoIfChanged = () => {
-        if (encode(state) !== before) {
-          state = JSON.parse(before);
-          const error = new Error("State mutations are not allowed inside onStateChange.");
-          error.group = "actor";
-          error.code = "state_mutation_reentrant";
-          throw error;
-        }
-        return "null";
-      };
-      return withVars(() => then(definition.onStateChange(c, state), undoIfChanged));
-    },
     action(name, argsJson) {
       const actions = definition.actions || {};
       const f = Object.prototype.hasOwnProperty.call(actions, name) ? actions[name] : undefined;
