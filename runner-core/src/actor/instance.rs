@@ -60,6 +60,8 @@ pub(crate) struct Instance {
     last_activity: Instant,
     sleep_requested: bool,
     destroy_requested: bool,
+    /// The start hooks have run: the engine knows the instance.
+    booted: bool,
     replica: Replica,
     gate: OutputGate,
 }
@@ -125,6 +127,7 @@ impl Instance {
             last_activity: Instant::now(),
             sleep_requested: false,
             destroy_requested: false,
+            booted: false,
             replica,
             gate: OutputGate::default(),
         };
@@ -147,6 +150,7 @@ impl Instance {
             .transact(|code, scope| code.wake(scope))
             .map_err(|err| ActorStartError::Hook(err.to_string()))?;
         instance.refresh_schedule();
+        instance.booted = true;
         Ok(instance)
     }
 
@@ -463,16 +467,28 @@ impl Instance {
                 };
                 self.behavior.destroy(&mut scope)
             });
-        match result {
+        let checked = result.and_then(|()| match effects.overflow.take() {
+            Some(err) => Err(err),
+            None => check_fanout(&self.conns, &effects),
+        });
+        match checked {
             Ok(()) if !effects.events.is_empty() => {
                 Output::Events(effects.events).send(&mut broadcaster(&self.conns));
             }
             Ok(()) => {}
-            Err(err) => tracing::warn!(error = %err, "on_destroy failed"),
+            Err(err) => tracing::warn!(error = %err, "on_destroy failed; its events are dropped"),
         }
     }
 
     fn request_destroy(&mut self) {
+        if !self.booted {
+            // The engine does not know the instance yet: a destroy from `on_create`/`on_wake`
+            // would race the start. Refused, loudly.
+            tracing::warn!(
+                "c.destroy() during on_create or on_wake is ignored; call it from an action"
+            );
+            return;
+        }
         if !self.destroy_requested {
             self.destroy_requested = true;
             // A destroyed actor does not also sleep: the stop intent ends it.
@@ -501,6 +517,11 @@ impl Instance {
             self.refresh_schedule();
         }
         let flushed = if destroy {
+            // Let an upload in flight finish before the data is deleted, or it could land
+            // after the deletion and be left behind; held replies are then released.
+            if let Err(err) = self.replica.flush().await {
+                tracing::warn!(error = %err, "the writes before the destroy were not shipped");
+            }
             None
         } else {
             // Files can change outside any commit (a failed call, a guest's WASI write):

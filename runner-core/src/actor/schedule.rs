@@ -16,6 +16,9 @@ use super::definition::ActionError;
 
 /// Pending schedules one actor may hold (RivetKit's `maxSchedules`).
 pub(crate) const MAX_SCHEDULES: i64 = 1000;
+/// The largest arguments one schedule carries: all pending ones together (listed at once by
+/// `c.schedule.list`) then stay within 16 MiB.
+pub(crate) const MAX_SCHEDULE_ARGS_BYTES: usize = 16 << 10;
 
 /// A pending scheduled action, as `c.schedule.get` and `c.schedule.list` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,15 @@ pub(crate) fn insert(
     action: &str,
     args: &[u8],
 ) -> Result<String, ActionError> {
+    if args.len() > MAX_SCHEDULE_ARGS_BYTES {
+        return Err(ActionError::new(
+            "actor",
+            "schedule_args_too_large",
+            format!(
+                "a schedule's arguments are at most {MAX_SCHEDULE_ARGS_BYTES} bytes encoded; store larger data in the state or the database"
+            ),
+        ));
+    }
     let pending: i64 =
         db.query_row("SELECT COUNT(*) FROM _rivet_schedule", [], |row| row.get(0))?;
     if pending >= MAX_SCHEDULES {
@@ -167,6 +179,11 @@ mod tests {
         }
         let err = insert(&db, 0, "a", b"\x80").unwrap_err();
         assert_eq!(err.code, "too_many_schedules");
+        let big = vec![0u8; MAX_SCHEDULE_ARGS_BYTES + 1];
+        assert_eq!(
+            insert(&db, 0, "a", &big).unwrap_err().code,
+            "schedule_args_too_large"
+        );
         let first = list(&db).unwrap()[0].id.clone();
         assert!(cancel(&db, &first).unwrap());
         insert(&db, 0, "a", b"\x80").unwrap();

@@ -156,8 +156,9 @@ fn to_json(message: &ToClient<'_>) -> Result<Json, String> {
                 "group": error.group, "code": error.code, "message": error.message,
                 "actionId": action_id.map(bigint),
             });
-            if let Some(metadata) = error.metadata.as_deref() {
-                val["metadata"] = cbor_to_json(metadata)?;
+            // Metadata JSON cannot carry (a map with non-string keys) is left out, not the frame.
+            if let Some(metadata) = error.metadata.as_deref().and_then(|m| cbor_to_json(m).ok()) {
+                val["metadata"] = metadata;
             }
             json!({"tag": "Error", "val": val})
         }

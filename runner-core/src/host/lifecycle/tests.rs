@@ -11,8 +11,14 @@ use crate::persist::{PersistError, Persistence};
 use crate::storage::ActorStore;
 use crate::testing::{TestHost, Timings, key};
 
-/// `on_destroy` runs (counted across the tests of this file).
-static DESTROYED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// The actors whose `on_destroy` ran.
+static DESTROYED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `on_destroy` ran for `actor_id` (tests of this file run in parallel: each looks for
+/// its own actor).
+fn destroyed(actor_id: &str) -> bool {
+    DESTROYED.lock().unwrap().iter().any(|id| id == actor_id)
+}
 
 /// Adds to a total; `addThenFail` adds and then fails, which must leave no trace.
 struct Tally;
@@ -60,7 +66,7 @@ impl Actor for Tally {
     }
 
     fn on_destroy(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
-        DESTROYED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        DESTROYED.lock().unwrap().push(ctx.actor_id().to_owned());
         // Rolled back: the data is deleted anyway, and nothing is shipped.
         *ctx.state_mut() = -1;
         Ok(())
@@ -245,7 +251,7 @@ async fn destroy_is_asked_of_the_engine_once_committed_and_on_destroy_runs_at_th
     let persistence = Persistence::new(store.clone(), "actors");
     let disk = tempfile::tempdir().unwrap();
     let host = host(disk.path(), Some(persistence));
-    let actor = host.start("tally", "a1", 1).await.unwrap();
+    let actor = host.start("tally", "doomed", 1).await.unwrap();
     call(&actor, "add", Some(2)).await.unwrap();
     // A failed action's destroy is rolled back with it.
     let args = cbor(&(true,));
@@ -259,11 +265,21 @@ async fn destroy_is_asked_of_the_engine_once_committed_and_on_destroy_runs_at_th
         "a destroyed actor does not also sleep"
     );
     // The engine answers the intent with a destroying stop.
-    let before = DESTROYED.load(std::sync::atomic::Ordering::SeqCst);
-    host.stop("a1", 1, true).await.unwrap();
-    assert_eq!(
-        DESTROYED.load(std::sync::atomic::Ordering::SeqCst),
-        before + 1
+    assert!(!destroyed("doomed"));
+    assert!(
+        !store
+            .list("actors/default/doomed/")
+            .await
+            .unwrap()
+            .is_empty()
     );
-    assert!(store.list("actors/default/a1/").await.unwrap().is_empty());
+    host.stop("doomed", 1, true).await.unwrap();
+    assert!(destroyed("doomed"), "on_destroy ran");
+    assert!(
+        store
+            .list("actors/default/doomed/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -275,6 +275,13 @@ fn classify(
         CaughtError::Exception(exception) => {
             let object = exception.as_object();
             metadata = metadata_prop(ctx, object);
+            // Reading it runs actor code (getters, `toJSON`): a limit it hit is the call's.
+            if clock.hit() {
+                return limit_error(
+                    "cpu_limit",
+                    format!("`{what}` ran past the sandbox's time limit per call and was stopped"),
+                );
+            }
             (
                 string_prop(object, "name"),
                 exception.message().unwrap_or_default(),

@@ -86,16 +86,18 @@ export default function (host) {
   // anew before its first call.
   let vars = undefined;
   let varsMade = false;
+  // Marked made only once made: a `createVars` that fails is tried again by the next call.
   const makeVars = () => {
-    varsMade = true;
     if (typeof definition.createVars === "function") {
       return then(definition.createVars(c, undefined), (made) => {
         vars = made;
+        varsMade = true;
       });
     }
     if (definition.vars !== undefined) {
       vars = JSON.parse(JSON.stringify(definition.vars));
     }
+    varsMade = true;
     return undefined;
   };
   const withVars = (f) => (varsMade ? f() : then(makeVars(), f));
