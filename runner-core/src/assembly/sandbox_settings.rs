@@ -221,18 +221,8 @@ fn expand_vars(value: &str, var: &impl Fn(&str) -> Option<String>) -> Result<Str
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::assembly::{Defaults, Settings};
-
-    fn config(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|name| map.get(name).cloned(), Defaults::default())
-    }
+    use crate::assembly::settings::tests::config;
 
     #[test]
     fn the_publish_key_is_read_and_never_printed() {

@@ -148,13 +148,14 @@ fn store_settings(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashMap;
 
     use super::*;
     use crate::persist::DurabilityMode;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+    /// The settings `pairs` name, with the default platform.
+    pub(crate) fn config(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
