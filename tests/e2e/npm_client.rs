@@ -69,8 +69,10 @@ async fn keys_errors_schedules_and_vars_through_the_npm_client_in_native_and_jav
         }
         passes(&engine, "schedules.mjs", actor, "schedules").await?;
     }
-    // Vars are JavaScript's so far (docs/actors.md).
+    // Vars are JavaScript's so far (docs/actors.md); onStateChange's native side is covered by
+    // the core's unit tests (the native probe has no state).
     passes(&engine, "vars.mjs", "probe-js", "vars").await?;
+    passes(&engine, "state-change.mjs", "probe-js", "state-change").await?;
     Ok(())
 }
 

@@ -65,7 +65,7 @@ impl Actor for Probe {
 /// The JavaScript probe, as a RivetKit author writes it.
 pub const PROBE_JS: &str = r#"
 export default actor({
-  state: { touches: 0, wakes: 0 },
+  state: { touches: 0, wakes: 0, count: 0 },
   createVars: (c) => ({ calls: 0, madeFor: c.actorId }),
   onWake: (c) => {
     c.state.wakes += 1;
@@ -92,9 +92,18 @@ export default actor({
       return { calls: c.vars.calls, touches: c.state.touches, wakes: c.state.wakes, mine: c.vars.madeFor === c.actorId };
     },
     nap: (c) => c.sleep(),
+    bump: (c, n) => {
+      c.state.count += n;
+      return c.state.count;
+    },
+    count: (c) => c.state.count,
     actorId: (c) => c.actorId,
     selfDestruct: (c) => c.destroy(),
   },
   onDestroy: (c) => c.broadcast("destroyed", c.name),
+  onStateChange: (c, state) => {
+    c.broadcast("changed", state.count);
+    if (state.count === 5) state.count = 999; // not allowed: undone, event included
+  },
 });
 "#;

@@ -37,6 +37,15 @@ pub(crate) trait Behavior: Send + 'static {
     fn destroy(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
         Ok(())
     }
+    /// Whether the code has an `onStateChange` hook (so a changing call pays for none when not).
+    fn has_state_change_hook(&mut self) -> bool {
+        false
+    }
+    /// RivetKit's `onStateChange`, after a call changed the state (the instance undoes
+    /// everything it did if it fails or changes the state itself).
+    fn state_changed(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        Ok(())
+    }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
     fn action(
         &mut self,
@@ -108,6 +117,14 @@ impl<A: Actor> Behavior for Native<A> {
 
     fn destroy(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
         self.with_ctx(scope, A::on_destroy)
+    }
+
+    fn has_state_change_hook(&mut self) -> bool {
+        A::HAS_ON_STATE_CHANGE
+    }
+
+    fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_state_change)
     }
 
     fn action(

@@ -46,12 +46,42 @@ pub(crate) struct Effects {
     pub(crate) files_touched: std::cell::Cell<bool>,
 }
 
+/// A point in a call's [`Effects`] to undo back to.
+pub(crate) struct EffectsMark {
+    events: usize,
+    event_bytes: usize,
+    schedule_changed: bool,
+    sleep_requested: bool,
+    destroy_requested: bool,
+}
+
 /// Events one call may broadcast, and their total size: they are held in memory until the
 /// call commits (and, in strict mode, until its writes are durable).
 pub(crate) const MAX_EVENTS_PER_CALL: usize = 10_000;
 pub(crate) const MAX_EVENT_BYTES_PER_CALL: usize = 16 << 20;
 
 impl Effects {
+    /// What can be undone of these effects: the events so far and the requests.
+    pub(crate) fn mark(&self) -> EffectsMark {
+        EffectsMark {
+            events: self.events.len(),
+            event_bytes: self.event_bytes,
+            schedule_changed: self.schedule_changed,
+            sleep_requested: self.sleep_requested,
+            destroy_requested: self.destroy_requested,
+        }
+    }
+
+    /// Forgets what was added since `mark`.
+    pub(crate) fn undo_to(&mut self, mark: &EffectsMark) {
+        self.events.truncate(mark.events);
+        self.event_bytes = mark.event_bytes;
+        self.overflow = None;
+        self.schedule_changed = mark.schedule_changed;
+        self.sleep_requested = mark.sleep_requested;
+        self.destroy_requested = mark.destroy_requested;
+    }
+
     /// Queues an event for after the commit; past the limits the call is marked to fail.
     pub(crate) fn broadcast(&mut self, name: String, args: Vec<u8>) {
         let bytes = name.len() + args.len();

@@ -54,6 +54,18 @@ pub trait Actor: Sized + Send + 'static {
         Ok(())
     }
 
+    /// Set to `true` where [`Actor::on_state_change`] is defined: the runner calls it only then.
+    const HAS_ON_STATE_CHANGE: bool = false;
+
+    /// RivetKit's `onStateChange`: runs after a call changed the state, before it commits, in
+    /// the same transaction, so what it broadcasts leaves with the call's output (set
+    /// [`Actor::HAS_ON_STATE_CHANGE`]). It may not change the state; if it does, or fails, or
+    /// pushes the call's events past their limits, everything it did is undone and logged, and
+    /// the call stands.
+    fn on_state_change(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        Ok(())
+    }
+
     /// Runs when the actor is destroyed ([`Ctx::destroy`], or the engine's destroy), before its
     /// data is deleted; what it writes is deleted with the rest.
     fn on_destroy(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {

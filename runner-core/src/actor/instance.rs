@@ -300,6 +300,17 @@ impl Instance {
         };
         let committed = result.and_then(|value| {
             let bytes = self.behavior.encode_state()?;
+            // The first state (create) is not a change, as in RivetKit.
+            if bytes != self.committed && !self.committed.is_empty() {
+                on_state_change(
+                    self.behavior.as_mut(),
+                    &self.conns,
+                    &self.meta,
+                    &tx,
+                    &mut effects,
+                    &bytes,
+                );
+            }
             if bytes != self.committed {
                 storage::save_state(&tx, &bytes).map_err(ActionError::internal)?;
             }
@@ -549,6 +560,64 @@ impl Instance {
         }
         tracing::info!(destroy, "actor stopped");
         Ok(())
+    }
+}
+
+/// RivetKit's `onStateChange`, after a call changed the state to `state`, under a savepoint of
+/// the call's transaction. A hook that fails, changes the state, or pushes the call's events
+/// past their limits is undone entirely (its SQL, events and requests) and logged; the call
+/// stands either way.
+fn on_state_change(
+    behavior: &mut dyn Behavior,
+    conns: &HashMap<ConnId, Conn>,
+    meta: &ActorMeta,
+    tx: &rusqlite::Transaction<'_>,
+    effects: &mut Effects,
+    state: &[u8],
+) {
+    if !behavior.has_state_change_hook() {
+        return;
+    }
+    let mark = effects.mark();
+    let outcome = tx
+        .execute_batch("SAVEPOINT rivet_on_state_change")
+        .map_err(ActionError::from)
+        .and_then(|()| {
+            let mut scope = Scope {
+                db: tx,
+                effects,
+                meta,
+            };
+            behavior.state_changed(&mut scope)
+        })
+        .and_then(|()| match effects.overflow.take() {
+            Some(err) => Err(err),
+            None => check_fanout(conns, effects),
+        })
+        .and_then(|()| {
+            if behavior.encode_state()? == state {
+                Ok(())
+            } else {
+                Err(ActionError::new(
+                    "actor",
+                    "state_mutation_reentrant",
+                    "State mutations are not allowed inside onStateChange.",
+                ))
+            }
+        });
+    let undo = match outcome {
+        Ok(()) => "RELEASE rivet_on_state_change",
+        Err(err) => {
+            tracing::warn!(error = %err, "onStateChange failed; what it did is undone");
+            effects.undo_to(&mark);
+            if let Err(err) = behavior.load_state(state) {
+                tracing::error!(error = %err, "restore the state after onStateChange");
+            }
+            "ROLLBACK TO rivet_on_state_change; RELEASE rivet_on_state_change"
+        }
+    };
+    if let Err(err) = tx.execute_batch(undo) {
+        tracing::error!(error = %err, "end the onStateChange savepoint");
     }
 }
 

@@ -27,9 +27,30 @@ impl Actor for Tally {
     const NAME: &'static str = "tally";
     type State = i64;
     type Input = ();
+    const HAS_ON_STATE_CHANGE: bool = true;
 
     fn create_state(_: Option<()>) -> i64 {
         0
+    }
+
+    fn on_create(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        ctx.sql()
+            .execute_batch("CREATE TABLE hook_log (total INTEGER)")?;
+        Ok(())
+    }
+
+    /// Logs every new total; at 13 it also tries to change the state, at 21 it fails: both
+    /// undone, the log row too.
+    fn on_state_change(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        let total = *ctx.state();
+        ctx.sql()
+            .execute("INSERT INTO hook_log (total) VALUES (?1)", [total])?;
+        match total {
+            13 => *ctx.state_mut() = 1_000,
+            21 => return Err(ActionError::user("hook", "refuses 21")),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn actions(actions: &mut Actions<Self>) {
@@ -45,6 +66,14 @@ impl Actor for Tally {
                 Err::<i64, _>(ActionError::user("refused", "this action always fails"))
             })
             .add("total", |ctx: &mut Ctx<'_, Self>, (): ()| Ok(*ctx.state()))
+            .add("logged", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                let totals: Vec<i64> = ctx
+                    .sql()
+                    .prepare("SELECT total FROM hook_log ORDER BY rowid")?
+                    .query_map([], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(totals)
+            })
             .add("addLater", |ctx: &mut Ctx<'_, Self>, (n,): (i64,)| {
                 ctx.schedule_after(std::time::Duration::from_secs(60), "add", &(n,))?;
                 Ok(*ctx.state())
@@ -282,4 +311,29 @@ async fn destroy_is_asked_of_the_engine_once_committed_and_on_destroy_runs_at_th
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_state_change_runs_after_changing_calls_and_a_bad_hook_is_undone_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path(), None);
+    let actor = host.start("tally", "changes", 1).await.unwrap();
+    let logged = |actor: crate::actor::ActorHandle| async move {
+        let out = actor.action("logged", cbor(&())).await.unwrap();
+        ciborium::from_reader::<Vec<i64>, _>(out.as_slice()).unwrap()
+    };
+    assert_eq!(call(&actor, "add", Some(3)).await.unwrap(), 3);
+    // Calls that change nothing, and a failed one, do not run the hook.
+    assert_eq!(call(&actor, "total", None).await.unwrap(), 3);
+    assert!(call(&actor, "addThenFail", Some(1)).await.is_err());
+    assert_eq!(logged(actor.clone()).await, [3]);
+    // At 13 the hook changes the state: undone, its log row with it; the call stands.
+    assert_eq!(call(&actor, "add", Some(10)).await.unwrap(), 13);
+    assert_eq!(call(&actor, "total", None).await.unwrap(), 13);
+    assert_eq!(logged(actor.clone()).await, [3]);
+    // At 21 it fails: undone the same way.
+    assert_eq!(call(&actor, "add", Some(8)).await.unwrap(), 21);
+    assert_eq!(logged(actor.clone()).await, [3]);
+    assert_eq!(call(&actor, "add", Some(1)).await.unwrap(), 22);
+    assert_eq!(logged(actor.clone()).await, [3, 22]);
 }

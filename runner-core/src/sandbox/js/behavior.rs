@@ -131,6 +131,8 @@ pub(super) struct Live {
     _code: JsCode,
     host: Arc<JsHost>,
     memory_bytes: usize,
+    /// The definition has `onStateChange`.
+    state_change_hook: bool,
 }
 
 impl Live {
@@ -150,7 +152,14 @@ impl Live {
         });
         host.guard.clock.stop();
         loaded?;
+        let state_change_hook = context.with(|ctx| {
+            let bridge: Object = ctx.globals().get(BRIDGE)?;
+            bridge
+                .get::<_, Function>("has")?
+                .call::<_, bool>(("onStateChange",))
+        });
         Ok(Self {
+            state_change_hook: state_change_hook.unwrap_or(false),
             context,
             _runtime: runtime,
             _code: code.clone(),
@@ -384,6 +393,15 @@ impl Behavior for JsBehavior {
 
     fn destroy(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
         self.call(scope, "onDestroy", "destroy", Default::default())
+            .map(drop)
+    }
+
+    fn has_state_change_hook(&mut self) -> bool {
+        self.live().is_ok_and(|live| live.state_change_hook)
+    }
+
+    fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "onStateChange", "stateChanged", Default::default())
             .map(drop)
     }
 

@@ -211,6 +211,16 @@ export default function (host) {
     destroy() {
       return withVars(() => then(hook("onDestroy"), () => "null"));
     },
+    // Whether the definition has hook `name` (read once per runtime, so a changing call pays
+    // for `onStateChange` only where it is defined).
+    has(name) {
+      return definition !== null && typeof definition[name] === "function";
+    },
+    // RivetKit's `onStateChange(c, newState)`, after a call changed the state; the runner undoes
+    // what it does if it fails or changes the state.
+    stateChanged() {
+      return withVars(() => then(hook("onStateChange", state), () => "null"));
+    },
     action(name, argsJson) {
       const actions = definition.actions || {};
       const f = Object.prototype.hasOwnProperty.call(actions, name) ? actions[name] : undefined;
