@@ -51,12 +51,6 @@ impl ActorHost {
         &self.registry
     }
 
-    /// The running instance of `actor_id`, if any.
-    #[cfg(any(test, feature = "testing"))]
-    pub(crate) fn handle(&self, actor_id: &str) -> Option<ActorHandle> {
-        self.get(actor_id)
-    }
-
     fn get(&self, actor_id: &str) -> Option<ActorHandle> {
         self.lock().get(actor_id).cloned()
     }

@@ -82,11 +82,7 @@ impl TestHost {
             key: None,
             input: None,
         };
-        self.host.start(start, self.control.clone()).await?;
-        Ok(self
-            .host
-            .handle(actor_id)
-            .expect("a started actor is registered"))
+        self.host.start(start, self.control.clone()).await
     }
 
     /// Stops generation `generation` of the actor, saving its data, or deleting it on

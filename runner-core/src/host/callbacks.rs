@@ -42,7 +42,10 @@ impl EnvoyCallbacks for HostCallbacks {
                 key: config.key,
                 input: config.input,
             };
-            host.start(start, control).await.map_err(for_engine)
+            host.start(start, control)
+                .await
+                .map(drop)
+                .map_err(for_engine)
         })
     }
 

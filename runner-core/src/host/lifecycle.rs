@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::actor::{ActorControl, ActorInit, StopError};
+use crate::actor::{ActorControl, ActorHandle, ActorInit, StopError};
 use crate::error::ActorStartError;
 use crate::persist::{PersistError, Replica};
 use crate::rt::BlockingError;
@@ -45,12 +45,12 @@ pub enum LifecycleError {
 
 impl ActorHost {
     /// Claims and restores the actor's data, opens it, runs its start hooks, and registers the
-    /// running instance. `control` is how it reaches the engine.
+    /// running instance, whose handle it returns. `control` is how it reaches the engine.
     pub(crate) async fn start(
         &self,
         start: ActorStart,
         control: Arc<dyn ActorControl>,
-    ) -> Result<(), LifecycleError> {
+    ) -> Result<ActorHandle, LifecycleError> {
         let factory = self.registry.resolve(&start.namespace, &start.name).await?;
         let key = ActorKey {
             namespace: start.namespace.clone(),
@@ -83,8 +83,8 @@ impl ActorHost {
             })
         })
         .await??;
-        self.insert(handle);
-        Ok(())
+        self.insert(handle.clone());
+        Ok(handle)
     }
 
     /// Stops generation `generation` of the actor if it runs here: it saves its data (or, on
