@@ -147,19 +147,20 @@ impl Live {
             Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
         host.guard.clock.start(code.limits.call_time);
         let loaded = context.with(|ctx| {
-            evaluate(&ctx, code, &host)
-                .map_err(|e| classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load"))
+            evaluate(&ctx, code, &host).map_err(|e| {
+                classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load")
+            })?;
+            // Recorded by the bridge when the module defined the actor: no actor code runs.
+            let bridge: Object = ctx.globals().get(BRIDGE).map_err(ActionError::internal)?;
+            bridge
+                .get::<_, Function>("hasStateChangeHook")
+                .and_then(|has| has.call::<_, bool>(()))
+                .map_err(ActionError::internal)
         });
         host.guard.clock.stop();
-        loaded?;
-        let state_change_hook = context.with(|ctx| {
-            let bridge: Object = ctx.globals().get(BRIDGE)?;
-            bridge
-                .get::<_, Function>("has")?
-                .call::<_, bool>(("onStateChange",))
-        });
+        let state_change_hook = loaded?;
         Ok(Self {
-            state_change_hook: state_change_hook.unwrap_or(false),
+            state_change_hook,
             context,
             _runtime: runtime,
             _code: code.clone(),

@@ -86,6 +86,7 @@ export default function (host) {
   // anew before its first call.
   let vars = undefined;
   let varsMade = false;
+  let stateChangeHook = false;
   // Marked made only once made: a `createVars` that fails is tried again by the next call.
   const makeVars = () => {
     if (typeof definition.createVars === "function") {
@@ -183,6 +184,7 @@ export default function (host) {
       if (value.vars !== undefined && value.createVars !== undefined) {
         throw new TypeError("define `vars` or `createVars`, not both");
       }
+      stateChangeHook = typeof value.onStateChange === "function";
       definition = value;
     },
     create(inputJson) {
@@ -211,10 +213,10 @@ export default function (host) {
     destroy() {
       return withVars(() => then(hook("onDestroy"), () => "null"));
     },
-    // Whether the definition has hook `name` (read once per runtime, so a changing call pays
-    // for `onStateChange` only where it is defined).
-    has(name) {
-      return definition !== null && typeof definition[name] === "function";
+    // Whether the definition has `onStateChange`, as read when it was defined (so the runner
+    // asking runs no actor code, such as a getter, outside a call's time limit).
+    hasStateChangeHook() {
+      return stateChangeHook;
     },
     // RivetKit's `onStateChange(c, newState)`, after a call changed the state; the runner undoes
     // what it does if it fails or changes the state.
