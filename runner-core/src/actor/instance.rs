@@ -309,7 +309,7 @@ impl Instance {
                     &tx,
                     &mut effects,
                     &bytes,
-                );
+                )?;
             }
             if bytes != self.committed {
                 storage::save_state(&tx, &bytes).map_err(ActionError::internal)?;
@@ -565,8 +565,9 @@ impl Instance {
 
 /// RivetKit's `onStateChange`, after a call changed the state to `state`, under a savepoint of
 /// the call's transaction. A hook that fails, changes the state, or pushes the call's events
-/// past their limits is undone entirely (its SQL, events and requests) and logged; the call
-/// stands either way.
+/// past their limits has its SQL, events and requests (schedules, sleep, destroy) undone and is
+/// logged; the call stands. (What left the sandbox, an outbound request or a file, stays.) If
+/// the hook's failure ended the transaction itself, the call fails with it.
 fn on_state_change(
     behavior: &mut dyn Behavior,
     conns: &HashMap<ConnId, Conn>,
@@ -574,9 +575,9 @@ fn on_state_change(
     tx: &rusqlite::Transaction<'_>,
     effects: &mut Effects,
     state: &[u8],
-) {
+) -> Result<(), ActionError> {
     if !behavior.has_state_change_hook() {
-        return;
+        return Ok(());
     }
     let mark = effects.mark();
     let outcome = tx
@@ -605,6 +606,13 @@ fn on_state_change(
                 ))
             }
         });
+    // A guest write stopped at its deadline cancels the whole transaction, savepoint and all:
+    // nothing is left to undo to, and the call cannot commit.
+    if tx.is_autocommit() {
+        return Err(outcome.err().unwrap_or_else(|| {
+            ActionError::internal("the call's transaction ended inside onStateChange")
+        }));
+    }
     let undo = match outcome {
         Ok(()) => "RELEASE rivet_on_state_change",
         Err(err) => {
@@ -616,9 +624,8 @@ fn on_state_change(
             "ROLLBACK TO rivet_on_state_change; RELEASE rivet_on_state_change"
         }
     };
-    if let Err(err) = tx.execute_batch(undo) {
-        tracing::error!(error = %err, "end the onStateChange savepoint");
-    }
+    tx.execute_batch(undo)?;
+    Ok(())
 }
 
 /// Each event is encoded and queued once per subscribed connection: what a call broadcasts,

@@ -48,6 +48,8 @@ impl Actor for Tally {
         match total {
             13 => *ctx.state_mut() = 1_000,
             21 => return Err(ActionError::user("hook", "refuses 21")),
+            // As a guest write stopped at its deadline does: the whole transaction ends.
+            31 => ctx.sql().execute_batch("ROLLBACK")?,
             _ => {}
         }
         Ok(())
@@ -336,4 +338,13 @@ async fn on_state_change_runs_after_changing_calls_and_a_bad_hook_is_undone_whol
     assert_eq!(logged(actor.clone()).await, [3]);
     assert_eq!(call(&actor, "add", Some(1)).await.unwrap(), 22);
     assert_eq!(logged(actor.clone()).await, [3, 22]);
+    // At 31 the hook ends the transaction: the call cannot commit, and nothing of it is kept.
+    assert!(call(&actor, "add", Some(9)).await.is_err());
+    assert_eq!(call(&actor, "total", None).await.unwrap(), 22);
+    assert_eq!(logged(actor.clone()).await, [3, 22]);
+    // What is on disk agrees (a state saved outside the transaction would come back here).
+    host.stop("changes", 1, false).await.unwrap();
+    let again = host.start("tally", "changes", 2).await.unwrap();
+    assert_eq!(call(&again, "total", None).await.unwrap(), 22);
+    assert_eq!(call(&again, "add", Some(1)).await.unwrap(), 23);
 }

@@ -220,8 +220,9 @@ export default function (host) {
     },
     // RivetKit's `onStateChange(c, newState)`, after a call changed the state; the runner undoes
     // what it does if it fails or changes the state.
+    // Always a promise, so the runner drains the jobs the hook queued before checking the state.
     stateChanged() {
-      return withVars(() => then(hook("onStateChange", state), () => "null"));
+      return withVars(() => Promise.resolve(hook("onStateChange", state)).then(() => "null"));
     },
     action(name, argsJson) {
       const actions = definition.actions || {};
