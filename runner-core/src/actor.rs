@@ -7,6 +7,7 @@
 
 mod behavior;
 mod cbor;
+mod conns;
 mod context;
 mod definition;
 mod factory;
@@ -17,6 +18,7 @@ mod key;
 mod mailbox;
 mod schedule;
 
+pub use conns::{ConnParams, ConnRef};
 pub use context::Ctx;
 pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
 pub use factory::{
@@ -26,10 +28,13 @@ pub use files::Files;
 pub use mailbox::{ActorHandle, ConnId, ConnSink, StopError, StopOutcome};
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
+pub(crate) use conns::MAX_CONN_PARAMS_BYTES;
 
 // What the sandboxed runtimes (crate::sandbox) build on.
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use behavior::{Behavior, Scope};
+#[cfg(feature = "js")]
+pub(crate) use conns::ConnTable;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use context::{ActorMeta, Effects};
 #[cfg(any(feature = "wasmtime", feature = "js"))]

@@ -33,11 +33,14 @@ async fn counter() -> anyhow::Result<(ActorHandle, tempfile::TempDir)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_subscriptions_are_refused() -> anyhow::Result<()> {
     let (actor, _dir) = counter().await?;
-    let conn = actor.open_conn(Arc::new(Silent)).await?;
+    let conn = actor.open_conn(Arc::new(Silent), Vec::new()).await?;
     let mut accepted = 0;
     let mut refused = 0;
     for i in 0..100_000 {
-        match actor.subscribe(conn, format!("event-{i}"), true).await {
+        match actor
+            .subscribe(conn.clone(), format!("event-{i}"), true)
+            .await
+        {
             Ok(()) => accepted += 1,
             Err(err) => {
                 assert_eq!(err.code, "too_many_subscriptions", "{err}");
@@ -48,7 +51,7 @@ async fn a_hundred_thousand_subscriptions_are_refused() -> anyhow::Result<()> {
     assert!(accepted <= 128, "{accepted} subscriptions accepted");
     assert_eq!(accepted + refused, 100_000);
     let err = actor
-        .subscribe(conn, "x".repeat(10_000), true)
+        .subscribe(conn.clone(), "x".repeat(10_000), true)
         .await
         .unwrap_err();
     assert!(
@@ -56,8 +59,12 @@ async fn a_hundred_thousand_subscriptions_are_refused() -> anyhow::Result<()> {
         "{err}"
     );
     // Unsubscribing frees room; the actor still serves.
-    actor.subscribe(conn, "event-0".into(), false).await?;
-    actor.subscribe(conn, "newCount".into(), true).await?;
+    actor
+        .subscribe(conn.clone(), "event-0".into(), false)
+        .await?;
+    actor
+        .subscribe(conn.clone(), "newCount".into(), true)
+        .await?;
     let output = actor.action("increment", cbor(&json!([1]))).await?;
     assert_eq!(from_cbor::<Value>(&output)?, json!(1));
     Ok(())
@@ -68,15 +75,15 @@ async fn connections_per_actor_are_capped() -> anyhow::Result<()> {
     let (actor, _dir) = counter().await?;
     let mut opened = Vec::new();
     let refusal = loop {
-        match actor.open_conn(Arc::new(Silent)).await {
+        match actor.open_conn(Arc::new(Silent), Vec::new()).await {
             Ok(conn) => opened.push(conn),
             Err(err) => break err,
         }
         assert!(opened.len() <= 10_000, "no connection limit");
     };
     assert_eq!(refusal.code, "too_many_connections", "{refusal}");
-    actor.close_conn(opened[0]).await;
-    actor.open_conn(Arc::new(Silent)).await?;
+    actor.close_conn(opened[0].clone()).await;
+    actor.open_conn(Arc::new(Silent), Vec::new()).await?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use runner_core::bundle::{BundleKind, BundleStore};
 use runner_core::object_store::LocalStore;
-use runner_tests::fixtures::PROBE_JS;
+use runner_tests::fixtures::{LOBBY_JS, PROBE_JS};
 use runner_tests::npm_client::run_script;
 use runner_tests::{Engine, TestRunner};
 
@@ -32,15 +32,17 @@ async fn start() -> anyhow::Result<(Engine, TestRunner)> {
         .put_runner_config(&runner.runner_config(300, 10))
         .await?;
     let bundles = BundleStore::new(Arc::new(LocalStore::new(&runner.objects_dir)), "bundles");
-    bundles
-        .publish(
-            "default",
-            "probe-js",
-            BundleKind::Js,
-            Bytes::from_static(PROBE_JS.as_bytes()),
-            None,
-        )
-        .await?;
+    for (name, source) in [("probe-js", PROBE_JS), ("lobby-js", LOBBY_JS)] {
+        bundles
+            .publish(
+                "default",
+                name,
+                BundleKind::Js,
+                Bytes::from_static(source.as_bytes()),
+                None,
+            )
+            .await?;
+    }
     Ok((engine, runner))
 }
 
@@ -54,19 +56,31 @@ async fn passes(engine: &Engine, script: &str, actor: &str, what: &str) -> anyho
     Ok(printed)
 }
 
+/// Runs `script` against `actor` and checks it passed in every encoding.
+async fn passes_in_every_encoding(
+    engine: &Engine,
+    script: &str,
+    actor: &str,
+) -> anyhow::Result<()> {
+    let printed = run_script(script, &[&engine.url(), actor]).await?;
+    for encoding in ["bare", "cbor", "json"] {
+        anyhow::ensure!(
+            printed.contains(&format!("{actor} {encoding}: ok")),
+            "{script} against {actor}: {printed}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_errors_schedules_and_vars_through_the_npm_client_in_native_and_javascript()
+async fn keys_errors_schedules_vars_and_connections_through_the_npm_client_in_native_and_javascript()
 -> anyhow::Result<()> {
     let (engine, _runner) = start().await?;
+    for actor in ["lobby", "lobby-js"] {
+        passes_in_every_encoding(&engine, "conns.mjs", actor).await?;
+    }
     for actor in PROBES {
-        // One run covers every encoding; each reports by name.
-        let printed = run_script("keys-and-errors.mjs", &[&engine.url(), actor]).await?;
-        for encoding in ["bare", "cbor", "json"] {
-            anyhow::ensure!(
-                printed.contains(&format!("{actor} {encoding}: ok")),
-                "{printed}"
-            );
-        }
+        passes_in_every_encoding(&engine, "keys-and-errors.mjs", actor).await?;
         passes(&engine, "schedules.mjs", actor, "schedules").await?;
     }
     // Vars are JavaScript's so far (docs/actors.md); onStateChange's native side is covered by

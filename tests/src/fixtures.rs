@@ -107,3 +107,201 @@ export default actor({
   },
 });
 "#;
+
+/// A connection's state in the lobby: who it is, and what it said.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Member {
+    name: String,
+    messages: u32,
+}
+
+/// The lobby's state: connections opened and closed, over its whole life.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct LobbyState {
+    connects: u32,
+    disconnects: u32,
+}
+
+/// The native lobby: RivetKit's connections. `onBeforeConnect` refuses the token `bad`, each
+/// connection's state names it (from its params), `onConnect`/`onDisconnect` count and announce,
+/// and actions reach `c.conn`, `c.conns`, `conn.send` and `conn.disconnect`.
+#[derive(Debug)]
+pub struct Lobby;
+
+fn member(ctx: &Ctx<'_, Lobby>) -> Result<Member, ActionError> {
+    let conn = ctx
+        .conn()
+        .ok_or_else(|| ActionError::user("no_conn", "no connection"))?;
+    conn.state::<Member>()?
+        .ok_or_else(|| ActionError::user("no_state", "no connection state"))
+}
+
+fn find(ctx: &Ctx<'_, Lobby>, name: &str) -> Option<String> {
+    ctx.conns()
+        .find(|conn| {
+            conn.state::<Member>()
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.name == name)
+        })
+        .map(|conn| conn.id().to_owned())
+}
+
+fn announce(ctx: &mut Ctx<'_, Lobby>, event: &str) -> Result<(), ActionError> {
+    let name = member(ctx)?.name;
+    let online = ctx.conns().count();
+    ctx.broadcast(event, &json!({ "name": name, "online": online }))
+}
+
+impl Actor for Lobby {
+    const NAME: &'static str = "lobby";
+    type State = LobbyState;
+    type Input = ();
+
+    fn create_state(_: Option<()>) -> LobbyState {
+        LobbyState::default()
+    }
+
+    fn on_before_connect(
+        _ctx: &mut Ctx<'_, Self>,
+        params: runner_core::actor::ConnParams<'_>,
+    ) -> Result<(), ActionError> {
+        let params: Option<serde_json::Value> = params.get()?;
+        match params {
+            Some(p) if p["token"] == "bad" => Err(ActionError::user("forbidden", "not allowed")
+                .with_metadata(&json!({ "who": p["name"] }))),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_connect(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        let params: Option<serde_json::Value> =
+            ctx.conn().map(|c| c.params()).transpose()?.flatten();
+        let name = params
+            .as_ref()
+            .and_then(|p| p["name"].as_str())
+            .unwrap_or("anon")
+            .to_owned();
+        ctx.set_conn_state(&Member { name, messages: 0 })?;
+        ctx.state_mut().connects += 1;
+        announce(ctx, "joined")
+    }
+
+    fn on_disconnect(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        ctx.state_mut().disconnects += 1;
+        announce(ctx, "left")
+    }
+
+    fn actions(actions: &mut Actions<Self>) {
+        actions
+            .add("me", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                let conn = ctx
+                    .conn()
+                    .ok_or_else(|| ActionError::user("no_conn", "no connection"))?;
+                let params: Option<serde_json::Value> = conn.params()?;
+                let id = conn.id().to_owned();
+                let m = member(ctx)?;
+                Ok(json!({ "id": id, "params": params, "name": m.name, "messages": m.messages }))
+            })
+            .add("say", |ctx: &mut Ctx<'_, Self>, (_text,): (String,)| {
+                let mut m = member(ctx)?;
+                m.messages += 1;
+                ctx.set_conn_state(&m)?;
+                Ok(m.messages)
+            })
+            .add("sayThenFail", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                let mut m = member(ctx)?;
+                m.messages += 100;
+                ctx.set_conn_state(&m)?;
+                Err::<(), _>(ActionError::user("failed", "on purpose"))
+            })
+            .add(
+                "whisper",
+                |ctx: &mut Ctx<'_, Self>, (to, text): (String, String)| {
+                    let from = member(ctx)?.name;
+                    let Some(id) = find(ctx, &to) else {
+                        return Ok(false);
+                    };
+                    ctx.send(&id, "whisper", &json!({ "from": from, "text": text }))?;
+                    Ok(true)
+                },
+            )
+            .add("kick", |ctx: &mut Ctx<'_, Self>, (name,): (String,)| {
+                let Some(id) = find(ctx, &name) else {
+                    return Ok(false);
+                };
+                ctx.disconnect(&id, "kicked");
+                Ok(true)
+            })
+            .add("online", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                let mut names: Vec<String> = ctx
+                    .conns()
+                    .filter_map(|c| c.state::<Member>().ok().flatten())
+                    .map(|m| m.name)
+                    .collect();
+                names.sort();
+                Ok(names)
+            })
+            .add("counts", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(json!({ "connects": ctx.state().connects, "disconnects": ctx.state().disconnects }))
+            })
+            .add("hasConn", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(ctx.conn().is_some())
+            });
+    }
+}
+
+/// The JavaScript lobby, as a RivetKit author writes it: the same behaviour as [`Lobby`].
+pub const LOBBY_JS: &str = r#"
+const find = (c, name) => [...c.conns.values()].find((conn) => conn.state.name === name);
+const announce = (c, event, conn) => c.broadcast(event, { name: conn.state.name, online: c.conns.size });
+
+export default actor({
+  state: { connects: 0, disconnects: 0 },
+  onBeforeConnect: (c, params) => {
+    if (params && params.token === "bad") {
+      throw new UserError("not allowed", { code: "forbidden", metadata: { who: params.name } });
+    }
+  },
+  createConnState: (c, params) => ({ name: (params && params.name) || "anon", messages: 0 }),
+  onConnect: (c, conn) => {
+    c.state.connects += 1;
+    announce(c, "joined", conn);
+  },
+  onDisconnect: (c, conn) => {
+    c.state.disconnects += 1;
+    announce(c, "left", conn);
+  },
+  actions: {
+    me: (c) => ({
+      id: c.conn.id,
+      params: c.conn.params === undefined ? null : c.conn.params,
+      name: c.conn.state.name,
+      messages: c.conn.state.messages,
+    }),
+    say: (c, text) => {
+      c.conn.state.messages += 1;
+      return c.conn.state.messages;
+    },
+    sayThenFail: (c) => {
+      c.conn.state.messages += 100;
+      throw new UserError("on purpose", { code: "failed" });
+    },
+    whisper: (c, to, text) => {
+      const target = find(c, to);
+      if (!target) return false;
+      target.send("whisper", { from: c.conn.state.name, text });
+      return true;
+    },
+    kick: async (c, name) => {
+      const target = find(c, name);
+      if (!target) return false;
+      await target.disconnect("kicked");
+      return true;
+    },
+    online: (c) => [...c.conns.values()].map((conn) => conn.state.name).sort(),
+    counts: (c) => ({ connects: c.state.connects, disconnects: c.state.disconnects }),
+    hasConn: (c) => c.conn !== undefined,
+  },
+});
+"#;

@@ -68,7 +68,8 @@ impl TestRunner {
         let addr = listener.local_addr()?;
         let registry = Registry::new()
             .with_actor::<example_counter::Counter>()
-            .with_actor::<crate::fixtures::Probe>();
+            .with_actor::<crate::fixtures::Probe>()
+            .with_actor::<crate::fixtures::Lobby>();
         let mut builder = Runner::builder(config.settings.clone()).registry(registry);
         if let Some(store) = store {
             builder = builder.object_store(store);

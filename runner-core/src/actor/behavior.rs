@@ -8,15 +8,18 @@
 use rusqlite::Connection;
 
 use super::cbor::{from_cbor, to_cbor};
+use super::conns::{ConnParams, ConnTable};
 use super::context::{ActorMeta, Ctx, Effects};
 use super::definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
 
 /// What one call into actor code may use: the database inside the call's transaction, the
-/// effects it requests (applied only if the transaction commits), and who the actor is.
+/// effects it requests (applied only if the transaction commits), who the actor is, and its
+/// connections (with the one the call runs for, `c.conn`).
 pub(crate) struct Scope<'a> {
     pub(crate) db: &'a Connection,
     pub(crate) effects: &'a mut Effects,
     pub(crate) meta: &'a ActorMeta,
+    pub(crate) conns: &'a mut ConnTable,
 }
 
 /// An actor's code, as the instance drives it. Every call runs inside one transaction.
@@ -44,6 +47,36 @@ pub(crate) trait Behavior: Send + 'static {
     /// RivetKit's `onStateChange`, after a call changed the state (the instance undoes
     /// everything it did if it fails or changes the state itself).
     fn state_changed(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        Ok(())
+    }
+    /// Whether connecting runs actor code (RivetKit's `onBeforeConnect`, `connState` or
+    /// `createConnState`, `onConnect`, `onDisconnect`); without, connections cost no call.
+    fn has_conn_hooks(&mut self) -> bool {
+        false
+    }
+    /// `onBeforeConnect(c, params)` (CBOR, empty when none were sent); an error refuses.
+    fn before_connect(
+        &mut self,
+        _scope: &mut Scope<'_>,
+        _params: &[u8],
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
+    /// The new connection's first state (`connState`/`createConnState`), as CBOR; empty for
+    /// none.
+    fn create_conn_state(
+        &mut self,
+        _scope: &mut Scope<'_>,
+        _params: &[u8],
+    ) -> Result<Vec<u8>, ActionError> {
+        Ok(Vec::new())
+    }
+    /// `onConnect(c, conn)`, the connection being `scope.conns.current()`.
+    fn connected(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        Ok(())
+    }
+    /// `onDisconnect(c, conn)`, the connection being `scope.conns.current()`.
+    fn disconnected(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
         Ok(())
     }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
@@ -93,6 +126,7 @@ impl<A: Actor> Native<A> {
             db: scope.db,
             effects: scope.effects,
             meta: scope.meta,
+            conns: scope.conns,
         })
     }
 }
@@ -121,6 +155,23 @@ impl<A: Actor> Behavior for Native<A> {
 
     fn has_state_change_hook(&mut self) -> bool {
         A::HAS_ON_STATE_CHANGE
+    }
+
+    // A native actor's hooks cost an empty transaction at most: always run.
+    fn has_conn_hooks(&mut self) -> bool {
+        true
+    }
+
+    fn before_connect(&mut self, scope: &mut Scope<'_>, params: &[u8]) -> Result<(), ActionError> {
+        self.with_ctx(scope, |ctx| A::on_before_connect(ctx, ConnParams(params)))
+    }
+
+    fn connected(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_connect)
+    }
+
+    fn disconnected(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_disconnect)
     }
 
     fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {

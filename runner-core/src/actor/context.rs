@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cbor::to_cbor;
+use super::conns::{ConnId, ConnRef, ConnTable};
 use super::definition::{ActionError, Actor};
 use super::files::Files;
 use super::schedule;
@@ -29,11 +30,26 @@ pub(crate) struct ActorMeta {
     pub(crate) files_dir: std::path::PathBuf,
 }
 
+/// What a call sends out to its clients once it commits, in the order it asked.
+#[derive(Debug, Clone)]
+pub(crate) enum Outgoing {
+    /// An event (CBOR argument list): broadcast to the connections subscribed to it (`to` is
+    /// `None`), or sent to one connection whether it subscribed or not.
+    Event {
+        to: Option<ConnId>,
+        name: String,
+        args: Vec<u8>,
+    },
+    /// Closes a connection (RivetKit's `conn.disconnect(reason)`).
+    Disconnect { conn: ConnId, reason: String },
+}
+
 /// Effects an action requests; they take effect only if its transaction commits.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
-    /// Events to broadcast: (name, CBOR argument list). Add with [`Effects::broadcast`].
-    pub(crate) events: Vec<(String, Vec<u8>)>,
+    /// Events and disconnects, in order. Add with [`Effects::broadcast`], [`Effects::send`],
+    /// [`Effects::disconnect`].
+    pub(crate) events: Vec<Outgoing>,
     /// Bytes in `events`.
     event_bytes: usize,
     /// The call broadcast past the limits: it fails with this.
@@ -82,27 +98,48 @@ impl Effects {
         self.destroy_requested = mark.destroy_requested;
     }
 
-    /// Queues an event for after the commit; past the limits the call is marked to fail.
+    /// Queues an event for every subscribed connection, for after the commit; past the limits
+    /// the call is marked to fail.
     pub(crate) fn broadcast(&mut self, name: String, args: Vec<u8>) {
+        self.push_event(None, name, args);
+    }
+
+    /// Queues an event for connection `to` alone (RivetKit's `conn.send`).
+    pub(crate) fn send(&mut self, to: ConnId, name: String, args: Vec<u8>) {
+        self.push_event(Some(to), name, args);
+    }
+
+    /// Closes connection `conn` once what the call sent before has left.
+    pub(crate) fn disconnect(&mut self, conn: ConnId, reason: String) {
+        if self.events.len() >= MAX_EVENTS_PER_CALL {
+            self.overflow.get_or_insert_with(too_many_events);
+            return;
+        }
+        self.events.push(Outgoing::Disconnect { conn, reason });
+    }
+
+    fn push_event(&mut self, to: Option<ConnId>, name: String, args: Vec<u8>) {
         let bytes = name.len() + args.len();
         if self.events.len() >= MAX_EVENTS_PER_CALL
             || self.event_bytes + bytes > MAX_EVENT_BYTES_PER_CALL
         {
-            self.overflow.get_or_insert_with(|| {
-                ActionError::new(
-                    "actor",
-                    "too_many_events",
-                    format!(
-                        "a call broadcasts at most {MAX_EVENTS_PER_CALL} events and \
-                         {MAX_EVENT_BYTES_PER_CALL} bytes"
-                    ),
-                )
-            });
+            self.overflow.get_or_insert_with(too_many_events);
             return;
         }
         self.event_bytes += bytes;
-        self.events.push((name, args));
+        self.events.push(Outgoing::Event { to, name, args });
     }
+}
+
+fn too_many_events() -> ActionError {
+    ActionError::new(
+        "actor",
+        "too_many_events",
+        format!(
+            "a call sends at most {MAX_EVENTS_PER_CALL} events and {MAX_EVENT_BYTES_PER_CALL} \
+             bytes"
+        ),
+    )
 }
 
 /// The context of one action or lifecycle hook.
@@ -114,6 +151,7 @@ pub struct Ctx<'a, A: Actor> {
     pub(crate) db: &'a rusqlite::Connection,
     pub(crate) effects: &'a mut Effects,
     pub(crate) meta: &'a ActorMeta,
+    pub(crate) conns: &'a mut ConnTable,
 }
 
 impl<A: Actor> std::fmt::Debug for Ctx<'_, A> {
@@ -236,6 +274,59 @@ impl<A: Actor> Ctx<'_, A> {
     /// Every pending schedule, soonest first (RivetKit's `c.schedule.list`).
     pub fn schedules(&self) -> Result<Vec<schedule::ScheduledEvent>, ActionError> {
         schedule::list(self.db)
+    }
+
+    /// The connection this call runs for (RivetKit's `c.conn`): the client's WebSocket for an
+    /// action it called, the short-lived connection of an HTTP action, the new connection in
+    /// [`Actor::on_connect`], the closing one in [`Actor::on_disconnect`]. `None` for scheduled
+    /// actions and lifecycle hooks.
+    pub fn conn(&self) -> Option<ConnRef<'_>> {
+        self.conns
+            .current()
+            .map(|(id, conn)| ConnRef::new(id, conn))
+    }
+
+    /// Sets the state of [`Self::conn`] (RivetKit's `conn.state = ...`, or what
+    /// `createConnState` returns when set in [`Actor::on_connect`]). Kept in memory while the
+    /// connection is open, at most 64 KiB encoded; undone with a failed call.
+    pub fn set_conn_state<T: Serialize>(&mut self, state: &T) -> Result<(), ActionError> {
+        let Some(id) = self.conns.current_id().cloned() else {
+            return Err(ActionError::new(
+                "actor",
+                "no_connection",
+                "this call runs for no connection",
+            ));
+        };
+        let bytes = to_cbor(state).map_err(ActionError::internal)?;
+        self.conns.set_state(&id, bytes)
+    }
+
+    /// Every open connection (RivetKit's `c.conns`).
+    pub fn conns(&self) -> impl Iterator<Item = ConnRef<'_>> {
+        self.conns.iter().map(|(id, conn)| ConnRef::new(id, conn))
+    }
+
+    /// Sends an event with one argument to connection `conn` alone, whether it subscribed to
+    /// `name` or not (RivetKit's `conn.send`). It is sent after the call commits; a connection
+    /// that is gone by then is skipped.
+    pub fn send<T: Serialize>(
+        &mut self,
+        conn: &str,
+        name: &str,
+        arg: &T,
+    ) -> Result<(), ActionError> {
+        let args = to_cbor(&[arg]).map_err(ActionError::internal)?;
+        self.effects.send(conn.into(), name.to_owned(), args);
+        match &self.effects.overflow {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes connection `conn` after the call commits and what it sent has left (RivetKit's
+    /// `conn.disconnect(reason)`); [`Actor::on_disconnect`] then runs for it.
+    pub fn disconnect(&mut self, conn: &str, reason: &str) {
+        self.effects.disconnect(conn.into(), reason.to_owned());
     }
 
     /// Asks the engine to destroy this actor once the action commits (RivetKit's `c.destroy()`):

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cbor::{from_cbor, to_cbor};
+use super::conns::ConnParams;
 use super::context::Ctx;
 
 /// A native Rust actor.
@@ -69,6 +70,30 @@ pub trait Actor: Sized + Send + 'static {
     /// Runs when the actor is destroyed ([`Ctx::destroy`], or the engine's destroy), before its
     /// data is deleted; what it writes is deleted with the rest.
     fn on_destroy(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// RivetKit's `onBeforeConnect(c, params)`: a client is connecting (a WebSocket, or the
+    /// short-lived connection of an HTTP action) with `params`. An error refuses it, and reaches
+    /// the client as is. The connection is not in [`Ctx::conns`] yet.
+    fn on_before_connect(
+        _ctx: &mut Ctx<'_, Self>,
+        _params: ConnParams<'_>,
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// RivetKit's `onConnect(c, conn)`: the connection is [`Ctx::conn`] and listed in
+    /// [`Ctx::conns`]. Set its state here with [`Ctx::set_conn_state`] (RivetKit's
+    /// `createConnState`). An error refuses the connection.
+    fn on_connect(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// RivetKit's `onDisconnect(c, conn)`: the connection closed (the client left, the actor
+    /// disconnected it, or the actor stops). It is still [`Ctx::conn`], no longer in
+    /// [`Ctx::conns`].
+    fn on_disconnect(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
         Ok(())
     }
 

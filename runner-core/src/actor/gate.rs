@@ -8,7 +8,13 @@ use tokio::sync::oneshot;
 
 use crate::persist::ReplicaStatus;
 
+use super::context::Outgoing;
 use super::definition::{ActionError, RawResponse};
+
+/// Where a call's events and disconnects go once they may leave.
+pub(crate) trait Deliver {
+    fn deliver(&mut self, outgoing: Outgoing);
+}
 
 /// Something an actor sends out.
 pub(crate) enum Output {
@@ -16,14 +22,17 @@ pub(crate) enum Output {
         oneshot::Sender<Result<Vec<u8>, ActionError>>,
         Result<Vec<u8>, ActionError>,
     ),
-    Request(oneshot::Sender<Option<RawResponse>>, Option<RawResponse>),
-    /// Events to broadcast: (name, CBOR argument list).
-    Events(Vec<(String, Vec<u8>)>),
+    Request(
+        oneshot::Sender<Result<Option<RawResponse>, ActionError>>,
+        Result<Option<RawResponse>, ActionError>,
+    ),
+    /// Events and disconnects, in the order the call made them.
+    Events(Vec<Outgoing>),
 }
 
 impl Output {
-    /// Sends the output; events go through `broadcast`.
-    pub(crate) fn send(self, broadcast: &mut impl FnMut(&str, &[u8])) {
+    /// Sends the output; events and disconnects go through `out`.
+    pub(crate) fn send(self, out: &mut impl Deliver) {
         match self {
             Self::Action(reply, result) => {
                 let _ = reply.send(result);
@@ -32,8 +41,8 @@ impl Output {
                 let _ = reply.send(response);
             }
             Self::Events(events) => {
-                for (name, args) in &events {
-                    broadcast(name, args);
+                for outgoing in events {
+                    out.deliver(outgoing);
                 }
             }
         }
@@ -46,11 +55,7 @@ impl Output {
                 let _ = reply.send(Err(error.clone()));
             }
             Self::Request(reply, _) => {
-                let _ = reply.send(Some(RawResponse {
-                    status: error.http_status(),
-                    headers: [("content-type".to_owned(), "text/plain".to_owned())].into(),
-                    body: error.message.clone().into_bytes(),
-                }));
+                let _ = reply.send(Err(error.clone()));
             }
             Self::Events(_) => {}
         }
@@ -70,14 +75,10 @@ impl OutputGate {
     }
 
     /// Sends what is now durable and fails what could not be made durable, in order.
-    pub(crate) fn settle(
-        &mut self,
-        status: &ReplicaStatus,
-        broadcast: &mut impl FnMut(&str, &[u8]),
-    ) {
+    pub(crate) fn settle(&mut self, status: &ReplicaStatus, out: &mut impl Deliver) {
         while let Some((after, output)) = self.held.pop_front() {
             if after <= status.durable {
-                output.send(broadcast);
+                output.send(out);
             } else if after <= status.failed {
                 let reason = status.error.as_deref().unwrap_or("upload failed");
                 output.fail(&ActionError::not_durable(reason));
@@ -101,6 +102,14 @@ impl OutputGate {
 mod tests {
     use super::*;
 
+    #[derive(Default)]
+    struct Sent(Vec<Outgoing>);
+    impl Deliver for Sent {
+        fn deliver(&mut self, outgoing: Outgoing) {
+            self.0.push(outgoing);
+        }
+    }
+
     fn status(durable: u64, failed: u64) -> ReplicaStatus {
         ReplicaStatus {
             durable,
@@ -119,22 +128,29 @@ mod tests {
         gate.hold(1, Output::Action(tx1, Ok(b"one".to_vec())));
         gate.hold(2, Output::Action(tx2, Ok(b"two".to_vec())));
         gate.hold(3, Output::Action(tx3, Ok(b"three".to_vec())));
-        let mut sent = Vec::new();
-        gate.hold(2, Output::Events(vec![("e".into(), vec![1])]));
-        let mut broadcast = |name: &str, _: &[u8]| sent.push(name.to_owned());
+        let mut sent = Sent::default();
+        gate.hold(
+            2,
+            Output::Events(vec![Outgoing::Event {
+                to: None,
+                name: "e".into(),
+                args: vec![1],
+            }]),
+        );
+        let broadcast = &mut sent;
 
-        gate.settle(&status(0, 0), &mut broadcast);
+        gate.settle(&status(0, 0), broadcast);
         assert!(rx1.try_recv().is_err(), "nothing is durable yet");
 
-        gate.settle(&status(1, 0), &mut broadcast);
+        gate.settle(&status(1, 0), broadcast);
         assert_eq!(rx1.try_recv().unwrap().unwrap(), b"one");
         assert!(rx2.try_recv().is_err());
 
-        gate.settle(&status(1, 2), &mut broadcast);
+        gate.settle(&status(1, 2), broadcast);
         assert_eq!(rx2.try_recv().unwrap().unwrap_err().code, "not_durable");
         assert!(rx3.try_recv().is_err(), "commit 3 is still in flight");
 
-        assert!(sent.is_empty(), "events of a failed commit are dropped");
+        assert!(sent.0.is_empty(), "events of a failed commit are dropped");
         gate.fail_all("stopping");
         assert_eq!(rx3.try_recv().unwrap().unwrap_err().code, "not_durable");
     }

@@ -5,7 +5,8 @@
 //! take effect only after the commit. With a strict [`Replica`] the replies and events also
 //! wait for the commit to be durable in the object store ([`OutputGate`]).
 
-use std::collections::{HashMap, HashSet};
+mod connections;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,31 +20,20 @@ use crate::rt::{self, Instant};
 use crate::storage::{self, close_database};
 
 use super::behavior::{Behavior, Scope};
+use super::conns::{ConnId, ConnTable};
 use super::context::{ActorMeta, Effects};
 use super::definition::ActionError;
 use super::factory::{ActorControl, ActorInit};
 use super::gate::{Output, OutputGate};
-use super::mailbox::{ActorHandle, ConnId, ConnSink, Mail, StopError, StopOutcome, Work};
+use super::mailbox::{ActorHandle, Caller, Mail, StopError, StopOutcome, Work};
 use super::schedule;
+use connections::{Delivery, check_fanout};
 
 const MAILBOX_CAPACITY: usize = 1024;
-/// What one call's events may add up to once copied to every subscribed connection.
-const MAX_FANOUT_BYTES_PER_CALL: usize = 64 << 20;
-/// Client connections one actor holds at once.
-const MAX_CONNECTIONS: usize = 1_000;
-/// Events one connection subscribes to.
-const MAX_SUBSCRIPTIONS: usize = 128;
-/// The longest event name a connection may subscribe to.
-const MAX_EVENT_NAME_BYTES: usize = 256;
 /// Due scheduled actions run per turn of the instance's loop. Between turns it reads its
 /// mailbox, so an action that keeps scheduling itself at once cannot keep a stop from being
 /// read.
 const SCHEDULES_PER_TURN: usize = 16;
-
-struct Conn {
-    sink: Arc<dyn ConnSink>,
-    subscriptions: HashSet<String>,
-}
 
 pub(crate) struct Instance {
     meta: ActorMeta,
@@ -51,8 +41,9 @@ pub(crate) struct Instance {
     behavior: Box<dyn Behavior>,
     /// The state as last committed, to skip unchanged writes and to roll back failed actions.
     committed: Vec<u8>,
-    conns: HashMap<ConnId, Conn>,
-    next_conn: ConnId,
+    conns: ConnTable,
+    /// Connections the actor disconnected whose `onDisconnect` is still to run.
+    closing: Vec<ConnId>,
     control: Arc<dyn ActorControl>,
     next_due: Option<i64>,
     idle_sleep: Duration,
@@ -118,8 +109,8 @@ impl Instance {
             db,
             behavior,
             committed: Vec::new(),
-            conns: HashMap::new(),
-            next_conn: 0,
+            conns: ConnTable::default(),
+            closing: Vec::new(),
             control,
             next_due: None,
             idle_sleep,
@@ -163,17 +154,24 @@ impl Instance {
                         let _ = reply.send(self.stop(destroy).await);
                         return;
                     }
-                    Some(Mail::Work(work)) => self.handle(work),
+                    Some(Mail::Work(work)) => {
+                        self.handle(work);
+                        self.finish_closing();
+                    }
                     None => {
                         // The host dropped every handle without a stop: save and close.
                         let _ = self.stop(false).await;
                         return;
                     }
                 },
-                () = rt::sleep_until_opt(wake_at) => self.on_timer(),
+                () = rt::sleep_until_opt(wake_at) => {
+                    self.on_timer();
+                    self.finish_closing();
+                }
                 alive = self.replica.changed() => {
                     if alive {
                         self.settle();
+                        self.finish_closing();
                         self.compact_if_due().await;
                     } else {
                         self.gate.fail_all("the shipper stopped");
@@ -186,16 +184,32 @@ impl Instance {
     fn handle(&mut self, work: Work) {
         self.last_activity = Instant::now();
         match work {
-            Work::Action { name, args, reply } => {
-                let result = self.run_action(&name, &args);
+            Work::Action {
+                name,
+                args,
+                caller,
+                reply,
+            } => {
+                let result =
+                    self.as_caller(caller, |this, conn| this.run_action(&name, &args, conn));
                 self.deliver(Output::Action(reply, result));
             }
-            Work::Request { request, reply } => {
-                let response = self.transact(|code, scope| code.request(scope, &request));
-                self.deliver(Output::Request(reply, response.unwrap_or(None)));
+            Work::Request {
+                request,
+                params,
+                reply,
+            } => {
+                let response = self.as_caller(Caller::Http { params }, |this, conn| {
+                    this.transact_as(conn, |code, scope| code.request(scope, &request))
+                });
+                self.deliver(Output::Request(reply, response));
             }
-            Work::ConnOpen { sink, reply } => {
-                let _ = reply.send(self.open_conn(sink));
+            Work::ConnOpen {
+                sink,
+                params,
+                reply,
+            } => {
+                let _ = reply.send(self.open_conn(sink, params));
             }
             Work::Subscribe {
                 conn,
@@ -205,62 +219,19 @@ impl Instance {
             } => {
                 let _ = reply.send(self.subscribe(conn, event, subscribe));
             }
-            Work::ConnClose { conn } => {
-                self.conns.remove(&conn);
-            }
+            Work::ConnClose { conn } => self.drop_conn(&conn),
         }
     }
 
-    fn open_conn(&mut self, sink: Arc<dyn ConnSink>) -> Result<ConnId, ActionError> {
-        if self.conns.len() >= MAX_CONNECTIONS {
-            return Err(ActionError::new(
-                "actor",
-                "too_many_connections",
-                format!("this actor already has {MAX_CONNECTIONS} connections"),
-            ));
-        }
-        let id = self.next_conn;
-        self.next_conn += 1;
-        self.conns.insert(
-            id,
-            Conn {
-                sink,
-                subscriptions: HashSet::new(),
-            },
-        );
-        Ok(id)
-    }
-
-    fn subscribe(&mut self, conn: ConnId, event: String, on: bool) -> Result<(), ActionError> {
-        let Some(conn) = self.conns.get_mut(&conn) else {
-            return Ok(());
-        };
-        if !on {
-            conn.subscriptions.remove(&event);
-            return Ok(());
-        }
-        if event.len() > MAX_EVENT_NAME_BYTES {
-            return Err(ActionError::new(
-                "actor",
-                "invalid_event_name",
-                format!("event names are at most {MAX_EVENT_NAME_BYTES} bytes"),
-            ));
-        }
-        if conn.subscriptions.len() >= MAX_SUBSCRIPTIONS && !conn.subscriptions.contains(&event) {
-            return Err(ActionError::new(
-                "actor",
-                "too_many_subscriptions",
-                format!("a connection subscribes to at most {MAX_SUBSCRIPTIONS} events"),
-            ));
-        }
-        conn.subscriptions.insert(event);
-        Ok(())
-    }
-
-    fn run_action(&mut self, name: &str, args: &[u8]) -> Result<Vec<u8>, ActionError> {
+    fn run_action(
+        &mut self,
+        name: &str,
+        args: &[u8],
+        conn: Option<ConnId>,
+    ) -> Result<Vec<u8>, ActionError> {
         let started = Instant::now();
         let limit = self.action_timeout;
-        let result = self.transact(|code, scope| {
+        let result = self.transact_as(conn, |code, scope| {
             let output = code.action(scope, name, args)?;
             // Checked before the commit: a late action's writes and events are refused.
             if started.elapsed() > limit {
@@ -278,8 +249,20 @@ impl Instance {
         result
     }
 
-    /// Runs `f` in one transaction with the state; commits state, rows and effects together, or
-    /// rolls all of them back.
+    /// [`Self::transact`] for connection `conn` (`c.conn`).
+    fn transact_as<R>(
+        &mut self,
+        conn: Option<ConnId>,
+        f: impl FnOnce(&mut dyn Behavior, &mut Scope<'_>) -> Result<R, ActionError>,
+    ) -> Result<R, ActionError> {
+        self.conns.set_current(conn);
+        let result = self.transact(f);
+        self.conns.set_current(None);
+        result
+    }
+
+    /// Runs `f` in one transaction with the state; commits state, rows, connection changes and
+    /// effects together, or rolls all of them back.
     fn transact<R>(
         &mut self,
         f: impl FnOnce(&mut dyn Behavior, &mut Scope<'_>) -> Result<R, ActionError>,
@@ -291,6 +274,7 @@ impl Instance {
                 db: &tx,
                 effects: &mut effects,
                 meta: &self.meta,
+                conns: &mut self.conns,
             };
             f(self.behavior.as_mut(), &mut scope)
         };
@@ -304,7 +288,7 @@ impl Instance {
             if bytes != self.committed && !self.committed.is_empty() {
                 on_state_change(
                     self.behavior.as_mut(),
-                    &self.conns,
+                    &mut self.conns,
                     &self.meta,
                     &tx,
                     &mut effects,
@@ -320,12 +304,14 @@ impl Instance {
         match committed {
             Ok((value, bytes)) => {
                 self.committed = bytes;
+                self.conns.commit();
                 self.replica.after_commit(effects.files_touched.get());
                 self.apply(effects);
                 Ok(value)
             }
             Err(err) => {
                 self.rollback_state();
+                self.conns.rollback();
                 Err(err)
             }
         }
@@ -360,14 +346,15 @@ impl Instance {
             self.gate.hold(self.replica.latest(), output);
             self.settle();
         } else {
-            output.send(&mut broadcaster(&self.conns));
+            output.send(&mut Delivery::new(&self.conns, &mut self.closing));
         }
     }
 
     /// Releases (or fails) held outputs according to the shipper's progress.
     fn settle(&mut self) {
         let status = self.replica.status();
-        self.gate.settle(&status, &mut broadcaster(&self.conns));
+        self.gate
+            .settle(&status, &mut Delivery::new(&self.conns, &mut self.closing));
         if status.fenced && !self.sleep_requested {
             tracing::warn!("a newer generation owns this actor: stopping");
             self.request_sleep();
@@ -460,11 +447,15 @@ impl Instance {
         self.refresh_schedule();
     }
 
-    /// `on_destroy`, in a transaction that is rolled back: the data is about to be deleted, and
-    /// a commit would have the shipper upload it again while it is deleted. Its events reach
-    /// the connections still open at once (they close right after; nothing is left to be
-    /// durable).
-    fn run_destroy_hook(&mut self) {
+    /// Runs `f` (`on_destroy`, or an `on_disconnect` during a destroy) in a transaction that is
+    /// rolled back: the data is about to be deleted, and a commit would have the shipper upload
+    /// it again while it is deleted. Its events reach the connections still open at once (they
+    /// close right after; nothing is left to be durable).
+    fn run_discarded(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut dyn Behavior, &mut Scope<'_>) -> Result<(), ActionError>,
+    ) {
         let mut effects = Effects::default();
         let result = self
             .db
@@ -475,19 +466,22 @@ impl Instance {
                     db: &tx,
                     effects: &mut effects,
                     meta: &self.meta,
+                    conns: &mut self.conns,
                 };
-                self.behavior.destroy(&mut scope)
+                f(self.behavior.as_mut(), &mut scope)
             });
+        self.conns.rollback();
         let checked = result.and_then(|()| match effects.overflow.take() {
             Some(err) => Err(err),
             None => check_fanout(&self.conns, &effects),
         });
         match checked {
             Ok(()) if !effects.events.is_empty() => {
-                Output::Events(effects.events).send(&mut broadcaster(&self.conns));
+                Output::Events(effects.events)
+                    .send(&mut Delivery::new(&self.conns, &mut self.closing));
             }
             Ok(()) => {}
-            Err(err) => tracing::warn!(error = %err, "on_destroy failed; its events are dropped"),
+            Err(err) => tracing::warn!(error = %err, what, "hook failed; its events are dropped"),
         }
     }
 
@@ -520,11 +514,14 @@ impl Instance {
     /// deleted.
     async fn stop(mut self, destroy: bool) -> StopOutcome {
         if destroy {
-            self.run_destroy_hook();
-        } else {
-            if let Err(err) = self.transact(|code, scope| code.sleep(scope)) {
-                tracing::warn!(error = %err, "on_sleep failed");
-            }
+            self.run_discarded("on_destroy", |code, scope| code.destroy(scope));
+        } else if let Err(err) = self.transact(|code, scope| code.sleep(scope)) {
+            tracing::warn!(error = %err, "on_sleep failed");
+        }
+        // Every connection ends with the instance (none hibernates yet): `on_disconnect` runs
+        // for each, after the stop hook, as in RivetKit.
+        self.disconnect_all(destroy);
+        if !destroy {
             self.refresh_schedule();
         }
         let flushed = if destroy {
@@ -542,9 +539,7 @@ impl Instance {
         };
         self.settle();
         self.gate.fail_all("the actor stopped");
-        for conn in self.conns.values() {
-            conn.sink.close("actor stopped");
-        }
+        self.conns.close_all("actor stopped");
         close_database(self.db, self.replica.is_replicated()).map_err(StopError::Close)?;
         match flushed {
             Some(Ok(content_id)) => {
@@ -570,7 +565,7 @@ impl Instance {
 /// the hook's failure ended the transaction itself, the call fails with it.
 fn on_state_change(
     behavior: &mut dyn Behavior,
-    conns: &HashMap<ConnId, Conn>,
+    conns: &mut ConnTable,
     meta: &ActorMeta,
     tx: &rusqlite::Transaction<'_>,
     effects: &mut Effects,
@@ -588,6 +583,7 @@ fn on_state_change(
                 db: tx,
                 effects,
                 meta,
+                conns: &mut *conns,
             };
             behavior.state_changed(&mut scope)
         })
@@ -626,40 +622,6 @@ fn on_state_change(
     };
     tx.execute_batch(undo)?;
     Ok(())
-}
-
-/// Each event is encoded and queued once per subscribed connection: what a call broadcasts,
-/// times its audience, is bounded too.
-fn check_fanout(conns: &HashMap<ConnId, Conn>, effects: &Effects) -> Result<(), ActionError> {
-    let mut total = 0usize;
-    for (name, args) in &effects.events {
-        let audience = conns
-            .values()
-            .filter(|conn| conn.subscriptions.contains(name))
-            .count();
-        total = total.saturating_add((name.len() + args.len()).saturating_mul(audience));
-    }
-    if total > MAX_FANOUT_BYTES_PER_CALL {
-        return Err(ActionError::new(
-            "actor",
-            "too_many_events",
-            format!(
-                "a call's events, sent to each subscribed connection, add up to {total} bytes; the limit is {MAX_FANOUT_BYTES_PER_CALL}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Sends an event to every connection subscribed to it.
-fn broadcaster(conns: &HashMap<ConnId, Conn>) -> impl FnMut(&str, &[u8]) + '_ {
-    move |name, args| {
-        for conn in conns.values() {
-            if conn.subscriptions.contains(name) {
-                conn.sink.event(name, args);
-            }
-        }
-    }
 }
 
 /// Ships the last writes. Where the local copy is dropped after the stop, a long chain over a

@@ -6,8 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::definition::{ActionError, RawRequest, RawResponse};
 
-/// Identifies a client connection within one actor instance.
-pub type ConnId = u64;
+pub use super::conns::ConnId;
 
 /// How an actor reaches one connected client. The client layer implements it with the
 /// connection's encoding; the actor only deals in event names and CBOR arguments.
@@ -52,18 +51,33 @@ pub(crate) enum Mail {
     Work(Work),
 }
 
+/// Who a call comes from: RivetKit's `c.conn`.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// The runner itself (a test, an internal call): no connection.
+    Runner,
+    /// An open connection (an action over `/connect`).
+    Conn(ConnId),
+    /// An HTTP request: it runs on a connection of its own, opened for the call with these
+    /// params (CBOR, empty for none) and closed after it, as in RivetKit.
+    Http { params: Vec<u8> },
+}
+
 pub(crate) enum Work {
     Action {
         name: String,
         args: Vec<u8>,
+        caller: Caller,
         reply: oneshot::Sender<Result<Vec<u8>, ActionError>>,
     },
     Request {
         request: RawRequest,
-        reply: oneshot::Sender<Option<RawResponse>>,
+        params: Vec<u8>,
+        reply: oneshot::Sender<Result<Option<RawResponse>, ActionError>>,
     },
     ConnOpen {
         sink: Arc<dyn ConnSink>,
+        params: Vec<u8>,
         reply: oneshot::Sender<Result<ConnId, ActionError>>,
     },
     Subscribe {
@@ -116,30 +130,82 @@ impl ActorHandle {
         self.key.as_deref()
     }
 
-    /// Runs an action with CBOR-encoded positional args; returns the CBOR output.
+    /// Runs an action with CBOR-encoded positional args, for no connection; returns the CBOR
+    /// output.
     pub async fn action(&self, name: &str, args: Vec<u8>) -> Result<Vec<u8>, ActionError> {
+        self.call(name, args, Caller::Runner).await
+    }
+
+    /// Runs an action a client called over its connection `conn`.
+    pub async fn conn_action(
+        &self,
+        conn: ConnId,
+        name: &str,
+        args: Vec<u8>,
+    ) -> Result<Vec<u8>, ActionError> {
+        self.call(name, args, Caller::Conn(conn)).await
+    }
+
+    /// Runs an action a client called over HTTP with connection `params` (CBOR, empty for
+    /// none): on a connection of its own, as RivetKit does, so the connection hooks run.
+    pub async fn http_action(
+        &self,
+        name: &str,
+        args: Vec<u8>,
+        params: Vec<u8>,
+    ) -> Result<Vec<u8>, ActionError> {
+        self.call(name, args, Caller::Http { params }).await
+    }
+
+    async fn call(
+        &self,
+        name: &str,
+        args: Vec<u8>,
+        caller: Caller,
+    ) -> Result<Vec<u8>, ActionError> {
         let (reply, rx) = oneshot::channel();
         self.send(Work::Action {
             name: name.to_owned(),
             args,
+            caller,
             reply,
         })
         .await?;
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Hands a raw HTTP request to the actor's `on_request`.
-    pub async fn request(&self, request: RawRequest) -> Result<Option<RawResponse>, ActionError> {
+    /// Hands a raw HTTP request to the actor's `on_request`, on a connection of its own with
+    /// `params` (CBOR, empty for none). `None` is the actor's 404.
+    pub async fn request(
+        &self,
+        request: RawRequest,
+        params: Vec<u8>,
+    ) -> Result<Option<RawResponse>, ActionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Work::Request { request, reply }).await?;
-        rx.await.map_err(|_| stopped())
+        self.send(Work::Request {
+            request,
+            params,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())?
     }
 
-    /// Registers a client connection; events it subscribes to go to `sink`. Refused past the
-    /// actor's connection limit.
-    pub async fn open_conn(&self, sink: Arc<dyn ConnSink>) -> Result<ConnId, ActionError> {
+    /// Opens a client connection with `params` (CBOR, empty for none): the actor's connection
+    /// hooks run, and may refuse it. Events for it go to `sink`. Refused past the actor's
+    /// connection limit.
+    pub async fn open_conn(
+        &self,
+        sink: Arc<dyn ConnSink>,
+        params: Vec<u8>,
+    ) -> Result<ConnId, ActionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Work::ConnOpen { sink, reply }).await?;
+        self.send(Work::ConnOpen {
+            sink,
+            params,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| stopped())?
     }
 

@@ -87,7 +87,11 @@ async fn action(
             return error_response(encoding, &error, 400, spec);
         }
     };
-    let output = match actor.action(name, args).await {
+    let params = match http_params(request) {
+        Ok(params) => params,
+        Err(error) => return error_response(encoding, &error, 400, spec),
+    };
+    let output = match actor.http_action(name, args, params).await {
         Ok(output) => output,
         Err(error) => return error_response(encoding, &error, error.http_status(), spec),
     };
@@ -112,13 +116,17 @@ async fn raw_request(
     encoding: Encoding,
     spec: &ActorSpec,
 ) -> HttpResponse {
+    let params = match http_params(&request) {
+        Ok(params) => params,
+        Err(error) => return error_response(encoding, &error, 400, spec),
+    };
     let raw = RawRequest {
         method: request.method,
         path,
         headers: request.headers,
         body: request.body.unwrap_or_default(),
     };
-    match actor.request(raw).await {
+    match actor.request(raw, params).await {
         Ok(Some(response)) => HttpResponse {
             status: response.status,
             headers: response.headers,
@@ -170,6 +178,15 @@ fn add_actor_headers(response: &mut HttpResponse, spec: &ActorSpec) {
     );
     if let Some(key) = spec.key.as_ref().filter(|k| !k.contains(['\r', '\n'])) {
         headers.insert("x-rivet-actor-key".to_owned(), key.clone());
+    }
+}
+
+/// The connection params of an HTTP call: RivetKit's clients send them as JSON in
+/// `x-rivet-conn-params`.
+fn http_params(request: &HttpRequest) -> Result<Vec<u8>, ActionError> {
+    match header(request, "x-rivet-conn-params") {
+        Some(json) => super::websocket::params_from_json(json),
+        None => Ok(Vec::new()),
     }
 }
 

@@ -2,26 +2,64 @@
 //! events it subscribed to.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rivet_envoy_client::config::{WebSocketHandler, WebSocketMessage, WebSocketSender};
 
-use crate::actor::{ActionError, ActorHandle, ConnSink};
+use crate::actor::{ActionError, ActorHandle, ConnId, ConnSink, cbor_from_json};
 use crate::client::{
     ActorRoute, ConnectMessage, Encoding, ToClient, decode_to_server, encode_to_client, route_path,
 };
 
-/// Sends frames to one client in its encoding.
+/// Frames the sink holds until the connection is open, at most (the connect hooks and other
+/// calls may send to the connection before then).
+const MAX_FRAMES_BEFORE_OPEN: usize = 1024;
+
+/// An encoded frame, and whether it is binary.
+type Frame = (Vec<u8>, bool);
+
+/// Sends frames to one client in its encoding. Until the socket is open (and the `Init` frame
+/// sent) frames wait, in order: the engine drops what arrives before its open.
 struct WsSink {
     sender: WebSocketSender,
     encoding: Encoding,
+    /// Frames sent before the socket opened; `None` once it is.
+    waiting: Mutex<Option<Vec<Frame>>>,
 }
 
 impl WsSink {
+    fn new(sender: WebSocketSender, encoding: Encoding) -> Self {
+        Self {
+            sender,
+            encoding,
+            waiting: Mutex::new(Some(Vec::new())),
+        }
+    }
+
     fn send(&self, message: &ToClient<'_>) {
-        match encode_to_client(self.encoding, message) {
-            Ok((data, binary)) => self.sender.send(data, binary),
-            Err(err) => tracing::error!(error = %err, "encode websocket frame"),
+        let frame = match encode_to_client(self.encoding, message) {
+            Ok(frame) => frame,
+            Err(err) => return tracing::error!(error = %err, "encode websocket frame"),
+        };
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        match waiting.as_mut() {
+            Some(frames) if frames.len() >= MAX_FRAMES_BEFORE_OPEN => {
+                tracing::warn!("frames sent before the connection opened were dropped");
+            }
+            Some(frames) => frames.push(frame),
+            None => self.sender.send(frame.0, frame.1),
+        }
+    }
+
+    /// The socket is open: `first` goes out, then what waited.
+    fn open(&self, first: &ToClient<'_>) {
+        let frames = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            waiting.take().unwrap_or_default()
+        };
+        self.send(first);
+        for (data, binary) in frames {
+            self.sender.send(data, binary);
         }
     }
 
@@ -52,36 +90,103 @@ pub(super) async fn open(
         anyhow::bail!("no websocket route for `{path}`; only /connect is supported");
     }
     let encoding = Encoding::from_name(subprotocol_value(headers, "rivet_encoding."));
-    let sink = Arc::new(WsSink { sender, encoding });
-    let conn = actor.open_conn(sink.clone()).await?;
-    let connection_id = format!("{}-{conn}", actor.generation());
+    let sink = Arc::new(WsSink::new(sender, encoding));
+    let opened = match conn_params(headers) {
+        Ok(params) => actor.open_conn(sink.clone(), params).await,
+        Err(error) => Err(error),
+    };
+    let conn = match opened {
+        Ok(conn) => conn,
+        Err(error) => return Ok(refused(sink, error)),
+    };
 
     let init_sink = sink.clone();
     let init_actor_id = actor.actor_id().to_owned();
+    let init_conn = conn.clone();
     let on_message_actor = actor.clone();
     let on_message_sink = sink.clone();
+    let on_message_conn = conn.clone();
     Ok(WebSocketHandler {
         on_open: Some(Box::new(move |_sender| {
             Box::pin(async move {
-                init_sink.send(&ToClient::Init {
+                init_sink.open(&ToClient::Init {
                     actor_id: &init_actor_id,
-                    connection_id: &connection_id,
+                    connection_id: &init_conn,
                 });
             })
         })),
         on_message: Box::new(move |message: WebSocketMessage| {
             let actor = on_message_actor.clone();
             let sink = on_message_sink.clone();
+            let conn = on_message_conn.clone();
             Box::pin(async move { on_frame(&actor, conn, &sink, &message.data).await })
         }),
         on_close: Box::new(move |_code, _reason| {
             let actor = actor.clone();
+            let conn = conn.clone();
             Box::pin(async move { actor.close_conn(conn).await })
         }),
     })
 }
 
-async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
+/// A connection the actor refused: as RivetKit does, the socket opens, carries one `Error`
+/// frame for no action, and closes with 1011 and `group.code`.
+fn refused(sink: Arc<WsSink>, error: ActionError) -> WebSocketHandler {
+    WebSocketHandler {
+        on_open: Some(Box::new(move |_sender| {
+            Box::pin(async move {
+                sink.open(&ToClient::Error {
+                    error: &error,
+                    action_id: None,
+                });
+                let reason = format!("{}.{}", error.group, error.code);
+                sink.sender.close(Some(1011), Some(reason));
+            })
+        })),
+        on_message: Box::new(|_| Box::pin(async {})),
+        on_close: Box::new(|_, _| Box::pin(async {})),
+    }
+}
+
+/// The client's connection params: the `rivet_conn_params.` subprotocol entry, the
+/// percent-encoded JSON RivetKit's clients send, as CBOR (empty when absent).
+fn conn_params(headers: &HashMap<String, String>) -> Result<Vec<u8>, ActionError> {
+    let Some(encoded) = subprotocol_value(headers, "rivet_conn_params.") else {
+        return Ok(Vec::new());
+    };
+    let json = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .map_err(|e| invalid_params(&e.to_string()))?;
+    params_from_json(&json)
+}
+
+/// Connection params as sent in JSON (the subprotocol entry, the `x-rivet-conn-params`
+/// header), as CBOR; refused past RivetKit's 4 KiB.
+pub(super) fn params_from_json(json: &str) -> Result<Vec<u8>, ActionError> {
+    if json.len() > crate::actor::MAX_CONN_PARAMS_BYTES {
+        return Err(ActionError::new(
+            "actor",
+            "conn_params_too_large",
+            format!(
+                "connection params are at most {} bytes",
+                crate::actor::MAX_CONN_PARAMS_BYTES
+            ),
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| invalid_params(&e.to_string()))?;
+    cbor_from_json(&value).map_err(|e| invalid_params(&e))
+}
+
+fn invalid_params(detail: &str) -> ActionError {
+    ActionError::new(
+        "actor",
+        "invalid_request",
+        format!("invalid connection params: {detail}"),
+    )
+}
+
+async fn on_frame(actor: &ActorHandle, conn: ConnId, sink: &WsSink, data: &[u8]) {
     let limit = super::fetch::MAX_INCOMING_MESSAGE;
     if data.len() > limit {
         let error = ActionError::new(
@@ -92,13 +197,15 @@ async fn on_frame(actor: &ActorHandle, conn: u64, sink: &WsSink, data: &[u8]) {
         return sink.error(&error, None);
     }
     match decode_to_server(sink.encoding, data) {
-        Ok(ConnectMessage::Action { id, name, args }) => match actor.action(&name, args).await {
-            Ok(output) => sink.send(&ToClient::ActionResponse {
-                id,
-                output: &output,
-            }),
-            Err(error) => sink.error(&error, Some(id)),
-        },
+        Ok(ConnectMessage::Action { id, name, args }) => {
+            match actor.conn_action(conn, &name, args).await {
+                Ok(output) => sink.send(&ToClient::ActionResponse {
+                    id,
+                    output: &output,
+                }),
+                Err(error) => sink.error(&error, Some(id)),
+            }
+        }
         Ok(ConnectMessage::Subscribe { event, subscribe }) => {
             if let Err(error) = actor.subscribe(conn, event, subscribe).await {
                 sink.error(&error, None);
@@ -140,5 +247,29 @@ mod tests {
         )]);
         assert_eq!(subprotocol_value(&headers, "rivet_encoding."), Some("bare"));
         assert_eq!(subprotocol_value(&HashMap::new(), "rivet_encoding."), None);
+    }
+
+    #[test]
+    fn params_come_percent_encoded_in_the_subprotocol() {
+        let headers = HashMap::from([(
+            "sec-websocket-protocol".to_owned(),
+            "rivet, rivet_encoding.json, rivet_conn_params.%7B%22name%22%3A%22ada%22%7D".to_owned(),
+        )]);
+        let params = conn_params(&headers).unwrap();
+        assert_eq!(
+            crate::actor::cbor_to_json(&params).unwrap(),
+            serde_json::json!({"name": "ada"})
+        );
+        assert!(conn_params(&HashMap::new()).unwrap().is_empty());
+        let broken = HashMap::from([(
+            "sec-websocket-protocol".to_owned(),
+            "rivet_conn_params.%7Bnope".to_owned(),
+        )]);
+        assert_eq!(conn_params(&broken).unwrap_err().code, "invalid_request");
+        let huge = format!("\"{}\"", "x".repeat(5000));
+        assert_eq!(
+            params_from_json(&huge).unwrap_err().code,
+            "conn_params_too_large"
+        );
     }
 }

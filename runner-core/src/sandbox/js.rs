@@ -22,6 +22,7 @@
 //! (database, files mount, events, schedule, and outbound HTTP if the operator allows it).
 
 mod behavior;
+mod conns;
 mod host;
 
 use std::sync::Arc;

@@ -83,6 +83,7 @@ impl JsBehavior {
         let limit = self.code.limits.call_time;
         let live = self.live()?;
         *live.host.effects() = std::mem::take(scope.effects);
+        *live.host.conns() = std::mem::take(scope.conns);
         {
             let mut meta = live.host.meta.lock().unwrap_or_else(|e| e.into_inner());
             if meta.is_none() {
@@ -104,6 +105,7 @@ impl JsBehavior {
             ));
         }
         *scope.effects = std::mem::take(&mut *live.host.effects());
+        *scope.conns = std::mem::take(&mut *live.host.conns());
         match outcome {
             Ok((output, state)) => {
                 self.state = state;
@@ -133,6 +135,8 @@ pub(super) struct Live {
     memory_bytes: usize,
     /// The definition has `onStateChange`.
     state_change_hook: bool,
+    /// The definition has connection hooks (or a connection state).
+    conn_hooks: bool,
 }
 
 impl Live {
@@ -152,15 +156,19 @@ impl Live {
             })?;
             // Recorded by the bridge when the module defined the actor: no actor code runs.
             let bridge: Object = ctx.globals().get(BRIDGE).map_err(ActionError::internal)?;
-            bridge
-                .get::<_, Function>("hasStateChangeHook")
-                .and_then(|has| has.call::<_, bool>(()))
-                .map_err(ActionError::internal)
+            let has = |name: &str| {
+                bridge
+                    .get::<_, Function>(name)
+                    .and_then(|has| has.call::<_, bool>(()))
+                    .map_err(ActionError::internal)
+            };
+            Ok::<_, ActionError>((has("hasStateChangeHook")?, has("hasConnHooks")?))
         });
         host.guard.clock.stop();
-        let state_change_hook = loaded?;
+        let (state_change_hook, conn_hooks) = loaded?;
         Ok(Self {
             state_change_hook,
+            conn_hooks,
             context,
             _runtime: runtime,
             _code: code.clone(),
@@ -187,6 +195,7 @@ impl Live {
         self.context.with(|ctx| {
             let result = (|| {
                 let bridge: Object = ctx.globals().get(BRIDGE)?;
+                bridge.get::<_, Function>("begin")?.call::<_, ()>(())?;
                 if let Some(state) = state {
                     bridge.get::<_, Function>("load")?.call::<_, ()>((state,))?;
                 }
@@ -195,11 +204,13 @@ impl Live {
                     Some(promise) => promise.finish()?,
                     None => value.get()?,
                 };
+                let conn_states: String = bridge.get::<_, Function>("connStates")?.call(())?;
                 let state: String = bridge.get::<_, Function>("state")?.call(())?;
-                Ok((output, state))
+                Ok((output, conn_states, state))
             })();
-            let (output, state) = result
+            let (output, conn_states, state) = result
                 .map_err(|e| classify(&ctx, e, &self.host.guard.clock, self.memory_bytes, what))?;
+            super::conns::store_states(&mut self.host.conns(), &conn_states)?;
             let state = serde_json::from_str(&state)
                 .map_err(|e| ActionError::internal(format!("state JSON: {e}")))
                 .and_then(|json| cbor_from_json(&json).map_err(ActionError::internal))
@@ -357,6 +368,22 @@ fn string_prop(object: &Object<'_>, name: &str) -> Option<String> {
     object.get::<_, Option<String>>(name).ok().flatten()
 }
 
+/// Connection params for the prelude: JSON, `null` when the client sent none.
+fn params_json(params: &[u8]) -> Result<String, ActionError> {
+    if params.is_empty() {
+        return Ok("null".to_owned());
+    }
+    cbor_to_json(params)
+        .map(|json| json.to_string())
+        .map_err(|e| {
+            ActionError::new(
+                "actor",
+                "invalid_request",
+                format!("connection params: {e}"),
+            )
+        })
+}
+
 fn state_json(state: &[u8]) -> Result<String, ActionError> {
     cbor_to_json(state)
         .map(|json| json.to_string())
@@ -403,6 +430,46 @@ impl Behavior for JsBehavior {
 
     fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
         self.call(scope, "onStateChange", "stateChanged", Default::default())
+            .map(drop)
+    }
+
+    fn has_conn_hooks(&mut self) -> bool {
+        self.live().is_ok_and(|live| live.conn_hooks)
+    }
+
+    fn before_connect(&mut self, scope: &mut Scope<'_>, params: &[u8]) -> Result<(), ActionError> {
+        let params = params_json(params)?;
+        self.call(
+            scope,
+            "onBeforeConnect",
+            "beforeConnect",
+            (params, String::new()),
+        )
+        .map(drop)
+    }
+
+    fn create_conn_state(
+        &mut self,
+        scope: &mut Scope<'_>,
+        params: &[u8],
+    ) -> Result<Vec<u8>, ActionError> {
+        let params = params_json(params)?;
+        let output = self.call(
+            scope,
+            "createConnState",
+            "createConnState",
+            (params, String::new()),
+        )?;
+        super::conns::first_state(&output)
+    }
+
+    fn connected(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "onConnect", "connected", Default::default())
+            .map(drop)
+    }
+
+    fn disconnected(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call(scope, "onDisconnect", "disconnected", Default::default())
             .map(drop)
     }
 

@@ -11,7 +11,7 @@ use rquickjs::{Ctx, Function, Object};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value as Json, json};
 
-use crate::actor::{ActionError, ActorMeta, Effects, cbor_from_json, cbor_to_json};
+use crate::actor::{ActionError, ActorMeta, ConnTable, Effects, cbor_from_json, cbor_to_json};
 use crate::disk::Mount;
 use crate::sandbox::call::{self, CallGuard};
 use crate::sandbox::outbound::{Outbound, OutboundRequest};
@@ -20,6 +20,8 @@ use crate::sandbox::outbound::{Outbound, OutboundRequest};
 pub(super) struct JsHost {
     /// What the current call asked for; moved in before and out after each call.
     pub(super) effects: Mutex<Effects>,
+    /// The actor's connections, lent for the call like `effects`.
+    pub(super) conns: Mutex<ConnTable>,
     pub(super) meta: Mutex<Option<ActorMeta>>,
     pub(super) files_dir: Option<PathBuf>,
     /// The call's clock, and whether guest SQL runs (the SQL policy applies to it alone).
@@ -36,6 +38,7 @@ impl JsHost {
     ) -> Self {
         Self {
             effects: Mutex::default(),
+            conns: Mutex::default(),
             meta: Mutex::default(),
             files_dir,
             guard,
@@ -45,6 +48,10 @@ impl JsHost {
 
     pub(super) fn effects(&self) -> MutexGuard<'_, Effects> {
         self.effects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn conns(&self) -> MutexGuard<'_, ConnTable> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn meta_json(&self) -> String {
@@ -114,6 +121,7 @@ pub(super) fn host_object<'js>(
         })?,
     )?;
     schedule_functions(ctx, &object, host)?;
+    super::conns::conn_functions(ctx, &object, host)?;
     let h = host.clone();
     object.set(
         "sleep",

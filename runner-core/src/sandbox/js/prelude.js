@@ -103,12 +103,58 @@ export default function (host) {
   };
   const withVars = (f) => (varsMade ? f() : then(makeVars(), f));
 
+  // RivetKit's connections. The runner owns them; a call sees each as a `Conn` object made on
+  // first use and kept for the call, so `c.conn === c.conns.get(id)`. A state the call read or
+  // wrote is handed back whole at its end (in-place changes included).
+  let connHooks = false;
+  let callConns = new Map();
+  const connObject = (record) => {
+    const known = callConns.get(record.id);
+    if (known) return known.conn;
+    const entry = { state: record.state === null ? undefined : record.state, touched: false };
+    const id = record.id;
+    const conn = {
+      id,
+      params: record.params === null ? undefined : record.params,
+      isHibernatable: false,
+      get state() {
+        entry.touched = true;
+        return entry.state;
+      },
+      set state(value) {
+        entry.touched = true;
+        entry.state = value;
+      },
+      send: (name, ...args) => host.send(id, String(name), JSON.stringify(args)),
+      // Closes the connection once the call commits; `onDisconnect` runs after.
+      disconnect: async (reason) => host.disconnect(id, reason === undefined ? "" : String(reason)),
+    };
+    callConns.set(id, { conn, entry });
+    return conn;
+  };
+  const connStates = () => {
+    const states = [];
+    for (const [id, { entry }] of callConns) {
+      if (entry.touched) states.push([id, entry.state === undefined ? null : entry.state]);
+    }
+    callConns = new Map();
+    return JSON.stringify(states);
+  };
+
   const c = {
     get state() {
       return state;
     },
     get vars() {
       return vars;
+    },
+    // The connection this call runs for: `undefined` for scheduled actions and lifecycle hooks.
+    get conn() {
+      const record = JSON.parse(host.conn());
+      return record === null ? undefined : connObject(record);
+    },
+    get conns() {
+      return new Map(JSON.parse(host.conns()).map((record) => [record.id, connObject(record)]));
     },
     set state(value) {
       state = value;
@@ -184,8 +230,45 @@ export default function (host) {
       if (value.vars !== undefined && value.createVars !== undefined) {
         throw new TypeError("define `vars` or `createVars`, not both");
       }
+      if (value.connState !== undefined && value.createConnState !== undefined) {
+        throw new TypeError("define `connState` or `createConnState`, not both");
+      }
       stateChangeHook = typeof value.onStateChange === "function";
+      connHooks =
+        ["onBeforeConnect", "onConnect", "onDisconnect", "createConnState"].some(
+          (name) => typeof value[name] === "function",
+        ) || value.connState !== undefined;
       definition = value;
+    },
+    // A call begins: connection objects of an earlier (failed) call are forgotten.
+    begin() {
+      callConns = new Map();
+    },
+    connStates,
+    hasConnHooks() {
+      return connHooks;
+    },
+    // RivetKit's `onBeforeConnect(c, params)`: a throw refuses the connection.
+    beforeConnect(paramsJson) {
+      const params = JSON.parse(paramsJson);
+      return withVars(() => then(hook("onBeforeConnect", params === null ? undefined : params), () => "null"));
+    },
+    // The connection's first state: `createConnState(c, params)`, or a copy of `connState`;
+    // "" for none.
+    createConnState(paramsJson) {
+      const params = JSON.parse(paramsJson);
+      if (typeof definition.createConnState === "function") {
+        return withVars(() =>
+          then(definition.createConnState(c, params === null ? undefined : params), encode),
+        );
+      }
+      return definition.connState === undefined ? "" : encode(definition.connState);
+    },
+    connected() {
+      return withVars(() => then(hook("onConnect", c.conn), () => "null"));
+    },
+    disconnected() {
+      return withVars(() => then(hook("onDisconnect", c.conn), () => "null"));
     },
     create(inputJson) {
       const input = JSON.parse(inputJson);
