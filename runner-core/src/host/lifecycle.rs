@@ -130,4 +130,6 @@ impl ActorHost {
 }
 
 #[cfg(test)]
+mod conn_tests;
+#[cfg(test)]
 mod tests;
