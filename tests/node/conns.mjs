@@ -59,6 +59,16 @@ for (const encoding of ["bare", "cbor", "json"]) {
   assert.equal(failed.code, "failed");
   assert.equal((await ada.me()).messages, 2, `${encoding}: a failed action's conn state change is undone`);
 
+  if (actorName.endsWith("-js")) {
+    // A Conn kept from an earlier call reads and writes the connection's current state.
+    await ada.keep();
+    assert.equal(await ada.say("kept"), 3);
+    assert.equal(await as({ name: "other" }).bumpKept(), 13, `${encoding}: a kept Conn reads the current state`);
+    assert.equal((await ada.me()).messages, 13, `${encoding}: a kept Conn's write lands`);
+    await ada.sayThenFail().catch(() => {});
+    await ada.say("reset").then((n) => assert.equal(n, 14));
+  }
+
   // A second connection: onConnect announces it with c.conns counting it.
   const bob = as({ name: "bob" }).connect();
   const bobHeard = [];

@@ -253,6 +253,8 @@ impl Actor for Lobby {
 
 /// The JavaScript lobby, as a RivetKit author writes it: the same behaviour as [`Lobby`].
 pub const LOBBY_JS: &str = r#"
+// A `Conn` kept across calls, as RivetKit code does (a map of members, say).
+let kept;
 const find = (c, name) => [...c.conns.values()].find((conn) => conn.state.name === name);
 const announce = (c, event, conn) => c.broadcast(event, { name: conn.state.name, online: c.conns.size });
 
@@ -302,6 +304,13 @@ export default actor({
     online: (c) => [...c.conns.values()].map((conn) => conn.state.name).sort(),
     counts: (c) => ({ connects: c.state.connects, disconnects: c.state.disconnects }),
     hasConn: (c) => c.conn !== undefined,
+    keep: (c) => {
+      kept = c.conn;
+    },
+    bumpKept: (c) => {
+      kept.state.messages += 10;
+      return kept.state.messages;
+    },
   },
 });
 "#;

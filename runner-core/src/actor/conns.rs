@@ -77,7 +77,14 @@ pub(crate) struct ConnTable {
     /// them before still reaches them, until [`ConnTable::close_all`].
     retired: HashMap<ConnId, Conn>,
     journal: Vec<Undo>,
+    /// Where the journal stood at the last [`ConnTable::mark`]: a state's value before it is
+    /// kept once after it, so the journal grows with the connections a call touches, not with
+    /// its writes.
+    marked: usize,
 }
+
+/// A point in the current call's connection changes to undo back to.
+pub(crate) struct ConnMark(usize);
 
 impl ConnTable {
     pub(crate) fn len(&self) -> usize {
@@ -98,6 +105,18 @@ impl ConnTable {
 
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Conn> {
         self.open.get_mut(id)
+    }
+
+    /// Connection `id`, open or leaving.
+    #[cfg_attr(
+        not(feature = "js"),
+        allow(dead_code, reason = "JavaScript's conn objects look up by id")
+    )]
+    pub(crate) fn find(&self, id: &str) -> Option<&Conn> {
+        match &self.leaving {
+            Some((leaving, conn)) if &**leaving == id => Some(conn),
+            _ => self.open.get(id),
+        }
     }
 
     /// The open connections (not one that is leaving).
@@ -152,9 +171,16 @@ impl ConnTable {
             return Ok(());
         }
         let key = key.clone();
-        let conn = self.open.get_mut(id).expect("looked up above");
+        let Some(conn) = self.open.get_mut(id) else {
+            return Ok(());
+        };
         let before = std::mem::replace(&mut conn.state, state);
-        self.journal.push(Undo::State(key, before));
+        let kept = self.journal[self.marked..]
+            .iter()
+            .any(|undo| matches!(undo, Undo::State(known, _) if *known == key));
+        if !kept {
+            self.journal.push(Undo::State(key, before));
+        }
         Ok(())
     }
 
@@ -163,6 +189,11 @@ impl ConnTable {
         let (id, conn) = self.open.remove_entry(id)?;
         self.leaving = Some((id.clone(), conn));
         Some(id)
+    }
+
+    /// The connection that is leaving, if any.
+    pub(crate) fn leaving_id(&self) -> Option<ConnId> {
+        self.leaving.as_ref().map(|(id, _)| id.clone())
     }
 
     /// Forgets the connection that was leaving.
@@ -183,11 +214,6 @@ impl ConnTable {
         self.open.get(id).or_else(|| self.retired.get(id))
     }
 
-    /// Every connection an output may still reach.
-    pub(crate) fn all_reachable(&self) -> impl Iterator<Item = &Conn> {
-        self.open.values().chain(self.retired.values())
-    }
-
     /// Closes every connection's transport (the actor stopped).
     pub(crate) fn close_all(&mut self, reason: &str) {
         for conn in self.open.values().chain(self.retired.values()) {
@@ -200,11 +226,26 @@ impl ConnTable {
     /// The current call committed: its changes stay.
     pub(crate) fn commit(&mut self) {
         self.journal.clear();
+        self.marked = 0;
     }
 
     /// The current call failed: its changes are undone, newest first.
     pub(crate) fn rollback(&mut self) {
-        while let Some(undo) = self.journal.pop() {
+        self.undo_to(ConnMark(0));
+    }
+
+    /// A point to undo back to within the current call (a hook that may fail on its own).
+    pub(crate) fn mark(&mut self) -> ConnMark {
+        self.marked = self.journal.len();
+        ConnMark(self.marked)
+    }
+
+    /// Undoes what the current call changed since `mark`, newest first.
+    pub(crate) fn undo_to(&mut self, mark: ConnMark) {
+        while self.journal.len() > mark.0 {
+            let Some(undo) = self.journal.pop() else {
+                break;
+            };
             match undo {
                 Undo::Inserted(id) => {
                     self.open.remove(&id);
@@ -216,6 +257,7 @@ impl ConnTable {
                 }
             }
         }
+        self.marked = self.marked.min(mark.0);
     }
 }
 
@@ -304,6 +346,24 @@ mod tests {
         table.rollback();
         assert!(!table.contains("new"));
         assert_eq!(table.get("kept").unwrap().state, vec![1]);
+    }
+
+    #[test]
+    fn a_hook_undone_to_its_mark_keeps_what_the_call_did_before() {
+        let mut table = ConnTable::default();
+        table.insert("a".into(), conn());
+        table.commit();
+        for n in 1..=100 {
+            table.set_state("a", vec![n]).unwrap();
+        }
+        assert_eq!(table.journal.len(), 1, "one value before per connection");
+        let mark = table.mark();
+        table.set_state("a", vec![200]).unwrap();
+        table.set_state("a", vec![201]).unwrap();
+        table.undo_to(mark);
+        assert_eq!(table.get("a").unwrap().state, vec![100]);
+        table.rollback();
+        assert!(table.get("a").unwrap().state.is_empty());
     }
 
     #[test]

@@ -30,19 +30,28 @@ pub(crate) struct ActorMeta {
     pub(crate) files_dir: std::path::PathBuf,
 }
 
+/// Who an event is for.
+#[derive(Debug, Clone)]
+pub(crate) enum To {
+    /// The connections subscribed to it when the call commits (a broadcast). The instance
+    /// turns this into [`To::Conns`] at the commit, so a connection that subscribes while the
+    /// event waits for durability does not get it.
+    Subscribers,
+    /// These connections, subscribed or not (RivetKit's `conn.send`).
+    Conns(Vec<ConnId>),
+}
+
 /// What a call sends out to its clients once it commits, in the order it asked.
 #[derive(Debug, Clone)]
 pub(crate) enum Outgoing {
-    /// An event (CBOR argument list): broadcast to the connections subscribed to it (`to` is
-    /// `None`), or sent to one connection whether it subscribed or not.
-    Event {
-        to: Option<ConnId>,
-        name: String,
-        args: Vec<u8>,
-    },
+    /// An event (CBOR argument list).
+    Event { to: To, name: String, args: Vec<u8> },
     /// Closes a connection (RivetKit's `conn.disconnect(reason)`).
     Disconnect { conn: ConnId, reason: String },
 }
+
+/// The longest close reason a WebSocket carries (its close frame holds 123 bytes of reason).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// Effects an action requests; they take effect only if its transaction commits.
 #[derive(Debug, Default)]
@@ -101,24 +110,36 @@ impl Effects {
     /// Queues an event for every subscribed connection, for after the commit; past the limits
     /// the call is marked to fail.
     pub(crate) fn broadcast(&mut self, name: String, args: Vec<u8>) {
-        self.push_event(None, name, args);
+        self.push_event(To::Subscribers, name, args);
     }
 
     /// Queues an event for connection `to` alone (RivetKit's `conn.send`).
     pub(crate) fn send(&mut self, to: ConnId, name: String, args: Vec<u8>) {
-        self.push_event(Some(to), name, args);
+        self.push_event(To::Conns(vec![to]), name, args);
     }
 
     /// Closes connection `conn` once what the call sent before has left.
-    pub(crate) fn disconnect(&mut self, conn: ConnId, reason: String) {
-        if self.events.len() >= MAX_EVENTS_PER_CALL {
+    /// The reason is cut to what a close frame carries.
+    pub(crate) fn disconnect(&mut self, conn: ConnId, mut reason: String) {
+        if reason.len() > MAX_CLOSE_REASON_BYTES {
+            let mut end = MAX_CLOSE_REASON_BYTES;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        let bytes = conn.len() + reason.len();
+        if self.events.len() >= MAX_EVENTS_PER_CALL
+            || self.event_bytes + bytes > MAX_EVENT_BYTES_PER_CALL
+        {
             self.overflow.get_or_insert_with(too_many_events);
             return;
         }
+        self.event_bytes += bytes;
         self.events.push(Outgoing::Disconnect { conn, reason });
     }
 
-    fn push_event(&mut self, to: Option<ConnId>, name: String, args: Vec<u8>) {
+    fn push_event(&mut self, to: To, name: String, args: Vec<u8>) {
         let bytes = name.len() + args.len();
         if self.events.len() >= MAX_EVENTS_PER_CALL
             || self.event_bytes + bytes > MAX_EVENT_BYTES_PER_CALL

@@ -8,12 +8,16 @@ use tokio::sync::oneshot;
 
 use crate::persist::ReplicaStatus;
 
+use super::conns::ConnId;
 use super::context::Outgoing;
 use super::definition::{ActionError, RawResponse};
 
 /// Where a call's events and disconnects go once they may leave.
 pub(crate) trait Deliver {
     fn deliver(&mut self, outgoing: Outgoing);
+    /// A connection was opened for a client that will never learn it (it left, or the open
+    /// could not be made durable): it is to be closed.
+    fn abandoned(&mut self, conn: ConnId);
 }
 
 /// Something an actor sends out.
@@ -25,6 +29,11 @@ pub(crate) enum Output {
     Request(
         oneshot::Sender<Result<Option<RawResponse>, ActionError>>,
         Result<Option<RawResponse>, ActionError>,
+    ),
+    /// A connection the connect hooks accepted (or their refusal).
+    Opened(
+        oneshot::Sender<Result<ConnId, ActionError>>,
+        Result<ConnId, ActionError>,
     ),
     /// Events and disconnects, in the order the call made them.
     Events(Vec<Outgoing>),
@@ -40,6 +49,11 @@ impl Output {
             Self::Request(reply, response) => {
                 let _ = reply.send(response);
             }
+            Self::Opened(reply, opened) => {
+                if let Err(Ok(conn)) = reply.send(opened) {
+                    out.abandoned(conn);
+                }
+            }
             Self::Events(events) => {
                 for outgoing in events {
                     out.deliver(outgoing);
@@ -48,8 +62,9 @@ impl Output {
         }
     }
 
-    /// Answers with `error` instead; events are dropped.
-    fn fail(self, error: &ActionError) {
+    /// Answers with `error` instead; events are dropped. Returns a connection that was opened
+    /// for nobody.
+    fn fail(self, error: &ActionError) -> Option<ConnId> {
         match self {
             Self::Action(reply, _) => {
                 let _ = reply.send(Err(error.clone()));
@@ -57,8 +72,13 @@ impl Output {
             Self::Request(reply, _) => {
                 let _ = reply.send(Err(error.clone()));
             }
+            Self::Opened(reply, opened) => {
+                let _ = reply.send(Err(error.clone()));
+                return opened.ok();
+            }
             Self::Events(_) => {}
         }
+        None
     }
 }
 
@@ -81,7 +101,9 @@ impl OutputGate {
                 output.send(out);
             } else if after <= status.failed {
                 let reason = status.error.as_deref().unwrap_or("upload failed");
-                output.fail(&ActionError::not_durable(reason));
+                if let Some(conn) = output.fail(&ActionError::not_durable(reason)) {
+                    out.abandoned(conn);
+                }
             } else {
                 self.held.push_front((after, output));
                 break;
@@ -89,12 +111,14 @@ impl OutputGate {
         }
     }
 
-    /// Fails everything still held (the actor is going away without its writes saved).
-    pub(crate) fn fail_all(&mut self, reason: &str) {
+    /// Fails everything still held (the writes will not be saved); returns the connections
+    /// that were opened for nobody.
+    pub(crate) fn fail_all(&mut self, reason: &str) -> Vec<ConnId> {
         let error = ActionError::not_durable(reason);
-        for (_, output) in self.held.drain(..) {
-            output.fail(&error);
-        }
+        self.held
+            .drain(..)
+            .filter_map(|(_, output)| output.fail(&error))
+            .collect()
     }
 }
 
@@ -108,6 +132,7 @@ mod tests {
         fn deliver(&mut self, outgoing: Outgoing) {
             self.0.push(outgoing);
         }
+        fn abandoned(&mut self, _conn: ConnId) {}
     }
 
     fn status(durable: u64, failed: u64) -> ReplicaStatus {
@@ -132,7 +157,7 @@ mod tests {
         gate.hold(
             2,
             Output::Events(vec![Outgoing::Event {
-                to: None,
+                to: crate::actor::context::To::Subscribers,
                 name: "e".into(),
                 args: vec![1],
             }]),
@@ -151,7 +176,7 @@ mod tests {
         assert!(rx3.try_recv().is_err(), "commit 3 is still in flight");
 
         assert!(sent.0.is_empty(), "events of a failed commit are dropped");
-        gate.fail_all("stopping");
+        assert!(gate.fail_all("stopping").is_empty());
         assert_eq!(rx3.try_recv().unwrap().unwrap_err().code, "not_durable");
     }
 }

@@ -174,7 +174,9 @@ impl Instance {
                         self.finish_closing();
                         self.compact_if_due().await;
                     } else {
-                        self.gate.fail_all("the shipper stopped");
+                        let abandoned = self.gate.fail_all("the shipper stopped");
+                        self.closing.extend(abandoned);
+                        self.finish_closing();
                     }
                 }
             }
@@ -209,7 +211,10 @@ impl Instance {
                 params,
                 reply,
             } => {
-                let _ = reply.send(self.open_conn(sink, params));
+                // Through the gate: the client learns its connection once the connect
+                // hooks' writes are durable.
+                let opened = self.open_conn(sink, params);
+                self.deliver(Output::Opened(reply, opened));
             }
             Work::Subscribe {
                 conn,
@@ -219,7 +224,7 @@ impl Instance {
             } => {
                 let _ = reply.send(self.subscribe(conn, event, subscribe));
             }
-            Work::ConnClose { conn } => self.drop_conn(&conn),
+            Work::ConnClose { conn } => self.drop_conn(&conn, false),
         }
     }
 
@@ -326,8 +331,9 @@ impl Instance {
         }
     }
 
-    fn apply(&mut self, effects: Effects) {
+    fn apply(&mut self, mut effects: Effects) {
         if !effects.events.is_empty() {
+            connections::address(&self.conns, &mut effects.events);
             self.deliver(Output::Events(effects.events));
         }
         if effects.schedule_changed {
@@ -477,6 +483,7 @@ impl Instance {
         });
         match checked {
             Ok(()) if !effects.events.is_empty() => {
+                connections::address(&self.conns, &mut effects.events);
                 Output::Events(effects.events)
                     .send(&mut Delivery::new(&self.conns, &mut self.closing));
             }
@@ -538,7 +545,8 @@ impl Instance {
             Some(final_flush(&mut self.replica, &mut self.db).await)
         };
         self.settle();
-        self.gate.fail_all("the actor stopped");
+        // Every connection closes now anyway.
+        let _ = self.gate.fail_all("the actor stopped");
         self.conns.close_all("actor stopped");
         close_database(self.db, self.replica.is_replicated()).map_err(StopError::Close)?;
         match flushed {
@@ -575,6 +583,7 @@ fn on_state_change(
         return Ok(());
     }
     let mark = effects.mark();
+    let conns_mark = conns.mark();
     let outcome = tx
         .execute_batch("SAVEPOINT rivet_on_state_change")
         .map_err(ActionError::from)
@@ -614,6 +623,7 @@ fn on_state_change(
         Err(err) => {
             tracing::warn!(error = %err, "onStateChange failed; what it did is undone");
             effects.undo_to(&mark);
+            conns.undo_to(conns_mark);
             if let Err(err) = behavior.load_state(state) {
                 tracing::error!(error = %err, "restore the state after onStateChange");
             }

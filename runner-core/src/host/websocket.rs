@@ -12,19 +12,29 @@ use crate::client::{
 };
 
 /// Frames the sink holds until the connection is open, at most (the connect hooks and other
-/// calls may send to the connection before then).
+/// calls may send to the connection before then). Past it the connection closes.
 const MAX_FRAMES_BEFORE_OPEN: usize = 1024;
 
-/// An encoded frame, and whether it is binary.
-type Frame = (Vec<u8>, bool);
+/// A close frame: code and reason.
+type Close = (u16, String);
 
-/// Sends frames to one client in its encoding. Until the socket is open (and the `Init` frame
-/// sent) frames wait, in order: the engine drops what arrives before its open.
+/// Where the socket is. Until it is open (and the `Init` frame sent) frames wait, in order, and
+/// so does a close: the engine drops what arrives before its open. After a close nothing is
+/// sent.
+enum Phase {
+    Opening {
+        frames: Vec<(Vec<u8>, bool)>,
+        close: Option<Close>,
+    },
+    Open,
+    Closed,
+}
+
+/// Sends frames to one client in its encoding.
 struct WsSink {
     sender: WebSocketSender,
     encoding: Encoding,
-    /// Frames sent before the socket opened; `None` once it is.
-    waiting: Mutex<Option<Vec<Frame>>>,
+    phase: Mutex<Phase>,
 }
 
 impl WsSink {
@@ -32,34 +42,67 @@ impl WsSink {
         Self {
             sender,
             encoding,
-            waiting: Mutex::new(Some(Vec::new())),
+            phase: Mutex::new(Phase::Opening {
+                frames: Vec::new(),
+                close: None,
+            }),
         }
+    }
+
+    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn send(&self, message: &ToClient<'_>) {
-        let frame = match encode_to_client(self.encoding, message) {
+        let (data, binary) = match encode_to_client(self.encoding, message) {
             Ok(frame) => frame,
             Err(err) => return tracing::error!(error = %err, "encode websocket frame"),
         };
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        match waiting.as_mut() {
-            Some(frames) if frames.len() >= MAX_FRAMES_BEFORE_OPEN => {
-                tracing::warn!("frames sent before the connection opened were dropped");
+        let mut phase = self.phase();
+        match &mut *phase {
+            Phase::Opening { close: Some(_), .. } | Phase::Closed => {}
+            Phase::Opening { frames, close } if frames.len() >= MAX_FRAMES_BEFORE_OPEN => {
+                tracing::warn!("too many frames before the connection opened: closing it");
+                *close = Some((1011, "actor.send_failed".to_owned()));
             }
-            Some(frames) => frames.push(frame),
-            None => self.sender.send(frame.0, frame.1),
+            Phase::Opening { frames, .. } => frames.push((data, binary)),
+            // Sent under the lock, so frames leave in the order they were made.
+            Phase::Open => self.sender.send(data, binary),
         }
     }
 
-    /// The socket is open: `first` goes out, then what waited.
+    /// The socket is open: `first` goes out, then what waited, then a close that waited.
     fn open(&self, first: &ToClient<'_>) {
-        let frames = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-            waiting.take().unwrap_or_default()
+        let first = match encode_to_client(self.encoding, first) {
+            Ok(frame) => frame,
+            Err(err) => return tracing::error!(error = %err, "encode websocket frame"),
         };
-        self.send(first);
+        let mut phase = self.phase();
+        let Phase::Opening { frames, close } = std::mem::replace(&mut *phase, Phase::Open) else {
+            return;
+        };
+        self.sender.send(first.0, first.1);
         for (data, binary) in frames {
             self.sender.send(data, binary);
+        }
+        if let Some((code, reason)) = close {
+            self.sender.close(Some(code), Some(reason));
+            *phase = Phase::Closed;
+        }
+    }
+
+    /// Closes the socket, after what was sent before; at once if it is open.
+    fn close_with(&self, code: u16, reason: String) {
+        let mut phase = self.phase();
+        match &mut *phase {
+            Phase::Opening { close, .. } => {
+                close.get_or_insert((code, reason));
+            }
+            Phase::Open => {
+                self.sender.close(Some(code), Some(reason));
+                *phase = Phase::Closed;
+            }
+            Phase::Closed => {}
         }
     }
 
@@ -75,7 +118,7 @@ impl ConnSink for WsSink {
     }
 
     fn close(&self, reason: &str) {
-        self.sender.close(Some(1000), Some(reason.to_owned()));
+        self.close_with(1000, reason.to_owned());
     }
 }
 
@@ -135,12 +178,11 @@ fn refused(sink: Arc<WsSink>, error: ActionError) -> WebSocketHandler {
     WebSocketHandler {
         on_open: Some(Box::new(move |_sender| {
             Box::pin(async move {
+                sink.close_with(1011, format!("{}.{}", error.group, error.code));
                 sink.open(&ToClient::Error {
                     error: &error,
                     action_id: None,
                 });
-                let reason = format!("{}.{}", error.group, error.code);
-                sink.sender.close(Some(1011), Some(reason));
             })
         })),
         on_message: Box::new(|_| Box::pin(async {})),

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use crate::actor::conns::{Conn, ConnId, ConnTable, MAX_CONN_PARAMS_BYTES, new_conn_id};
-use crate::actor::context::{Effects, Outgoing};
+use crate::actor::context::{Effects, Outgoing, To};
 use crate::actor::definition::ActionError;
 use crate::actor::gate::Deliver;
 use crate::actor::mailbox::{Caller, ConnSink};
+use crate::rt::Instant;
 
 use super::Instance;
 
@@ -20,6 +21,12 @@ const MAX_CONNECTIONS: usize = 1_000;
 const MAX_SUBSCRIPTIONS: usize = 128;
 /// The longest event name a connection may subscribe to.
 const MAX_EVENT_NAME_BYTES: usize = 256;
+/// What one recipient of an event costs beyond its bytes (its id held until delivery, the
+/// frame queued), counted against [`MAX_FANOUT_BYTES_PER_CALL`].
+const RECIPIENT_OVERHEAD_BYTES: usize = 64;
+/// How long a stop lets the `onDisconnect`s of its connections run, in all (RivetKit bounds
+/// its whole stop by `sleepGracePeriod`, 15 s). Past it the rest are closed without one.
+const DISCONNECT_HOOKS_AT_STOP: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The transport of an HTTP call's connection: there is none to send to.
 struct NoTransport;
@@ -48,7 +55,7 @@ impl Instance {
             Caller::Http { params } => {
                 let id = self.open_conn(Arc::new(NoTransport), params)?;
                 let result = f(self, Some(id.clone()));
-                self.drop_conn(&id);
+                self.drop_conn(&id, false);
                 result
             }
         }
@@ -95,50 +102,71 @@ impl Instance {
     }
 
     /// Ends connection `id` (its transport closed, or the actor disconnected it): it leaves
-    /// `c.conns`, then `onDisconnect(c, conn)` runs. Unknown ids (already gone) are ignored.
-    pub(super) fn drop_conn(&mut self, id: &str) {
-        let Some(id) = self.conns.begin_leave(id) else {
+    /// `c.conns`, then `onDisconnect(c, conn)` runs, its writes discarded if `discard` (the
+    /// actor is being destroyed). Unknown ids (already gone) are ignored.
+    pub(super) fn drop_conn(&mut self, id: &str, discard: bool) {
+        if self.conns.begin_leave(id).is_some() {
+            self.run_disconnect_hook(discard);
+            self.conns.end_leave();
+        }
+    }
+
+    /// `onDisconnect` for the connection that is leaving.
+    fn run_disconnect_hook(&mut self, discard: bool) {
+        if !self.behavior.has_conn_hooks() {
             return;
-        };
-        if self.behavior.has_conn_hooks()
-            && let Err(err) = self.transact_as(Some(id), |code, scope| code.disconnected(scope))
-        {
+        }
+        let leaving = self.conns.leaving_id();
+        if discard {
+            self.conns.set_current(leaving);
+            self.run_discarded("on_disconnect", |code, scope| code.disconnected(scope));
+            self.conns.set_current(None);
+        } else if let Err(err) = self.transact_as(leaving, |code, scope| code.disconnected(scope)) {
             tracing::warn!(error = %err, "on_disconnect failed");
         }
-        self.conns.end_leave();
     }
 
     /// Runs `onDisconnect` for the connections the actor disconnected, in order; what they
     /// disconnect in turn is handled too.
     pub(super) fn finish_closing(&mut self) {
-        while !self.closing.is_empty() {
-            let id = self.closing.remove(0);
-            self.drop_conn(&id);
+        let mut next = 0;
+        while next < self.closing.len() {
+            let id = self.closing[next].clone();
+            next += 1;
+            self.drop_conn(&id, false);
         }
+        self.closing.clear();
     }
 
-    /// Disconnects every connection because the actor stops. On destroy their `onDisconnect`
-    /// runs in a transaction that is rolled back, as `onDestroy` does.
+    /// Disconnects every connection because the actor stops (none hibernates): `onDisconnect`
+    /// runs for each, within [`DISCONNECT_HOOKS_AT_STOP`] in all; on destroy in transactions
+    /// that are rolled back, as `onDestroy`'s is. The connections stay reachable for what was
+    /// sent to them before, until the stop closes them.
     pub(super) fn disconnect_all(&mut self, destroy: bool) {
-        self.finish_closing();
-        for id in self.conns.ids() {
-            let Some(id) = self.conns.begin_leave(&id) else {
+        let deadline = Instant::now() + DISCONNECT_HOOKS_AT_STOP;
+        let mut skipped = 0usize;
+        // Those the actor itself disconnected first, then the others.
+        let mut order = std::mem::take(&mut self.closing);
+        order.extend(self.conns.ids());
+        for id in order {
+            if self.conns.begin_leave(&id).is_none() {
                 continue;
-            };
-            let hooks = self.behavior.has_conn_hooks();
-            if hooks && destroy {
-                self.conns.set_current(Some(id));
-                self.run_discarded("on_disconnect", |code, scope| code.disconnected(scope));
-                self.conns.set_current(None);
-            } else if hooks
-                && let Err(err) = self.transact_as(Some(id), |code, scope| code.disconnected(scope))
-            {
-                tracing::warn!(error = %err, "on_disconnect failed");
+            }
+            if Instant::now() < deadline {
+                self.run_disconnect_hook(destroy);
+            } else {
+                skipped += 1;
             }
             self.conns.retire_leaving();
+            // What a hook disconnected is in `order` already (every connection is).
+            self.closing.clear();
         }
-        // What the hooks disconnected is already leaving.
-        self.closing.clear();
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "the stop's time for on_disconnect ran out; the other connections closed without it"
+            );
+        }
     }
 
     pub(super) fn subscribe(
@@ -191,23 +219,25 @@ impl Deliver for Delivery<'_> {
     fn deliver(&mut self, outgoing: Outgoing) {
         match outgoing {
             Outgoing::Event {
-                to: None,
+                to: To::Subscribers,
                 name,
                 args,
             } => {
-                for conn in self.conns.all_reachable() {
+                for (_, conn) in self.conns.iter() {
                     if conn.subscriptions.contains(&name) {
                         conn.sink.event(&name, &args);
                     }
                 }
             }
             Outgoing::Event {
-                to: Some(to),
+                to: To::Conns(ids),
                 name,
                 args,
             } => {
-                if let Some(conn) = self.conns.reachable(&to) {
-                    conn.sink.event(&name, &args);
+                for id in ids {
+                    if let Some(conn) = self.conns.reachable(&id) {
+                        conn.sink.event(&name, &args);
+                    }
                 }
             }
             Outgoing::Disconnect { conn: id, reason } => {
@@ -220,6 +250,32 @@ impl Deliver for Delivery<'_> {
             }
         }
     }
+
+    fn abandoned(&mut self, conn: ConnId) {
+        if !self.closing.contains(&conn) {
+            self.closing.push(conn);
+        }
+    }
+}
+
+/// Turns each broadcast into the connections subscribed to it now, at the commit: an event is
+/// for the audience its call saw (and [`check_fanout`] counted), not one that subscribed while
+/// it waited for durability.
+pub(super) fn address(conns: &ConnTable, events: &mut [Outgoing]) {
+    for outgoing in events {
+        if let Outgoing::Event { to, name, .. } = outgoing
+            && matches!(to, To::Subscribers)
+        {
+            *to = To::Conns(subscribers(conns, name).cloned().collect());
+        }
+    }
+}
+
+fn subscribers<'a>(conns: &'a ConnTable, name: &'a str) -> impl Iterator<Item = &'a ConnId> {
+    conns
+        .iter()
+        .filter(move |(_, conn)| conn.subscriptions.contains(name))
+        .map(|(id, _)| id)
 }
 
 /// Each event is encoded and queued once per connection it goes to: what a call sends, times
@@ -231,13 +287,11 @@ pub(super) fn check_fanout(conns: &ConnTable, effects: &Effects) -> Result<(), A
             continue;
         };
         let audience = match to {
-            Some(_) => 1,
-            None => conns
-                .iter()
-                .filter(|(_, conn)| conn.subscriptions.contains(name))
-                .count(),
+            To::Conns(ids) => ids.len(),
+            To::Subscribers => subscribers(conns, name).count(),
         };
-        total = total.saturating_add((name.len() + args.len()).saturating_mul(audience));
+        let each = name.len() + args.len() + RECIPIENT_OVERHEAD_BYTES;
+        total = total.saturating_add(each.saturating_mul(audience));
     }
     if total > MAX_FANOUT_BYTES_PER_CALL {
         return Err(ActionError::new(
@@ -249,4 +303,78 @@ pub(super) fn check_fanout(conns: &ConnTable, effects: &Effects) -> Result<(), A
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::conns::Conn;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Client(Mutex<Vec<String>>);
+    impl ConnSink for Client {
+        fn event(&self, name: &str, _: &[u8]) {
+            self.0.lock().unwrap().push(name.to_owned());
+        }
+        fn close(&self, reason: &str) {
+            self.0.lock().unwrap().push(format!("close:{reason}"));
+        }
+    }
+
+    fn subscribed(table: &mut ConnTable, id: &str, event: &str) -> Arc<Client> {
+        let client = Arc::new(Client::default());
+        let mut conn = Conn::new(client.clone(), Vec::new());
+        conn.subscriptions.insert(event.to_owned());
+        table.insert(id.into(), conn);
+        table.commit();
+        client
+    }
+
+    #[test]
+    fn a_broadcast_goes_to_the_audience_of_its_commit() {
+        let mut table = ConnTable::default();
+        let early = subscribed(&mut table, "early", "news");
+        let mut effects = Effects::default();
+        effects.broadcast("news".into(), vec![0x80]);
+        effects.disconnect("early".into(), "x".repeat(500));
+        address(&table, &mut effects.events);
+        // While the event waits for durability, another connection subscribes.
+        let late = subscribed(&mut table, "late", "news");
+        let mut closing = Vec::new();
+        for outgoing in effects.events {
+            Delivery::new(&table, &mut closing).deliver(outgoing);
+        }
+        let seen = early.0.lock().unwrap().clone();
+        assert_eq!(seen[0], "news");
+        assert_eq!(
+            seen[1].len(),
+            "close:".len() + 123,
+            "a close reason fits its frame"
+        );
+        assert!(
+            late.0.lock().unwrap().is_empty(),
+            "not in the commit's audience"
+        );
+        assert_eq!(closing, [ConnId::from("early")]);
+    }
+
+    #[test]
+    fn every_recipient_counts_against_the_fanout_limit() {
+        let mut table = ConnTable::default();
+        for i in 0..1000 {
+            subscribed(&mut table, &format!("c{i}"), "tick");
+        }
+        let mut effects = Effects::default();
+        // Small events, but each of the 1 000 subscribers holds a copy.
+        for _ in 0..2000 {
+            effects.broadcast("tick".into(), vec![0x80]);
+        }
+        assert_eq!(
+            check_fanout(&table, &effects).unwrap_err().code,
+            "too_many_events"
+        );
+        effects.events.truncate(100);
+        check_fanout(&table, &effects).unwrap();
+    }
 }

@@ -36,6 +36,9 @@ pub(super) struct JsBehavior {
     state: Vec<u8>,
     /// The live instance holds `state` (not an older or newer one).
     live_has_state: bool,
+    /// What the definition has, as read when it was first loaded (the same code defines the
+    /// same hooks every time): (`onStateChange`, connection hooks).
+    hooks: Option<(bool, bool)>,
 }
 
 impl JsBehavior {
@@ -48,7 +51,18 @@ impl JsBehavior {
             live: None,
             state: Vec::new(),
             live_has_state: false,
+            hooks: None,
         }
+    }
+
+    /// The definition's hooks; `None` if its instance cannot be made now.
+    fn hooks(&mut self) -> Option<(bool, bool)> {
+        if self.hooks.is_none()
+            && let Ok(live) = self.live()
+        {
+            self.hooks = Some((live.state_change_hook, live.conn_hooks));
+        }
+        self.hooks
     }
 
     fn live(&mut self) -> Result<&Live, ActionError> {
@@ -425,7 +439,7 @@ impl Behavior for JsBehavior {
     }
 
     fn has_state_change_hook(&mut self) -> bool {
-        self.live().is_ok_and(|live| live.state_change_hook)
+        self.hooks().is_some_and(|(state_change, _)| state_change)
     }
 
     fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
@@ -433,8 +447,10 @@ impl Behavior for JsBehavior {
             .map(drop)
     }
 
+    // Unknown (the instance cannot be made) counts as having them: the hooks' call then fails
+    // and refuses the connection, rather than admitting it past `onBeforeConnect`.
     fn has_conn_hooks(&mut self) -> bool {
-        self.live().is_ok_and(|live| live.conn_hooks)
+        self.hooks().is_none_or(|(_, conn_hooks)| conn_hooks)
     }
 
     fn before_connect(&mut self, scope: &mut Scope<'_>, params: &[u8]) -> Result<(), ActionError> {

@@ -43,6 +43,17 @@ pub(super) fn conn_functions<'js>(
     )?;
     let h = host.clone();
     object.set(
+        "connState",
+        Function::new(ctx.clone(), move |id: String| {
+            let conns = h.conns();
+            conns
+                .find(&id)
+                .map_or(Json::Null, |conn| json!({"state": to_json(&conn.state)}))
+                .to_string()
+        })?,
+    )?;
+    let h = host.clone();
+    object.set(
         "send",
         Function::new(
             ctx.clone(),

@@ -103,25 +103,40 @@ export default function (host) {
   };
   const withVars = (f) => (varsMade ? f() : then(makeVars(), f));
 
-  // RivetKit's connections. The runner owns them; a call sees each as a `Conn` object made on
-  // first use and kept for the call, so `c.conn === c.conns.get(id)`. A state the call read or
-  // wrote is handed back whole at its end (in-place changes included).
+  // RivetKit's connections. The runner owns them; a call sees each as a `Conn` object, one
+  // per connection for the call (`c.conn === c.conns.get(id)`). Its state is read from the
+  // runner once per call, on first use, and a state the call read or wrote is handed back whole
+  // at its end (in-place changes included). A `Conn` kept from an earlier call reads and writes
+  // the current one's.
   let connHooks = false;
+  let callStates = new Map();
   let callConns = new Map();
+  const stateOf = (id, seed) => {
+    let entry = callStates.get(id);
+    if (entry === undefined) {
+      const known = seed !== undefined ? seed : JSON.parse(host.connState(id));
+      const state = known === null || known.state === null ? undefined : known.state;
+      entry = { state, touched: false };
+      callStates.set(id, entry);
+    }
+    return entry;
+  };
   const connObject = (record) => {
     const known = callConns.get(record.id);
-    if (known) return known.conn;
-    const entry = { state: record.state === null ? undefined : record.state, touched: false };
+    if (known) return known;
+    stateOf(record.id, { state: record.state });
     const id = record.id;
     const conn = {
       id,
       params: record.params === null ? undefined : record.params,
       isHibernatable: false,
       get state() {
+        const entry = stateOf(id);
         entry.touched = true;
         return entry.state;
       },
       set state(value) {
+        const entry = stateOf(id);
         entry.touched = true;
         entry.state = value;
       },
@@ -129,14 +144,15 @@ export default function (host) {
       // Closes the connection once the call commits; `onDisconnect` runs after.
       disconnect: async (reason) => host.disconnect(id, reason === undefined ? "" : String(reason)),
     };
-    callConns.set(id, { conn, entry });
+    callConns.set(id, conn);
     return conn;
   };
   const connStates = () => {
     const states = [];
-    for (const [id, { entry }] of callConns) {
+    for (const [id, entry] of callStates) {
       if (entry.touched) states.push([id, entry.state === undefined ? null : entry.state]);
     }
+    callStates = new Map();
     callConns = new Map();
     return JSON.stringify(states);
   };
@@ -242,6 +258,7 @@ export default function (host) {
     },
     // A call begins: connection objects of an earlier (failed) call are forgotten.
     begin() {
+      callStates = new Map();
       callConns = new Map();
     },
     connStates,
