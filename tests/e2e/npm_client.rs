@@ -56,6 +56,24 @@ async fn passes(engine: &Engine, script: &str, actor: &str, what: &str) -> anyho
     Ok(printed)
 }
 
+/// `rivet-runner deploy examples/rivetkit` into the runner's store: its registry's actors.
+async fn deploy_typescript(runner: &TestRunner) -> anyhow::Result<()> {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rivetkit");
+    let output = tokio::process::Command::new(runner_tests::process::runner_binary()?)
+        .args(["deploy", examples, "--namespace", "default"])
+        .env("RUNNER_SECRET", runner_tests::runner::SECRET)
+        .env("RUNNER_OBJECT_STORE", "local")
+        .env("RUNNER_OBJECT_STORE_DIR", &runner.objects_dir)
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(output.status.success(), "deploy failed: {stderr}");
+    for name in ["clickCounter", "chatRoom", "reminder"] {
+        anyhow::ensure!(stderr.contains(&format!("published `{name}`")), "{stderr}");
+    }
+    Ok(())
+}
+
 /// Runs `script` against `actor` and checks it passed in every encoding.
 async fn passes_in_every_encoding(
     engine: &Engine,
@@ -73,9 +91,18 @@ async fn passes_in_every_encoding(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_errors_schedules_vars_and_connections_through_the_npm_client_in_native_and_javascript()
+async fn the_actor_api_through_the_npm_client_native_javascript_and_deployed_typescript()
 -> anyhow::Result<()> {
-    let (engine, _runner) = start().await?;
+    let (engine, runner) = start().await?;
+    // RivetKit actors in TypeScript, as its documentation writes them, deployed unchanged.
+    deploy_typescript(&runner).await?;
+    let printed = run_script("rivetkit-app.mjs", &[&engine.url()]).await?;
+    for encoding in ["bare", "cbor", "json"] {
+        anyhow::ensure!(
+            printed.contains(&format!("rivetkit-app {encoding}: ok")),
+            "{printed}"
+        );
+    }
     for actor in ["lobby", "lobby-js"] {
         passes_in_every_encoding(&engine, "conns.mjs", actor).await?;
     }

@@ -1,7 +1,10 @@
 //! `rivet-runner deploy PATH …`: the tenant deployment flow, without redeploying the runner.
 //!
-//! 1. checks the code loads (a `.wasm` component or a `.js` module; a directory deploys each
-//!    one in it, named after its file);
+//! 1. checks the code loads: a `.wasm` component, or a TypeScript or JavaScript module
+//!    (`.ts`, `.mts`, `.js`, `.mjs`) bundled with the relative modules it imports
+//!    ([`crate::bundle`]); a module publishes every actor it defines (a `setup({ use })`
+//!    registry's, or its `actor()` exports), under their names. A directory deploys its
+//!    `index`/`registry` module if it has one, else each file in it, named after the file;
 //! 2. creates the namespace on the engine, if it does not exist (`--engine`);
 //! 3. publishes the code to the object store the runner reads (the same `RUNNER_OBJECT_STORE`
 //!    / `RUNNER_S3_*` / `RUNNER_BUNDLE_PREFIX` variables), where new actor generations pick it up,
@@ -83,7 +86,20 @@ pub fn parse_deploy(args: &[String], secret: Option<String>) -> anyhow::Result<D
     })
 }
 
-/// The actor files under `path`, each named after its file (or `name`, for a single file).
+/// Source files `deploy` bundles into a JavaScript actor.
+const SCRIPT_EXTENSIONS: [&str; 4] = ["ts", "mts", "js", "mjs"];
+/// The module a directory's actors come from, when it has one.
+const DIRECTORY_ENTRIES: [&str; 4] = ["index.ts", "index.js", "registry.ts", "registry.js"];
+
+/// Whether `path` is a script `deploy` bundles (else a `.wasm` component).
+fn is_script(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SCRIPT_EXTENSIONS.contains(&e))
+}
+
+/// The actor files under `path`, each named after its file (or `name`, for a single file); a
+/// module's name is the one its default export gets.
 fn actor_files(path: &Path, name: Option<String>) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let stem = |p: &Path| {
         p.file_stem()
@@ -91,8 +107,18 @@ fn actor_files(path: &Path, name: Option<String>) -> anyhow::Result<Vec<(String,
             .map(str::to_owned)
             .with_context(|| format!("{} has no usable file name", p.display()))
     };
-    let is_code = |p: &Path| BundleKind::from_file_name(&p.to_string_lossy()).is_some();
+    let is_code = |p: &Path| {
+        is_script(p) || BundleKind::from_file_name(&p.to_string_lossy()) == Some(BundleKind::Wasm)
+    };
     if path.is_dir() {
+        if let Some(entry) = DIRECTORY_ENTRIES
+            .iter()
+            .map(|e| path.join(e))
+            .find(|e| e.is_file())
+        {
+            let name = name.map_or_else(|| stem(path), Ok)?;
+            return Ok(vec![(name, entry)]);
+        }
         if name.is_some() {
             bail!("--actor names one file; a directory deploys each file under its own name");
         }
@@ -107,13 +133,13 @@ fn actor_files(path: &Path, name: Option<String>) -> anyhow::Result<Vec<(String,
         }
         actors.sort();
         if actors.is_empty() {
-            bail!("{} holds no .wasm or .js file", path.display());
+            bail!("{} holds no .wasm, .ts or .js file", path.display());
         }
         return Ok(actors);
     }
     if !is_code(path) {
         bail!(
-            "{} is not actor code: expected a .wasm component or a .js module",
+            "{} is not actor code: expected a .wasm component or a .ts/.js module",
             path.display()
         );
     }
@@ -175,15 +201,13 @@ pub async fn deploy(
     let mut checker = Checker::new(config);
     let mut loaded = Vec::new();
     for (name, path) in &args.actors {
-        let code = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-        let kind = BundleKind::from_file_name(&path.to_string_lossy())
-            .with_context(|| format!("{} is not a .wasm or .js file", path.display()))?;
-        checker
-            .check(name, kind, &code)
+        let actors = checker
+            .load(name, path)
             .await
             .with_context(|| format!("{} does not load", path.display()))?;
-        loaded.push((name, kind, code));
+        loaded.extend(actors);
     }
+    let names: Vec<String> = loaded.iter().map(|(name, _, _)| name.clone()).collect();
     if let Some(engine) = &args.engine {
         ensure_namespace(engine, &args.namespace, token).await?;
     }
@@ -198,7 +222,7 @@ pub async fn deploy(
     }
     for (name, kind, code) in loaded {
         let version = bundles
-            .publish(&args.namespace, name, kind, Bytes::from(code), publish)
+            .publish(&args.namespace, &name, kind, code, publish)
             .await
             .with_context(|| format!("publish `{name}`"))?;
         eprintln!(
@@ -213,7 +237,7 @@ pub async fn deploy(
             put.name, put.namespace, put.config.url
         );
     }
-    Ok(client_details(args))
+    Ok(client_details(args, &names))
 }
 
 /// Loads code as the runner will, so a broken bundle is refused before it is published. The
@@ -240,6 +264,69 @@ impl Checker {
         }
     }
 
+    /// The actors the file at `path` publishes: (name, kind, code), each checked to load.
+    async fn load(
+        &mut self,
+        name: &str,
+        path: &Path,
+    ) -> anyhow::Result<Vec<(String, BundleKind, Bytes)>> {
+        if !is_script(path) {
+            let code = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+            self.check(name, BundleKind::Wasm, &code).await?;
+            return Ok(vec![(name.to_owned(), BundleKind::Wasm, Bytes::from(code))]);
+        }
+        self.load_script(name, path)
+    }
+
+    #[cfg(feature = "js")]
+    fn load_script(
+        &mut self,
+        name: &str,
+        path: &Path,
+    ) -> anyhow::Result<Vec<(String, BundleKind, Bytes)>> {
+        let bundle = crate::bundle::bundle(path)?;
+        if bundle.files.len() > 1 {
+            eprintln!(
+                "bundled {} with {} modules it imports",
+                path.display(),
+                bundle.files.len() - 1
+            );
+        }
+        let runtime = self.js_runtime()?;
+        let names = runtime.actor_names(name, &bundle.source)?;
+        if names.is_empty() {
+            bail!(
+                "it defines no actor: export default actor({{...}}), export actor() definitions, \
+                 or export setup({{ use: {{ name: actor({{...}}) }} }})"
+            );
+        }
+        let code = Bytes::from(bundle.source);
+        let mut actors = Vec::new();
+        for actor in names {
+            let source = std::str::from_utf8(&code).context("the bundle is UTF-8")?;
+            runtime.compile(&actor, source)?;
+            actors.push((actor, BundleKind::Js, code.clone()));
+        }
+        Ok(actors)
+    }
+
+    #[cfg(not(feature = "js"))]
+    fn load_script(
+        &mut self,
+        name: &str,
+        _path: &Path,
+    ) -> anyhow::Result<Vec<(String, BundleKind, Bytes)>> {
+        bail!("`{name}`: this build cannot run JavaScript actors")
+    }
+
+    #[cfg(feature = "js")]
+    fn js_runtime(&mut self) -> anyhow::Result<&runner_core::sandbox::js::JsRuntime> {
+        if self.js.is_none() {
+            self.js = Some(runner_core::sandbox::js::JsRuntime::new(self.limits)?);
+        }
+        self.js.as_ref().context("the JavaScript runtime")
+    }
+
     async fn check(&mut self, name: &str, kind: BundleKind, code: &[u8]) -> anyhow::Result<()> {
         match kind {
             #[cfg(feature = "wasm")]
@@ -257,17 +344,6 @@ impl Checker {
                     anyhow::Ok(())
                 })
                 .await??;
-            }
-            #[cfg(feature = "js")]
-            BundleKind::Js => {
-                let source = std::str::from_utf8(code).context("a .js bundle must be UTF-8")?;
-                let runtime = match &self.js {
-                    Some(runtime) => runtime,
-                    None => self
-                        .js
-                        .insert(runner_core::sandbox::js::JsRuntime::new(self.limits)?),
-                };
-                runtime.compile(name, source)?;
             }
             #[allow(unreachable_patterns, reason = "one arm per runtime compiled in")]
             other => bail!("`{name}`: this build cannot run `{other}` actors"),
@@ -333,7 +409,7 @@ async fn ensure_namespace(
 }
 
 /// How a client reaches the deployed actors, for the person who ran the command.
-fn client_details(args: &DeployArgs) -> String {
+fn client_details(args: &DeployArgs, names: &[String]) -> String {
     let endpoint = args.engine.as_deref().unwrap_or("http://127.0.0.1:6420");
     let pool = args
         .runner_config
@@ -341,7 +417,7 @@ fn client_details(args: &DeployArgs) -> String {
         .map_or("default", |put| put.name.as_str());
     let ns = &args.namespace;
     let mut out = format!("endpoint:  {endpoint}\nnamespace: {ns}\npool:      {pool}\n");
-    for (name, _) in &args.actors {
+    for name in names {
         out.push_str(&format!(
             "\n# call `{name}` (actor key `demo`, created on first use) through the gateway:\n\
              curl -X POST '{endpoint}/gateway/{name}/action/ACTION?rvt-namespace={ns}&rvt-method=getOrCreate&rvt-key=demo&rvt-runner={pool}' \\\n  \

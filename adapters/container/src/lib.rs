@@ -10,6 +10,8 @@
 //! does all of the above.
 
 pub mod admin;
+#[cfg(feature = "js")]
+pub mod bundle;
 mod config;
 #[cfg(any(feature = "wasm", feature = "js"))]
 pub mod deploy;

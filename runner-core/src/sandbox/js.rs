@@ -95,6 +95,25 @@ impl JsRuntime {
         behavior::Live::check(&code).map_err(failed)?;
         Ok(code)
     }
+
+    /// The names of the actors module `source` defines: the keys of its registry
+    /// (`setup({ use })`), else `fallback` for its default export and the export names of its
+    /// `actor()` exports. Its top level runs, without files, database or network.
+    pub fn actor_names(&self, fallback: &str, source: &str) -> Result<Vec<String>, JsError> {
+        let failed = |e: crate::actor::ActionError| JsError::Module {
+            name: fallback.to_owned(),
+            reason: e.message,
+        };
+        let bytecode = behavior::compile_module(&format!("{fallback}.js"), source, self.limits)
+            .map_err(failed)?;
+        let code = JsCode {
+            name: fallback.to_owned(),
+            bytecode: bytecode.into(),
+            prelude: self.prelude.clone(),
+            limits: self.limits,
+        };
+        behavior::Live::names(&code, fallback).map_err(failed)
+    }
 }
 
 /// A checked JavaScript actor module, compiled to QuickJS bytecode.

@@ -19,7 +19,7 @@ use super::host::{JsHost, host_object};
 use crate::sandbox::SandboxLimits;
 
 /// The bridge between the actor's definition and the runner (see the file).
-pub(super) const PRELUDE: &str = include_str!("prelude.js");
+pub(super) const PRELUDE: &str = concat!(include_str!("prelude.js"), include_str!("rivetkit.js"));
 /// Where the prelude leaves the bridge.
 const BRIDGE: &str = "__rivet";
 /// The deepest the JavaScript stack may grow; past it code gets a `RangeError`.
@@ -156,18 +156,19 @@ pub(super) struct Live {
 impl Live {
     /// A new runtime running `code`'s module, the module's top level under the time limit.
     pub(super) fn new(code: &JsCode, host: Arc<JsHost>) -> Result<Self, ActionError> {
-        let runtime = Runtime::new().map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
-        runtime.set_memory_limit(code.limits.memory_bytes);
-        runtime.set_max_stack_size(MAX_STACK_BYTES);
-        let guard = host.guard.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || guard.clock.should_interrupt())));
-        let context =
-            Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+        let (runtime, context) = new_runtime(code, &host)?;
         host.guard.clock.start(code.limits.call_time);
         let loaded = context.with(|ctx| {
-            evaluate(&ctx, code, &host).map_err(|e| {
-                classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load")
-            })?;
+            evaluate(&ctx, code, &host)
+                .and_then(|namespace| {
+                    let bridge: Object = ctx.globals().get(BRIDGE)?;
+                    bridge
+                        .get::<_, Function>("define")?
+                        .call::<_, ()>((namespace, code.name.as_str()))
+                })
+                .map_err(|e| {
+                    classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load")
+                })?;
             // Recorded by the bridge when the module defined the actor: no actor code runs.
             let bridge: Object = ctx.globals().get(BRIDGE).map_err(ActionError::internal)?;
             let has = |name: &str| {
@@ -195,6 +196,26 @@ impl Live {
     pub(super) fn check(code: &JsCode) -> Result<(), ActionError> {
         let host = JsHost::new(None, Arc::default(), None);
         Self::new(code, Arc::new(host)).map(drop)
+    }
+
+    /// The names of the actors `code`'s module defines, its default export named `fallback`
+    /// (the module's top level runs, in a runtime with no files, database or network).
+    pub(super) fn names(code: &JsCode, fallback: &str) -> Result<Vec<String>, ActionError> {
+        let host = Arc::new(JsHost::new(None, Arc::default(), None));
+        let (_runtime, context) = new_runtime(code, &host)?;
+        host.guard.clock.start(code.limits.call_time);
+        let names = context.with(|ctx| {
+            evaluate(&ctx, code, &host)
+                .and_then(|namespace| {
+                    let bridge: Object = ctx.globals().get(BRIDGE)?;
+                    bridge
+                        .get::<_, Function>("names")?
+                        .call::<_, String>((namespace, fallback))
+                })
+                .map_err(|e| classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load"))
+        });
+        host.guard.clock.stop();
+        serde_json::from_str(&names?).map_err(ActionError::internal)
     }
 
     /// Loads `state` (if given), calls `method`, waits for its promise if it returned one, and
@@ -234,17 +255,28 @@ impl Live {
     }
 }
 
-/// Evaluates the prelude, then the module, and hands its definition to the bridge.
-fn evaluate<'js>(ctx: &Ctx<'js>, code: &JsCode, host: &Arc<JsHost>) -> rquickjs::Result<()> {
+/// A QuickJS runtime under `code`'s limits, its interrupt handler reading the call's clock.
+fn new_runtime(code: &JsCode, host: &JsHost) -> Result<(Runtime, Context), ActionError> {
+    let runtime = Runtime::new().map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+    runtime.set_memory_limit(code.limits.memory_bytes);
+    runtime.set_max_stack_size(MAX_STACK_BYTES);
+    let guard = host.guard.clone();
+    runtime.set_interrupt_handler(Some(Box::new(move || guard.clock.should_interrupt())));
+    let context =
+        Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
+    Ok((runtime, context))
+}
+
+/// Evaluates the prelude, then the module; returns the module's exports.
+fn evaluate<'js>(
+    ctx: &Ctx<'js>,
+    code: &JsCode,
+    host: &Arc<JsHost>,
+) -> rquickjs::Result<Object<'js>> {
     let prelude = evaluate_module(ctx, &code.prelude)?;
     let install: Function = prelude.get("default")?;
     install.call::<_, ()>((host_object(ctx, host)?,))?;
-    let module = evaluate_module(ctx, &code.bytecode)?;
-    let definition: Value = module.get("default")?;
-    let bridge: Object = ctx.globals().get(BRIDGE)?;
-    bridge
-        .get::<_, Function>("define")?
-        .call::<_, ()>((definition,))
+    evaluate_module(ctx, &code.bytecode)?.namespace()
 }
 
 fn evaluate_module<'js>(

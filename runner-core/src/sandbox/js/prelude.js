@@ -10,20 +10,6 @@ export default function (host) {
 
   hardenArrays(host.isPlainArray);
 
-  // RivetKit's `UserError(message, { code, metadata })`: group `user`, code `user_error` unless
-  // given; `metadata` (JSON-compatible) reaches the client with the error.
-  class UserError extends Error {
-    constructor(message, options) {
-      super(message);
-      this.name = "UserError";
-      this.group = "user";
-      this.code = (options && options.code) || "user_error";
-      if (options && options.metadata !== undefined) {
-        this.metadata = options.metadata;
-      }
-    }
-  }
-
   const log = (level) => (...parts) =>
     host.log(level, parts.map((p) => (typeof p === "string" ? p : JSON.stringify(p))).join(" "));
   const logger = {
@@ -33,6 +19,7 @@ export default function (host) {
     warn: log("warn"),
     error: log("error"),
   };
+  const kit = rivetkitModules(logger.warn);
 
   // Parses a host reply: `{"ok": value}` or `{"error": {group, code, message}}`.
   const reply = (json) => {
@@ -230,15 +217,52 @@ export default function (host) {
     return typeof f === "function" ? f(c, ...args) : undefined;
   };
 
-  globalThis.UserError = UserError;
+  globalThis.UserError = kit.UserError;
   globalThis.console = { log: logger.info, info: logger.info, warn: logger.warn, error: logger.error, debug: logger.debug };
   globalThis.fetch = fetch;
-  globalThis.actor = (definition) => definition;
+  globalThis.actor = kit.actor;
+  globalThis.__rivetkitModule = kit.load;
+
+  // The actors a module defines, by name: a registry's (`setup({ use })`, exported under any
+  // name), else its default export (named `fallback`) and its `actor()` exports (by export
+  // name). A module `rivet-runner deploy` bundled exports its entry's exports as `__rivetEntry`.
+  const actorsOf = (namespace, fallback) => {
+    const exports = namespace.__rivetEntry !== undefined ? namespace.__rivetEntry : namespace;
+    const found = new Map();
+    for (const key of Object.keys(exports)) {
+      const value = exports[key];
+      if (kit.isRegistry(value)) {
+        for (const name of Object.keys(value.use)) found.set(name, value.use[name]);
+      }
+    }
+    if (found.size > 0) return found;
+    const main = exports.default;
+    // A plain object default export is a definition too (no `actor()` needed).
+    if (main !== undefined && main !== null && typeof main === "object") found.set(fallback, main);
+    for (const key of Object.keys(exports)) {
+      if (key !== "default" && kit.isDefinition(exports[key])) found.set(key, exports[key]);
+    }
+    return found;
+  };
 
   const bridge = {
-    define(value) {
+    // The names of the actors the module defines (JSON), its default export named `fallback`.
+    names(namespace, fallback) {
+      return JSON.stringify([...actorsOf(namespace, fallback).keys()]);
+    },
+    // Picks actor `name` from the module; a module that defines one actor runs it whatever the
+    // name it was published under.
+    define(namespace, name) {
+      const actors = actorsOf(namespace, name);
+      const value = actors.get(name) ?? (actors.size === 1 ? [...actors.values()][0] : undefined);
+      if (value === undefined) {
+        const known = [...actors.keys()].map((n) => `\`${n}\``).join(", ") || "none";
+        throw new TypeError(
+          `the module defines no actor \`${name}\` (it defines ${known}): export default actor({...}), or setup({ use: { ${name}: actor({...}) } })`,
+        );
+      }
       if (value === null || typeof value !== "object") {
-        throw new TypeError("the module's default export must be an actor definition object");
+        throw new TypeError("an actor definition must be an object");
       }
       if (value.actions !== undefined && typeof value.actions !== "object") {
         throw new TypeError("`actions` must be an object of functions");

@@ -1,0 +1,153 @@
+//! The bundler on files as RivetKit authors write them. The bundles' behaviour is checked by
+//! running them in the runner's JavaScript runtime (`runner_core::sandbox::js`).
+
+use super::*;
+use runner_core::sandbox::SandboxLimits;
+use runner_core::sandbox::js::JsRuntime;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn runtime() -> JsRuntime {
+    JsRuntime::new(SandboxLimits::default()).unwrap()
+}
+
+#[test]
+fn typescript_with_relative_imports_and_a_registry_becomes_one_module() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "lib/math.ts",
+        "export function add(a: number, b: number): number { return a + b; }\n\
+         export const enum Never { A }\n\
+         export interface Shape { n: number }\n\
+         export default 10;\n",
+    );
+    write(
+        dir.path(),
+        "lib/index.ts",
+        "export * from './math.js';\nexport { default as ten } from './math';\n",
+    );
+    let entry = write(
+        dir.path(),
+        "registry.ts",
+        "import { actor, setup, UserError } from \"rivetkit\";\n\
+         import type { Shape } from './lib/math';\n\
+         import { add, ten } from './lib';\n\
+         type State = { count: number };\n\
+         export const counter = actor({\n\
+           state: { count: 0 } as State,\n\
+           actions: {\n\
+             increment: (c, n: number): number => { c.state.count = add(c.state.count, n); return c.state.count; },\n\
+             ten: () => ten,\n\
+             refuse: () => { throw new UserError('no', { code: 'nope' }); },\n\
+           },\n\
+         });\n\
+         export const chat = actor({ state: { messages: [] as Shape[] }, actions: {} });\n\
+         export const registry = setup({ use: { counter, chat } });\n",
+    );
+    let bundle = bundle(&entry).unwrap();
+    assert_eq!(bundle.files.len(), 3, "{:?}", bundle.files);
+    assert!(!bundle.source.contains("interface"), "types are gone");
+    let runtime = runtime();
+    let mut names = runtime.actor_names("registry", &bundle.source).unwrap();
+    names.sort();
+    assert_eq!(names, ["chat", "counter"]);
+    runtime.compile("counter", &bundle.source).unwrap();
+    let missing = runtime.compile("nobody", &bundle.source).unwrap_err();
+    assert!(missing.to_string().contains("`counter`"), "{missing}");
+}
+
+#[test]
+fn a_package_import_is_refused_by_name_with_how_to_bundle_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = write(
+        dir.path(),
+        "actor.ts",
+        "import { z } from 'zod';\nexport default { actions: { f: () => z } };\n",
+    );
+    let error = bundle(&entry).unwrap_err().to_string();
+    assert!(
+        error.contains("\"zod\"") && error.contains("esbuild"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unresolved_relative_import_names_what_was_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = write(
+        dir.path(),
+        "actor.js",
+        "import { x } from './missing';\nexport default {};\n",
+    );
+    let error = bundle(&entry).unwrap_err();
+    assert!(
+        matches!(error, BundleError::Unresolved { ref specifier, .. } if specifier == "./missing"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("missing.ts"), "{error}");
+}
+
+#[test]
+fn what_cannot_be_wrapped_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynamic = write(
+        dir.path(),
+        "a.ts",
+        "export default { actions: { f: () => import('./b') } };\n",
+    );
+    assert!(matches!(
+        bundle(&dynamic).unwrap_err(),
+        BundleError::DynamicImport { .. }
+    ));
+    let awaits = write(
+        dir.path(),
+        "c.ts",
+        "const x = await Promise.resolve(1);\nexport default {};\n",
+    );
+    assert!(matches!(
+        bundle(&awaits).unwrap_err(),
+        BundleError::TopLevelAwait { .. }
+    ));
+    // Inside a function it is fine.
+    let fine = write(
+        dir.path(),
+        "d.ts",
+        "export default { actions: { f: async () => await 1 } };\n",
+    );
+    bundle(&fine).unwrap();
+    let broken = write(dir.path(), "e.ts", "export const = ;\n");
+    assert!(matches!(
+        bundle(&broken).unwrap_err(),
+        BundleError::Syntax { .. }
+    ));
+}
+
+#[test]
+fn cyclic_imports_and_live_bindings_behave_as_modules_do() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.ts",
+        "import { b } from './b';\nexport let count = 0;\nexport function bump() { count += 1; return b(); }\n",
+    );
+    write(
+        dir.path(),
+        "b.ts",
+        "import { count } from './a';\nexport const b = () => 'b';\nexport const seen = () => count;\n",
+    );
+    let entry = write(
+        dir.path(),
+        "main.ts",
+        "import * as a from './a';\nimport { seen } from './b';\n\
+         export default { actions: { go: () => { a.bump(); a.bump(); return [a.count, seen()]; } } };\n",
+    );
+    let bundle = bundle(&entry).unwrap();
+    assert_eq!(bundle.files.len(), 3);
+    runtime().compile("main", &bundle.source).unwrap();
+}

@@ -1,0 +1,3 @@
+export function describe(text: string, n: number): string {
+  return `#${n}: ${text}`;
+}

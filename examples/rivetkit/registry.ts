@@ -1,0 +1,9 @@
+// The registry: `rivet-runner deploy examples/rivetkit` publishes each of its actors.
+import { setup } from "rivetkit";
+import { chatRoom } from "./chat";
+import { clickCounter } from "./counter";
+import { reminder } from "./reminder";
+
+export const registry = setup({
+  use: { clickCounter, chatRoom, reminder },
+});

@@ -1,0 +1,65 @@
+// The official RivetKit client (npm rivetkit@2.3.19) against RivetKit actors written in
+// TypeScript (examples/rivetkit) and deployed with `rivet-runner deploy`: a counter with
+// connection state, a chat room, a scheduled reminder; in every encoding.
+//
+// Usage: node rivetkit-app.mjs ENGINE_URL
+import assert from "node:assert/strict";
+import { createClient } from "rivetkit/client";
+
+const [endpoint] = process.argv.slice(2);
+const until = async (what, check) => {
+  for (let i = 0; i < 150; i++) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`never: ${what}`);
+};
+
+for (const encoding of ["bare", "cbor", "json"]) {
+  const client = createClient({ endpoint, namespace: "default", poolName: "default", encoding });
+  const key = [encoding, String(Date.now())];
+
+  // Counter: actions over a connection, its state per connection, events, a refusal.
+  const counter = client.clickCounter.getOrCreate(key).connect();
+  const counts = [];
+  counter.on("newCount", (n) => counts.push(n));
+  assert.equal(await counter.increment(5), 5);
+  assert.equal(await counter.increment(), 6, `${encoding}: default argument`);
+  assert.equal(await counter.myClicks(), 2, `${encoding}: connection state`);
+  await until(`${encoding}: newCount events`, () => counts.includes(6));
+  assert.equal(await client.clickCounter.getOrCreate(key).getCount(), 6, `${encoding}: over HTTP`);
+  const banned = client.clickCounter.getOrCreate(key, { params: { token: "banned" } }).connect();
+  const refusal = await new Promise((resolve) => banned.onError(resolve));
+  assert.equal(refusal.code, "banned", `${encoding}: onBeforeConnect refusal`);
+  await banned.dispose();
+  await counter.dispose();
+
+  // Chat room: two users, one hears the other.
+  const ada = client.chatRoom.getOrCreate(key, { params: { username: "ada" } }).connect();
+  const heard = [];
+  ada.on("newMessage", (m) => heard.push(m));
+  await ada.getHistory();
+  const bob = client.chatRoom.getOrCreate(key, { params: { username: "bob" } }).connect();
+  const sent = await bob.sendMessage("hello");
+  assert.equal(sent.sender, "bob", `${encoding}: createConnState from params`);
+  await until(`${encoding}: ada hears bob`, () => heard.some((m) => m.text === "hello" && m.sender === "bob"));
+  const empty = await bob.sendMessage("  ").then(() => assert.fail("an empty message was sent"), (e) => e);
+  assert.equal(empty.code, "empty_message", `${encoding}: UserError code`);
+  assert.deepEqual((await ada.getHistory()).map((m) => m.text), ["hello"]);
+  await ada.dispose();
+  await bob.dispose();
+
+  // Reminder: a schedule fires an action, which broadcasts.
+  const reminder = client.reminder.getOrCreate(key).connect();
+  const reminders = [];
+  reminder.on("reminder", (line) => reminders.push(line));
+  const id = await reminder.remind("stretch", 300);
+  assert.equal(typeof id, "string", `${encoding}: schedule id`);
+  await until(`${encoding}: the reminder fires`, () => reminders.length === 1);
+  assert.deepEqual(await reminder.fired(), ["#1: stretch"], `${encoding}: relative import ran`);
+  await reminder.dispose();
+
+  await client.dispose();
+  console.log(`rivetkit-app ${encoding}: ok`);
+}
