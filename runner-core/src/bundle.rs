@@ -379,18 +379,25 @@ impl BundleStore {
     }
 
     fn dir(&self, namespace: &str, name: &str) -> Result<String, BundleError> {
-        for part in [namespace, name] {
-            let valid = !part.is_empty()
-                && part.len() <= 128
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                && !part.starts_with('.');
-            if !valid {
-                return Err(BundleError::BadName(part.to_owned()));
-            }
-        }
+        check_name(namespace)?;
+        check_name(name)?;
         Ok(format!("{}/{namespace}/{name}", self.prefix))
+    }
+}
+
+/// Whether `name` may name a namespace or an actor's code: 1 to 128 ASCII letters, digits,
+/// `-`, `_` or `.`, not starting with `.`.
+pub fn check_name(name: &str) -> Result<(), BundleError> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.starts_with('.');
+    if valid {
+        Ok(())
+    } else {
+        Err(BundleError::BadName(name.to_owned()))
     }
 }
 

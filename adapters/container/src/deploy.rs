@@ -101,6 +101,8 @@ fn is_script(path: &Path) -> bool {
 /// The actor files under `path`, each named after its file (or `name`, for a single file); a
 /// module's name is the one its default export gets.
 fn actor_files(path: &Path, name: Option<String>) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    // `deploy .` names the actors after the directory itself.
+    let path = &std::fs::canonicalize(path).with_context(|| format!("{}", path.display()))?;
     let stem = |p: &Path| {
         p.file_stem()
             .and_then(|s| s.to_str())
@@ -207,7 +209,15 @@ pub async fn deploy(
             .with_context(|| format!("{} does not load", path.display()))?;
         loaded.extend(actors);
     }
-    let names: Vec<String> = loaded.iter().map(|(name, _, _)| name.clone()).collect();
+    // Every name is checked before anything is published: no deployment stops half-way.
+    let mut names: Vec<String> = Vec::new();
+    for (name, _, _) in &loaded {
+        runner_core::bundle::check_name(name).with_context(|| format!("actor `{name}`"))?;
+        if names.contains(name) {
+            bail!("two actors are named `{name}`; each name is published once");
+        }
+        names.push(name.clone());
+    }
     if let Some(engine) = &args.engine {
         ensure_namespace(engine, &args.namespace, token).await?;
     }

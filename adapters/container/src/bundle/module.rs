@@ -1,11 +1,11 @@
 //! One module of a bundle: its types stripped (oxc's parser and TypeScript transform), then its
 //! `import`/`export` statements rewritten into calls of the bundle's module table, so the
-//! module becomes the body of a function `(__exports, __require) => { … }`.
+//! module becomes the body of a function `(EXPORTS, REQUIRE, STAR) => { … }`.
 //!
-//! Exports become getters on `__exports` defined before the body runs, so they are live
-//! bindings as in ES modules; imports become `const` bindings of what `__require` returns.
+//! Exports become getters on `EXPORTS` defined before the body runs, and every use of an
+//! imported name reads the exporting module at that moment: both are live bindings, as in ES
+//! modules, and cycles work.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use oxc_allocator::Allocator;
@@ -24,13 +24,38 @@ use oxc_syntax::scope::ScopeFlags;
 use oxc_syntax::symbol::SymbolId;
 use oxc_transformer::{TransformOptions, Transformer};
 
-/// A module rewritten for the bundle.
+/// The names the bundle gives its own bindings in each module's function: unlikely in code
+/// people or other bundlers write (`$` keeps them apart from esbuild's `__require` and kin).
+pub(super) const EXPORTS: &str = "__rivet$exports";
+pub(super) const REQUIRE: &str = "__rivet$require";
+pub(super) const STAR: &str = "__rivet$star";
+const DEFAULT: &str = "__rivet$default";
+
+/// A module rewritten for the bundle: the body of `function (EXPORTS, REQUIRE, STAR)`, in
+/// parts the bundler puts together once it knows the modules' ids.
 pub(super) struct Rewritten {
-    /// The function body.
+    /// (exported name, the expression it reads): getters defined before anything runs, so a
+    /// module that requires this one in a cycle sees them.
+    pub(super) exports: Vec<(String, String)>,
+    /// The modules it requires, in order; required before its code runs, as ES modules are
+    /// linked before they run.
+    pub(super) requires: Vec<Require>,
+    /// (local name, binding): `import * as local`.
+    pub(super) namespaces: Vec<(String, String)>,
+    /// Bindings of the modules it re-exports with `export *`.
+    pub(super) stars: Vec<String>,
+    /// The code, imports and exports removed.
     pub(super) body: String,
-    /// What it imports, in order, as written: each is `__require("<specifier>")` in `body`,
-    /// for the bundler to resolve.
-    pub(super) imports: Vec<String>,
+}
+
+/// One module a module requires.
+pub(super) struct Require {
+    /// The binding its exports are read through.
+    pub(super) binding: String,
+    /// As written in the import.
+    pub(super) specifier: String,
+    /// The names imported from it by name (checked against what the runtime's modules export).
+    pub(super) names: Vec<String>,
 }
 
 /// Why a module cannot go in the bundle.
@@ -76,7 +101,8 @@ fn describe(source: &str, error: &oxc_diagnostics::OxcDiagnostic) -> String {
                 .min(source.len());
             let before = source.get(..end).unwrap_or(source);
             let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before[line_start..].chars().count() + 1;
             format!("{line}:{column}: {error}")
         }
         None => error.to_string(),
@@ -155,47 +181,65 @@ fn refuse_what_cannot_be_wrapped(program: &Program<'_>) -> Result<(), ModuleErro
     Ok(())
 }
 
-/// Text edits on the module, by span, and the getters its exports become.
+/// Text edits on the module, by span, and what its imports and exports become.
 #[derive(Default)]
 struct Edits {
     /// (span, replacement), in source order.
     replace: Vec<(Span, String)>,
     /// (exported name, expression it reads).
     exports: Vec<(String, String)>,
-    /// `export *` sources, as bindings of their modules.
+    requires: Vec<Require>,
+    namespaces: Vec<(String, String)>,
     stars: Vec<String>,
-    imports: Vec<String>,
     /// Imported bindings: (symbol, local name, what reading it reads), so every use reads the
     /// exporting module's current value (a live binding, and no read before a cycle is done).
     imported: Vec<(SymbolId, String, String)>,
 }
 
 impl Edits {
-    /// A binding for module `specifier`, required where it was imported.
+    /// A binding for module `specifier`.
     fn require(&mut self, specifier: &str) -> String {
-        let binding = format!("__m{}", self.imports.len());
-        self.imports.push(specifier.to_owned());
+        let binding = format!("__rivet$m{}", self.requires.len());
+        self.requires.push(Require {
+            binding: binding.clone(),
+            specifier: specifier.to_owned(),
+            names: Vec::new(),
+        });
         binding
+    }
+
+    /// Removes a statement; a `;` keeps the statements around it apart (no ASI surprises).
+    fn remove(&mut self, span: Span) {
+        self.replace.push((span, ";".to_owned()));
     }
 
     fn statement(&mut self, statement: &Statement<'_>) {
         match statement {
             Statement::ImportDeclaration(import) => {
+                self.remove(import.span);
+                if import.import_kind == ImportOrExportKind::Type {
+                    return;
+                }
                 let module = self.require(&import.source.value);
-                let mut out = format!("const {module} = __require({:?});", &*import.source.value);
                 for specifier in import.specifiers.iter().flatten() {
                     let (local, read) = match specifier {
                         ImportDeclarationSpecifier::ImportSpecifier(s) => {
                             if s.import_kind == ImportOrExportKind::Type {
                                 continue;
                             }
-                            (&s.local, format!("{module}[{:?}]", &*s.imported.name()))
+                            let name = s.imported.name().to_string();
+                            let read = format!("{module}[{name:?}]");
+                            if let Some(require) = self.requires.last_mut() {
+                                require.names.push(name);
+                            }
+                            (&s.local, read)
                         }
                         ImportDeclarationSpecifier::ImportDefaultSpecifier(s) => {
                             (&s.local, format!("{module}.default"))
                         }
                         ImportDeclarationSpecifier::ImportNamespaceSpecifier(s) => {
-                            let _ = write!(out, " const {} = {module};", s.local.name);
+                            self.namespaces
+                                .push((s.local.name.to_string(), module.clone()));
                             continue;
                         }
                     };
@@ -203,7 +247,6 @@ impl Edits {
                         self.imported.push((symbol, local.name.to_string(), read));
                     }
                 }
-                self.replace.push((import.span, out));
             }
             Statement::ExportDeclaration(export) => {
                 // `export const a = …` → `const a = …`, and a getter for each name it binds.
@@ -234,17 +277,18 @@ impl Edits {
                         self.exports.push(("default".to_owned(), name));
                     }
                     None => {
-                        self.replace.push((prefix, "const __default = ".to_owned()));
+                        // The expression in parentheses: `export default (a, b)` stays one.
+                        self.replace.push((prefix, format!("const {DEFAULT} = (")));
                         self.replace
-                            .push((Span::new(inner.end, inner.end), ";".to_owned()));
+                            .push((Span::new(inner.end, export.span.end), ");".to_owned()));
                         self.exports
-                            .push(("default".to_owned(), "__default".to_owned()));
+                            .push(("default".to_owned(), DEFAULT.to_owned()));
                     }
                 }
             }
             Statement::ExportNamedDeclaration(export) => {
                 // `export { a as b }`: the statement goes, the getters stay.
-                self.replace.push((export.span, String::new()));
+                self.remove(export.span);
                 for specifier in &export.specifiers {
                     if specifier.export_kind == ImportOrExportKind::Type {
                         continue;
@@ -256,28 +300,25 @@ impl Edits {
                 }
             }
             Statement::ExportFromDeclaration(export) => {
+                self.remove(export.span);
                 let module = self.require(&export.source.value);
-                self.replace.push((
-                    export.span,
-                    format!("const {module} = __require({:?});", &*export.source.value),
-                ));
                 for specifier in &export.specifiers {
                     if specifier.export_kind == ImportOrExportKind::Type {
                         continue;
                     }
-                    let local = specifier.local.name();
+                    let local = specifier.local.name().to_string();
                     self.exports.push((
                         specifier.exported.name().to_string(),
-                        format!("{module}[{:?}]", &*local),
+                        format!("{module}[{local:?}]"),
                     ));
+                    if let Some(require) = self.requires.last_mut() {
+                        require.names.push(local);
+                    }
                 }
             }
             Statement::ExportAllDeclaration(export) => {
+                self.remove(export.span);
                 let module = self.require(&export.source.value);
-                self.replace.push((
-                    export.span,
-                    format!("const {module} = __require({:?});", &*export.source.value),
-                ));
                 match &export.exported {
                     Some(name) => self.exports.push((name.name().to_string(), module)),
                     None => self.stars.push(module),
@@ -287,8 +328,9 @@ impl Edits {
         }
     }
 
-    /// Every use of an imported binding reads its module instead; an export of one re-exports
-    /// what it reads.
+    /// Every use of an imported binding reads its module instead (as `(0, m["x"])`, so a call
+    /// gets no `this`, as a call of an imported function has none); an export of one
+    /// re-exports what it reads.
     fn rebind_imports(&mut self, semantic: &Semantic<'_>) {
         let nodes = semantic.nodes();
         for (symbol, _, read) in &self.imported {
@@ -297,14 +339,13 @@ impl Edits {
                 let AstKind::IdentifierReference(identifier) = nodes.kind(node) else {
                     continue;
                 };
-                let shorthand = matches!(
-                    nodes.parent_kind(node),
-                    AstKind::ObjectProperty(property) if property.shorthand
-                );
-                let replacement = if shorthand {
-                    format!("{}: {read}", identifier.name)
-                } else {
-                    read.clone()
+                let replacement = match nodes.parent_kind(node) {
+                    // Inside `export { x }`, which is removed: its getter reads the module.
+                    AstKind::ExportSpecifier(_) => continue,
+                    AstKind::ObjectProperty(property) if property.shorthand => {
+                        format!("{}: {read}", identifier.name)
+                    }
+                    _ => format!("(0, {read})"),
                 };
                 self.replace.push((identifier.span, replacement));
             }
@@ -319,32 +360,24 @@ impl Edits {
     fn apply(mut self, js: &str) -> Rewritten {
         self.replace.sort_by_key(|(span, _)| (span.start, span.end));
         let mut body = String::with_capacity(js.len() + 256);
-        for (name, read) in &self.exports {
-            let _ = writeln!(
-                body,
-                "Object.defineProperty(__exports, {name:?}, {{ enumerable: true, get: () => {read} }});"
-            );
-        }
         let mut at = 0usize;
-        let mut stars_at = None;
         for (span, replacement) in &self.replace {
             let (start, end) = (span.start as usize, span.end as usize);
+            if start < at {
+                // Inside an edit already made (cannot happen for the statements above).
+                continue;
+            }
             body.push_str(&js[at..start]);
             body.push_str(replacement);
             at = end;
-            if replacement.starts_with("const __m") {
-                stars_at = Some(body.len());
-            }
         }
         body.push_str(&js[at..]);
-        if !self.stars.is_empty() {
-            // After the last require, so every re-exported module has run.
-            let star = format!("__star(__exports, [{}]);", self.stars.join(", "));
-            body.insert_str(stars_at.unwrap_or(0), &star);
-        }
         Rewritten {
+            exports: self.exports,
+            requires: self.requires,
+            namespaces: self.namespaces,
+            stars: self.stars,
             body,
-            imports: self.imports,
         }
     }
 }

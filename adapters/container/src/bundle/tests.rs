@@ -145,9 +145,89 @@ fn cyclic_imports_and_live_bindings_behave_as_modules_do() {
         dir.path(),
         "main.ts",
         "import * as a from './a';\nimport { seen } from './b';\n\
-         export default { actions: { go: () => { a.bump(); a.bump(); return [a.count, seen()]; } } };\n",
+         a.bump(); a.bump();\n\
+         if (a.count !== 2 || seen() !== 2) throw new Error(`not live: ${a.count} ${seen()}`);\n\
+         export default { actions: { go: () => a.count } };\n",
     );
     let bundle = bundle(&entry).unwrap();
     assert_eq!(bundle.files.len(), 3);
     runtime().compile("main", &bundle.source).unwrap();
+}
+
+/// Bundles `files` (the first is the entry) and runs the bundle's top level in the runtime:
+/// the modules check themselves and throw if something is off.
+fn run(files: &[(&str, &str)]) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        write(dir.path(), name, text);
+    }
+    let bundle = bundle(&dir.path().join(files[0].0)).map_err(|e| e.to_string())?;
+    runtime()
+        .compile("main", &bundle.source)
+        .map(drop)
+        .map_err(|e| format!("{e}\n{}", bundle.source))
+}
+
+#[test]
+fn re_exports_hoisting_asi_and_this_behave_as_modules_do() {
+    run(&[
+        (
+            "main.ts",
+            "if (counter.n !== 1) throw new Error('import used before its statement: ' + counter.n)\n\
+             import { counter, plain as renamed, whoIsThis } from './barrel'\n\
+             import fallback from './barrel'\n\
+             let n = 0\n\
+             export { n }\n\
+             ;(() => { n += 1 })()\n\
+             if (n !== 1) throw new Error('ASI joined statements')\n\
+             if (fallback !== counter) throw new Error('export { x as default } of an import')\n\
+             if (renamed() !== 'plain') throw new Error('renamed import')\n\
+             if (whoIsThis() !== undefined) throw new Error('an imported function got a this')\n\
+             const __require = () => 'mine'; const __default = 1; const __exports = 2\n\
+             export default { actions: { f: () => __require() + __default + __exports } }\n",
+        ),
+        (
+            "barrel.ts",
+            "import { counter } from './counter'\nexport { counter }\nexport { counter as default }\n\
+             export * from './plain'\n",
+        ),
+        ("counter.ts", "export const counter = { n: 1 }\n"),
+        (
+            "plain.js",
+            "export function plain() { return 'plain' }\nexport function whoIsThis() { return this }\n",
+        ),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn imports_outside_the_entry_directory_and_unknown_runtime_names_are_refused() {
+    let outer = tempfile::tempdir().unwrap();
+    write(outer.path(), "secret.js", "export const key = 'k';\n");
+    let entry = write(
+        outer.path(),
+        "app/main.ts",
+        "import { key } from '../secret.js';\nexport default { actions: { k: () => key } };\n",
+    );
+    let error = bundle(&entry).unwrap_err();
+    assert!(matches!(error, BundleError::OutsideRoot { .. }), "{error}");
+    let error = run(&[(
+        "main.ts",
+        "import { actr } from 'rivetkit';\nexport default actr({ actions: {} });\n",
+    )])
+    .unwrap_err();
+    assert!(
+        error.contains("`actr`") && error.contains("actor, setup"),
+        "{error}"
+    );
+    // A file with another extension is not a module.
+    let error = run(&[
+        (
+            "main.ts",
+            "import './data.json';\nexport default { actions: {} };\n",
+        ),
+        ("data.json", "{}"),
+    ])
+    .unwrap_err();
+    assert!(error.contains("cannot resolve"), "{error}");
 }

@@ -237,8 +237,12 @@ export default function (host) {
     }
     if (found.size > 0) return found;
     const main = exports.default;
-    // A plain object default export is a definition too (no `actor()` needed).
-    if (main !== undefined && main !== null && typeof main === "object") found.set(fallback, main);
+    // A plain object default export with actions or a state is a definition too (no
+    // `actor()` needed).
+    const plain =
+      main !== undefined && main !== null && typeof main === "object" && !Array.isArray(main) &&
+      ["actions", "state", "createState"].some((key) => Object.prototype.hasOwnProperty.call(main, key));
+    if (kit.isDefinition(main) || plain) found.set(fallback, main);
     for (const key of Object.keys(exports)) {
       if (key !== "default" && kit.isDefinition(exports[key])) found.set(key, exports[key]);
     }
