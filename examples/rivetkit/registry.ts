@@ -3,7 +3,8 @@ import { setup } from "rivetkit";
 import { chatRoom } from "./chat";
 import { clickCounter } from "./counter";
 import { reminder } from "./reminder";
+import { todoList } from "./todo";
 
 export const registry = setup({
-  use: { clickCounter, chatRoom, reminder },
+  use: { clickCounter, chatRoom, reminder, todoList },
 });

@@ -68,7 +68,7 @@ async fn deploy_typescript(runner: &TestRunner) -> anyhow::Result<()> {
         .await?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     anyhow::ensure!(output.status.success(), "deploy failed: {stderr}");
-    for name in ["clickCounter", "chatRoom", "reminder"] {
+    for name in ["clickCounter", "chatRoom", "reminder", "todoList"] {
         anyhow::ensure!(stderr.contains(&format!("published `{name}`")), "{stderr}");
     }
     Ok(())

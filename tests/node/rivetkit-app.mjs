@@ -60,6 +60,18 @@ for (const encoding of ["bare", "cbor", "json"]) {
   assert.deepEqual(await reminder.fired(), ["#1: stretch"], `${encoding}: relative import ran`);
   await reminder.dispose();
 
+  // To-do list: rivetkit/db's onMigrate made the table; execute resolves to rows.
+  const todos = client.todoList.getOrCreate(key);
+  const first = await todos.add("write tests");
+  assert.deepEqual(first, { id: 1, text: "write tests", done: 0 }, `${encoding}: RETURNING rows`);
+  await todos.add("ship");
+  await todos.complete(1);
+  assert.deepEqual(
+    (await todos.list()).map((t) => [t.text, t.done]),
+    [["write tests", 1], ["ship", 0]],
+    `${encoding}: execute returns rows`,
+  );
+
   await client.dispose();
   console.log(`rivetkit-app ${encoding}: ok`);
 }

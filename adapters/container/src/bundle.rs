@@ -4,7 +4,7 @@
 //! module becomes a function in a table, run once when first required, in import order, as ES
 //! modules are.
 //!
-//! Imports of `rivetkit` and `rivetkit/errors` are served by the runtime. Any other package is
+//! Imports of `rivetkit`, `rivetkit/errors` and `rivetkit/db` are served by the runtime. Any other package is
 //! refused with an error that names it: bundle such an actor with its packages first.
 
 mod module;
@@ -21,7 +21,8 @@ const MAX_MODULES: usize = 1_000;
 const MAX_MODULE_BYTES: u64 = 8 << 20;
 /// What the runtime provides to import, and the names each exports
 /// (`runner-core/src/sandbox/js/rivetkit.js`).
-const RUNTIME_MODULES: [(&str, &[&str]); 2] = [
+const RUNTIME_MODULES: [(&str, &[&str]); 3] = [
+    ("rivetkit/db", &["db"]),
     (
         "rivetkit",
         &[

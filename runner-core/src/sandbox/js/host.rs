@@ -203,21 +203,20 @@ fn query(host: &JsHost, sql: &str, params: &str) -> String {
         Ok(params) => params,
         Err(reply) => return reply,
     };
+    // A script of several statements (a migration) runs one statement after the other, each
+    // prepared once the one before has run; the parameters go to the first, the rows come from
+    // the last, as RivetKit's `c.db.execute` answers.
     let result = call::guest_sql(&host.guard, |db| {
-        let mut statement = db.prepare(sql)?;
-        let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
+        use rusqlite::fallible_iterator::FallibleIterator as _;
+        let mut batch = rusqlite::Batch::new(db, sql);
         let mut budget = call::ResultBudget::default();
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(params), |row| {
-                let mut object = serde_json::Map::new();
-                for (i, column) in columns.iter().enumerate() {
-                    let value: SqlValue = row.get(i)?;
-                    budget.spend(&value, 4)?;
-                    object.insert(column.clone(), from_sql(value));
-                }
-                Ok(Json::Object(object))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut rows = Vec::new();
+        let mut first = true;
+        while let Some(mut statement) = batch.next()? {
+            let bound: &[SqlValue] = if first { &params } else { &[] };
+            first = false;
+            rows = statement_rows(&mut statement, bound, &mut budget)?;
+        }
         Ok(Json::Array(rows))
     });
     match result {
@@ -225,6 +224,26 @@ fn query(host: &JsHost, sql: &str, params: &str) -> String {
         Some(Ok(rows)) => ok(rows),
         Some(Err(err)) => fail("actor", "sql_error", err),
     }
+}
+
+/// Runs one statement with `params`; its rows as objects by column name.
+fn statement_rows(
+    statement: &mut rusqlite::Statement<'_>,
+    params: &[SqlValue],
+    budget: &mut call::ResultBudget,
+) -> rusqlite::Result<Vec<Json>> {
+    let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
+    statement
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            let mut object = serde_json::Map::new();
+            for (i, column) in columns.iter().enumerate() {
+                let value: SqlValue = row.get(i)?;
+                budget.spend(&value, 4)?;
+                object.insert(column.clone(), from_sql(value));
+            }
+            Ok(Json::Object(object))
+        })?
+        .collect()
 }
 
 fn sql_params(json: &str) -> Result<Vec<SqlValue>, String> {

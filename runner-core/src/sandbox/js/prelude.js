@@ -144,6 +144,15 @@ export default function (host) {
     return JSON.stringify(states);
   };
 
+  // The definition's `rivetkit/db` database, if it declares one.
+  let rivetDb = null;
+  const sqlExecute = (sql, params) => reply(host.execute(String(sql), JSON.stringify(params)));
+  // Rows of the statement (of the last, for a script of several: a migration), as RivetKit's
+  // `execute` answers.
+  const executeRows = (sql, params) => reply(host.query(String(sql), JSON.stringify(params)));
+  const migrate = () =>
+    rivetDb && typeof rivetDb.onMigrate === "function" ? rivetDb.onMigrate(c.db) : undefined;
+
   const c = {
     get state() {
       return state;
@@ -178,8 +187,11 @@ export default function (host) {
     get namespace() {
       return meta().namespace;
     },
+    // With RivetKit's `db: db({ onMigrate })`, `execute` is RivetKit's: it resolves to the rows
+    // (none for a statement that returns none). Without, it returns the rows changed.
     db: {
-      execute: (sql, ...params) => reply(host.execute(String(sql), JSON.stringify(params))),
+      execute: (sql, ...params) =>
+        rivetDb ? Promise.resolve().then(() => executeRows(sql, params)) : sqlExecute(sql, params),
       query: (sql, ...params) => reply(host.query(String(sql), JSON.stringify(params))),
     },
     files: {
@@ -283,6 +295,7 @@ export default function (host) {
           (name) => typeof value[name] === "function",
         ) || value.connState !== undefined;
       definition = value;
+      rivetDb = kit.isDb(value.db) ? value.db : null;
     },
     // A call begins: connection objects of an earlier (failed) call are forgotten.
     begin() {
@@ -332,8 +345,9 @@ export default function (host) {
     state() {
       return encode(state);
     },
+    // Every start: vars, then the database's `onMigrate`, then `onWake`, in RivetKit's order.
     wake() {
-      return then(makeVars(), () => then(hook("onWake"), () => "null"));
+      return then(makeVars(), () => then(migrate(), () => then(hook("onWake"), () => "null")));
     },
     sleep() {
       return withVars(() => then(hook("onSleep"), () => "null"));

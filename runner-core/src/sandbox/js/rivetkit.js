@@ -2,10 +2,11 @@
 // RivetKit's modules as actor code imports them: `rivetkit` (actor, setup, the errors, event,
 // queue) and `rivetkit/errors`. `rivet-runner deploy` bundles a module's imports of them into
 // calls of `globalThis.__rivetkitModule(name)`; the prelude installs that function. Appended to
-// the prelude when it is compiled.
+// the prelude when it is compiled. `rivetkit/db` declares the actor's SQLite database.
 function rivetkitModules(warn) {
   const DEFINITION = Symbol.for("rivet.actor");
   const REGISTRY = Symbol.for("rivet.registry");
+  const DB = Symbol.for("rivet.db");
 
   // RivetKit's `RivetError(group, code, message, { metadata, ... })`, also `ActorError`; what
   // reaches the client is its group, code, message and metadata.
@@ -82,7 +83,12 @@ function rivetkitModules(warn) {
     actorStopping: error("actor", "stopping", "Actor is stopping", 503),
     unsupportedFeature: error("feature", "unsupported", "Unsupported feature", 400),
   });
+  // `db({ onMigrate })`: the actor's SQLite database (it always has one here); `onMigrate(db)`
+  // runs on every start, before `onWake`.
+  const db = (options) => mark({ onMigrate: options && options.onMigrate }, DB);
+  const isDb = (value) => value !== null && typeof value === "object" && value[DB] === true;
   const modules = {
+    "rivetkit/db": Object.freeze({ db }),
     rivetkit: Object.freeze({ actor, setup, event, queue, RivetError, ActorError: RivetError, UserError }),
     "rivetkit/errors": errors,
   };
@@ -93,5 +99,5 @@ function rivetkitModules(warn) {
     }
     return found;
   };
-  return { load, actor, UserError, isDefinition, isRegistry };
+  return { load, actor, UserError, isDefinition, isRegistry, isDb };
 }
