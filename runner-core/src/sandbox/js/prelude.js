@@ -274,7 +274,7 @@ export default function (host) {
       if (value === undefined) {
         const known = [...actors.keys()].map((n) => `\`${n}\``).join(", ") || "none";
         throw new TypeError(
-          `the module defines no actor \`${name}\` (it defines ${known}): export default actor({...}), or setup({ use: { ${name}: actor({...}) } })`,
+          `the module has no actor definition \`${name}\` (it defines ${known}): export default actor({...}), or setup({ use: { ${name}: actor({...}) } })`,
         );
       }
       if (value === null || typeof value !== "object") {
