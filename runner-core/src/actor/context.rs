@@ -129,18 +129,16 @@ impl Effects {
             reason.truncate(end);
         }
         let bytes = conn.len() + reason.len();
-        if self.events.len() >= MAX_EVENTS_PER_CALL
-            || self.event_bytes + bytes > MAX_EVENT_BYTES_PER_CALL
-        {
-            self.overflow.get_or_insert_with(too_many_events);
-            return;
-        }
-        self.event_bytes += bytes;
-        self.events.push(Outgoing::Disconnect { conn, reason });
+        self.push(bytes, Outgoing::Disconnect { conn, reason });
     }
 
     fn push_event(&mut self, to: To, name: String, args: Vec<u8>) {
         let bytes = name.len() + args.len();
+        self.push(bytes, Outgoing::Event { to, name, args });
+    }
+
+    /// Queues `outgoing` of `bytes`; past the limits the call is marked to fail instead.
+    fn push(&mut self, bytes: usize, outgoing: Outgoing) {
         if self.events.len() >= MAX_EVENTS_PER_CALL
             || self.event_bytes + bytes > MAX_EVENT_BYTES_PER_CALL
         {
@@ -148,7 +146,7 @@ impl Effects {
             return;
         }
         self.event_bytes += bytes;
-        self.events.push(Outgoing::Event { to, name, args });
+        self.events.push(outgoing);
     }
 }
 
