@@ -231,3 +231,26 @@ fn imports_outside_the_entry_directory_and_unknown_runtime_names_are_refused() {
     .unwrap_err();
     assert!(error.contains("cannot resolve"), "{error}");
 }
+
+#[test]
+fn the_web_globals_rivetkit_code_uses_are_there() {
+    run(&[(
+        "main.js",
+        "const bytes = new TextEncoder().encode('héllo 🎉');\n\
+         if (bytes.length !== 11) throw new Error('utf-8 length ' + bytes.length);\n\
+         if (new TextDecoder().decode(bytes) !== 'héllo 🎉') throw new Error('round trip');\n\
+         if (new TextDecoder().decode(new Uint8Array([0xff])) !== '\\ufffd') throw new Error('replacement');\n\
+         const id = crypto.randomUUID();\n\
+         if (!/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)) throw new Error(id);\n\
+         if (id === crypto.randomUUID()) throw new Error('not random');\n\
+         const filled = crypto.getRandomValues(new Uint32Array(4));\n\
+         if (filled.every((x) => x === 0)) throw new Error('not filled');\n\
+         const state = { at: new Date(5), tags: new Set(['a']), nested: { list: [1, 2] } };\n\
+         state.self = state;\n\
+         const copy = structuredClone(state);\n\
+         if (copy === state || copy.self !== copy || copy.nested === state.nested) throw new Error('not deep');\n\
+         if (copy.at.getTime() !== 5 || !copy.tags.has('a') || copy.nested.list[1] !== 2) throw new Error('lost');\n\
+         export default { actions: {} };\n",
+    )])
+    .unwrap();
+}

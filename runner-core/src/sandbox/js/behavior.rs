@@ -19,7 +19,11 @@ use super::host::{JsHost, host_object};
 use crate::sandbox::SandboxLimits;
 
 /// The bridge between the actor's definition and the runner (see the file).
-pub(super) const PRELUDE: &str = concat!(include_str!("prelude.js"), include_str!("rivetkit.js"));
+pub(super) const PRELUDE: &str = concat!(
+    include_str!("prelude.js"),
+    include_str!("rivetkit.js"),
+    include_str!("globals.js")
+);
 /// Where the prelude leaves the bridge.
 const BRIDGE: &str = "__rivet";
 /// The deepest the JavaScript stack may grow; past it code gets a `RangeError`.

@@ -121,6 +121,7 @@ pub(super) fn host_object<'js>(
         })?,
     )?;
     schedule_functions(ctx, &object, host)?;
+    object.set("randomHex", Function::new(ctx.clone(), random_hex)?)?;
     super::conns::conn_functions(ctx, &object, host)?;
     let h = host.clone();
     object.set(
@@ -244,6 +245,19 @@ fn statement_rows(
             Ok(Json::Object(object))
         })?
         .collect()
+}
+
+/// `n` random bytes from the host, as hex, for `crypto.getRandomValues` (which asks for at
+/// most 65 536); empty if the host has none, which the prelude turns into an error.
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.min(65_536)];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(err) => {
+            tracing::error!(error = %err, "no randomness for crypto.getRandomValues");
+            String::new()
+        }
+    }
 }
 
 fn sql_params(json: &str) -> Result<Vec<SqlValue>, String> {

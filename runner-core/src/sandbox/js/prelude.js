@@ -9,6 +9,7 @@ export default function (host) {
   "use strict";
 
   hardenArrays(host.isPlainArray);
+  installGlobals(host.randomHex);
 
   const log = (level) => (...parts) =>
     host.log(level, parts.map((p) => (typeof p === "string" ? p : JSON.stringify(p))).join(" "));
