@@ -84,7 +84,7 @@ export default function (host) {
       });
     }
     if (definition.vars !== undefined) {
-      vars = JSON.parse(JSON.stringify(definition.vars));
+      vars = structuredClone(definition.vars);
     }
     varsMade = true;
     return undefined;
