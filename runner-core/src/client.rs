@@ -7,6 +7,7 @@
 mod cbor_writer;
 mod connect;
 mod encoding;
+pub(crate) mod params;
 mod route;
 
 pub(crate) use connect::{ConnectMessage, ToClient, decode_to_server, encode_to_client};

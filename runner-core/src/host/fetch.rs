@@ -185,7 +185,7 @@ fn add_actor_headers(response: &mut HttpResponse, spec: &ActorSpec) {
 /// `x-rivet-conn-params`.
 fn http_params(request: &HttpRequest) -> Result<Vec<u8>, ActionError> {
     match header(request, "x-rivet-conn-params") {
-        Some(json) => super::websocket::params_from_json(json),
+        Some(json) => crate::client::params::from_json(json),
         None => Ok(Vec::new()),
     }
 }

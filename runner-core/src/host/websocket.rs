@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use rivet_envoy_client::config::{WebSocketHandler, WebSocketMessage, WebSocketSender};
 
-use crate::actor::{ActionError, ActorHandle, ConnId, ConnSink, cbor_from_json};
+use crate::actor::{ActionError, ActorHandle, ConnId, ConnSink};
+use crate::client::params;
 use crate::client::{
     ActorRoute, ConnectMessage, Encoding, ToClient, decode_to_server, encode_to_client, route_path,
 };
@@ -196,36 +197,7 @@ fn conn_params(headers: &HashMap<String, String>) -> Result<Vec<u8>, ActionError
     let Some(encoded) = subprotocol_value(headers, "rivet_conn_params.") else {
         return Ok(Vec::new());
     };
-    let json = percent_encoding::percent_decode_str(encoded)
-        .decode_utf8()
-        .map_err(|e| invalid_params(&e.to_string()))?;
-    params_from_json(&json)
-}
-
-/// Connection params as sent in JSON (the subprotocol entry, the `x-rivet-conn-params`
-/// header), as CBOR; refused past RivetKit's 4 KiB.
-pub(super) fn params_from_json(json: &str) -> Result<Vec<u8>, ActionError> {
-    if json.len() > crate::actor::MAX_CONN_PARAMS_BYTES {
-        return Err(ActionError::new(
-            "actor",
-            "conn_params_too_large",
-            format!(
-                "connection params are at most {} bytes",
-                crate::actor::MAX_CONN_PARAMS_BYTES
-            ),
-        ));
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| invalid_params(&e.to_string()))?;
-    cbor_from_json(&value).map_err(|e| invalid_params(&e))
-}
-
-fn invalid_params(detail: &str) -> ActionError {
-    ActionError::new(
-        "actor",
-        "invalid_request",
-        format!("invalid connection params: {detail}"),
-    )
+    params::from_subprotocol(encoded)
 }
 
 async fn on_frame(actor: &ActorHandle, conn: ConnId, sink: &WsSink, data: &[u8]) {
@@ -310,7 +282,7 @@ mod tests {
         assert_eq!(conn_params(&broken).unwrap_err().code, "invalid_request");
         let huge = format!("\"{}\"", "x".repeat(5000));
         assert_eq!(
-            params_from_json(&huge).unwrap_err().code,
+            params::from_json(&huge).unwrap_err().code,
             "conn_params_too_large"
         );
     }

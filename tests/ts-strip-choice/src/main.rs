@@ -23,13 +23,17 @@ fn actor_module(lines: usize) -> String {
         ));
         n += 1;
     }
-    out.push_str("export default actor({\n  state: { total: 0 } as { total: number },\n  actions: {\n");
+    out.push_str(
+        "export default actor({\n  state: { total: 0 } as { total: number },\n  actions: {\n",
+    );
     for i in 0..n.min(8) {
         out.push_str(&format!(
             "    add{i}: (c, name: string): number => {{ c.state.total += score{i}({{ id: {i}, name, tags: [] }}); return c.state.total; }},\n"
         ));
     }
-    out.push_str("    fail: () => { throw new UserError(\"no\", { code: \"no\" }); },\n  },\n});\n");
+    out.push_str(
+        "    fail: () => { throw new UserError(\"no\", { code: \"no\" }); },\n  },\n});\n",
+    );
     out
 }
 
@@ -67,7 +71,9 @@ fn swc(source: &str) -> String {
         let unresolved = Mark::new();
         let top_level = Mark::new();
         let program = program
-            .apply(swc_ecma_transforms_base::resolver(unresolved, top_level, true))
+            .apply(swc_ecma_transforms_base::resolver(
+                unresolved, top_level, true,
+            ))
             .apply(swc_ecma_transforms_typescript::strip(unresolved, top_level))
             .apply(swc_ecma_transforms_base::hygiene::hygiene())
             .apply(swc_ecma_transforms_base::fixer::fixer(None));
@@ -90,8 +96,15 @@ fn time(f: impl Fn() -> String) -> (Duration, Duration, usize) {
 
 fn main() {
     let source = actor_module(1000);
-    println!("input: {} lines, {} bytes", source.lines().count(), source.len());
-    for (name, f) in [("oxc 0.146", oxc as fn(&str) -> String), ("swc (strip 57)", swc)] {
+    println!(
+        "input: {} lines, {} bytes",
+        source.lines().count(),
+        source.len()
+    );
+    for (name, f) in [
+        ("oxc 0.146", oxc as fn(&str) -> String),
+        ("swc (strip 57)", swc),
+    ] {
         let (p50, p99, size) = time(|| f(&source));
         println!("{name}: p50 {p50:?}, p99 {p99:?}, output {size} bytes");
     }

@@ -160,31 +160,15 @@ pub(super) struct Live {
 impl Live {
     /// A new runtime running `code`'s module, the module's top level under the time limit.
     pub(super) fn new(code: &JsCode, host: Arc<JsHost>) -> Result<Self, ActionError> {
-        let (runtime, context) = new_runtime(code, &host)?;
-        host.guard.clock.start(code.limits.call_time);
-        let loaded = context.with(|ctx| {
-            evaluate(&ctx, code, &host)
-                .and_then(|namespace| {
-                    let bridge: Object = ctx.globals().get(BRIDGE)?;
-                    bridge
-                        .get::<_, Function>("define")?
-                        .call::<_, ()>((namespace, code.name.as_str()))
-                })
-                .map_err(|e| {
-                    classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load")
-                })?;
-            // Recorded by the bridge when the module defined the actor: no actor code runs.
-            let bridge: Object = ctx.globals().get(BRIDGE).map_err(ActionError::internal)?;
-            let has = |name: &str| {
+        let (runtime, context, (state_change_hook, conn_hooks)) =
+            load(code, &host, |namespace, bridge| {
                 bridge
-                    .get::<_, Function>(name)
-                    .and_then(|has| has.call::<_, bool>(()))
-                    .map_err(ActionError::internal)
-            };
-            Ok::<_, ActionError>((has("hasStateChangeHook")?, has("hasConnHooks")?))
-        });
-        host.guard.clock.stop();
-        let (state_change_hook, conn_hooks) = loaded?;
+                    .get::<_, Function>("define")?
+                    .call::<_, ()>((namespace, code.name.as_str()))?;
+                // Recorded by the bridge when the module defined the actor: no actor code runs.
+                let has = |name: &str| bridge.get::<_, Function>(name)?.call::<_, bool>(());
+                Ok((has("hasStateChangeHook")?, has("hasConnHooks")?))
+            })?;
         Ok(Self {
             state_change_hook,
             conn_hooks,
@@ -206,20 +190,12 @@ impl Live {
     /// (the module's top level runs, in a runtime with no files, database or network).
     pub(super) fn names(code: &JsCode, fallback: &str) -> Result<Vec<String>, ActionError> {
         let host = Arc::new(JsHost::new(None, Arc::default(), None));
-        let (_runtime, context) = new_runtime(code, &host)?;
-        host.guard.clock.start(code.limits.call_time);
-        let names = context.with(|ctx| {
-            evaluate(&ctx, code, &host)
-                .and_then(|namespace| {
-                    let bridge: Object = ctx.globals().get(BRIDGE)?;
-                    bridge
-                        .get::<_, Function>("names")?
-                        .call::<_, String>((namespace, fallback))
-                })
-                .map_err(|e| classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load"))
-        });
-        host.guard.clock.stop();
-        serde_json::from_str(&names?).map_err(ActionError::internal)
+        let (_runtime, _context, names) = load(code, &host, |namespace, bridge| {
+            bridge
+                .get::<_, Function>("names")?
+                .call::<_, String>((namespace, fallback))
+        })?;
+        serde_json::from_str(&names).map_err(ActionError::internal)
     }
 
     /// Loads `state` (if given), calls `method`, waits for its promise if it returned one, and
@@ -269,6 +245,24 @@ fn new_runtime(code: &JsCode, host: &JsHost) -> Result<(Runtime, Context), Actio
     let context =
         Context::full(&runtime).map_err(|e| ActionError::internal(format!("QuickJS: {e}")))?;
     Ok((runtime, context))
+}
+
+/// A runtime with `code`'s module evaluated, and what `then` made of its exports (with the
+/// bridge), all under the time limit; a failure is the module's `load` error.
+fn load<R>(
+    code: &JsCode,
+    host: &Arc<JsHost>,
+    then: impl for<'js> FnOnce(Object<'js>, Object<'js>) -> rquickjs::Result<R>,
+) -> Result<(Runtime, Context, R), ActionError> {
+    let (runtime, context) = new_runtime(code, host)?;
+    host.guard.clock.start(code.limits.call_time);
+    let loaded = context.with(|ctx| {
+        evaluate(&ctx, code, host)
+            .and_then(|namespace| then(namespace, ctx.globals().get(BRIDGE)?))
+            .map_err(|e| classify(&ctx, e, &host.guard.clock, code.limits.memory_bytes, "load"))
+    });
+    host.guard.clock.stop();
+    Ok((runtime, context, loaded?))
 }
 
 /// Evaluates the prelude, then the module; returns the module's exports.
