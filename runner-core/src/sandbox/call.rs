@@ -90,6 +90,11 @@ impl ResultBudget {
             Value::Text(text) => 16 + text.len(),
             Value::Blob(blob) => 16 + blob.len().saturating_mul(blob_weight),
         };
+        self.spend_bytes(bytes)
+    }
+
+    /// Accounts for `bytes` more of the result.
+    pub(crate) fn spend_bytes(&mut self, bytes: usize) -> rusqlite::Result<()> {
         self.used = self.used.saturating_add(bytes);
         if self.used > MAX_QUERY_RESULT_BYTES {
             return Err(rusqlite::Error::ToSqlConversionFailure(

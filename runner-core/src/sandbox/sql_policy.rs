@@ -55,6 +55,11 @@ fn allowed(action: &AuthAction<'_>) -> bool {
         | AuthAction::DropVtable { .. }
         | AuthAction::Unknown { .. } => false,
         AuthAction::Pragma { pragma_name, .. } => READ_ONLY_PRAGMAS.contains(pragma_name),
+        // The runner's savepoints (`rivet_on_state_change`) are its own: a guest that released
+        // or re-made one would move what the runner undoes to.
+        AuthAction::Savepoint { savepoint_name, .. } => !savepoint_name
+            .get(..5)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("rivet")),
         AuthAction::Function { function_name } => {
             !function_name.eq_ignore_ascii_case("load_extension")
         }
@@ -126,6 +131,8 @@ mod tests {
             "CREATE TEMP TABLE _rivet_state (x)",
             "CREATE TEMP VIEW _rivet_schedule AS SELECT 1 AS id, 0 AS at_ms, 'x' AS action, x'' AS args",
             "UPDATE _rivet_state SET state = x'00'",
+            "SAVEPOINT rivet_on_state_change",
+            "RELEASE RIVET_on_state_change",
         ] {
             assert!(
                 db.execute_batch(statement).is_err(),
@@ -141,7 +148,8 @@ mod tests {
             "CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
              CREATE TABLE audit (n INTEGER);
              CREATE TEMP TRIGGER counted AFTER INSERT ON log BEGIN INSERT INTO audit VALUES (1); END;
-             INSERT INTO log (v) VALUES ('a'), ('b');",
+             INSERT INTO log (v) VALUES ('a'), ('b');
+             SAVEPOINT mine; RELEASE mine;",
         )
         .unwrap();
         let audited: i64 = db

@@ -240,6 +240,12 @@ fn the_web_globals_rivetkit_code_uses_are_there() {
          if (bytes.length !== 11) throw new Error('utf-8 length ' + bytes.length);\n\
          if (new TextDecoder().decode(bytes) !== 'héllo 🎉') throw new Error('round trip');\n\
          if (new TextDecoder().decode(new Uint8Array([0xff])) !== '\\ufffd') throw new Error('replacement');\n\
+         const strict = new TextDecoder('utf-8', { fatal: true });\n\
+         for (const bad of [[0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]]) {\n\
+           let refused = false; try { strict.decode(new Uint8Array(bad)); } catch (e) { refused = true; }\n\
+           if (!refused) throw new Error('overlong or out of range accepted: ' + bad);\n\
+         }\n\
+         if (Object.keys(structuredClone(JSON.parse('{\"__proto__\":{\"admin\":true}}'))).join() !== '__proto__') throw new Error('__proto__');\n\
          const id = crypto.randomUUID();\n\
          if (!/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)) throw new Error(id);\n\
          if (id === crypto.randomUUID()) throw new Error('not random');\n\

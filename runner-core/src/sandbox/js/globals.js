@@ -65,8 +65,14 @@ function installGlobals(randomHex) {
         else if (b >= 0xf0 && b < 0xf5) (code = b & 7), (need = 3);
         else code = bad();
         i++;
+        // The second byte's range rules out overlong forms, surrogates and code points past
+        // U+10FFFF (the WHATWG decoder's rule).
+        const low = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+        const high = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
         for (let k = 0; k < need; k++, i++) {
-          if (i >= bytes.length || (bytes[i] & 0xc0) !== 0x80) {
+          const next = bytes[i];
+          const inRange = k === 0 ? next >= low && next <= high : (next & 0xc0) === 0x80;
+          if (i >= bytes.length || !inRange) {
             code = bad();
             need = 0;
             break;
@@ -136,7 +142,10 @@ function installGlobals(randomHex) {
       } else {
         out = {};
         seen.set(v, out);
-        for (const key of Object.keys(v)) out[key] = clone(v[key]);
+        for (const key of Object.keys(v)) {
+          // Defined, not assigned: a `__proto__` key stays a key.
+          Object.defineProperty(out, key, { value: clone(v[key]), writable: true, enumerable: true, configurable: true });
+        }
         return out;
       }
       seen.set(v, out);

@@ -109,9 +109,12 @@ pub(super) fn host_object<'js>(
     let h = host.clone();
     object.set(
         "query",
-        Function::new(ctx.clone(), move |sql: String, params: String| {
-            query(&h, &sql, &params)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |sql: String, params: String, script: rquickjs::function::Opt<bool>| {
+                query(&h, &sql, &params, script.0.unwrap_or(false))
+            },
+        )?,
     )?;
     let h = host.clone();
     object.set(
@@ -186,7 +189,13 @@ fn execute(host: &JsHost, sql: &str, params: &str) -> String {
     };
     let result = call::guest_sql(&host.guard, |db| {
         if params.is_empty() {
-            db.execute_batch(sql)?;
+            run_script(
+                &host.guard,
+                db,
+                sql,
+                &[],
+                &mut call::ResultBudget::default(),
+            )?;
             return Ok(db.changes());
         }
         db.execute(sql, rusqlite::params_from_iter(params))
@@ -199,32 +208,62 @@ fn execute(host: &JsHost, sql: &str, params: &str) -> String {
     }
 }
 
-fn query(host: &JsHost, sql: &str, params: &str) -> String {
+/// `c.db.query`: one statement's rows. With `script` (RivetKit's `c.db.execute`), a script of
+/// several statements (a migration) runs whole and answers the last one's rows.
+fn query(host: &JsHost, sql: &str, params: &str, script: bool) -> String {
     let params = match sql_params(params) {
         Ok(params) => params,
         Err(reply) => return reply,
     };
-    // A script of several statements (a migration) runs one statement after the other, each
-    // prepared once the one before has run; the parameters go to the first, the rows come from
-    // the last, as RivetKit's `c.db.execute` answers.
     let result = call::guest_sql(&host.guard, |db| {
-        use rusqlite::fallible_iterator::FallibleIterator as _;
-        let mut batch = rusqlite::Batch::new(db, sql);
         let mut budget = call::ResultBudget::default();
-        let mut rows = Vec::new();
-        let mut first = true;
-        while let Some(mut statement) = batch.next()? {
-            let bound: &[SqlValue] = if first { &params } else { &[] };
-            first = false;
-            rows = statement_rows(&mut statement, bound, &mut budget)?;
+        if script {
+            return run_script(&host.guard, db, sql, &params, &mut budget);
         }
-        Ok(Json::Array(rows))
+        statement_rows(&mut db.prepare(sql)?, &params, &mut budget)
     });
     match result {
         None => no_database(),
-        Some(Ok(rows)) => ok(rows),
+        Some(Ok(rows)) => ok(Json::Array(rows)),
         Some(Err(err)) => fail("actor", "sql_error", err),
     }
+}
+
+/// The statements one script may hold.
+const MAX_SCRIPT_STATEMENTS: usize = 10_000;
+
+/// Runs `sql` a statement at a time, each prepared once the one before has run, the clock
+/// checked before each (preparing is not stepping: the progress handler does not see it);
+/// `params` go to the first statement, the rows come from the last.
+fn run_script(
+    guard: &CallGuard,
+    db: &rusqlite::Connection,
+    sql: &str,
+    params: &[SqlValue],
+    budget: &mut call::ResultBudget,
+) -> rusqlite::Result<Vec<Json>> {
+    use rusqlite::fallible_iterator::FallibleIterator as _;
+    let mut batch = rusqlite::Batch::new(db, sql);
+    let mut rows = Vec::new();
+    for n in 0.. {
+        if guard.clock.should_interrupt() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("the call ran out of time".to_owned()),
+            ));
+        }
+        if n >= MAX_SCRIPT_STATEMENTS {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!("a script runs at most {MAX_SCRIPT_STATEMENTS} statements").into(),
+            ));
+        }
+        let Some(mut statement) = batch.next()? else {
+            break;
+        };
+        let bound: &[SqlValue] = if n == 0 { params } else { &[] };
+        rows = statement_rows(&mut statement, bound, budget)?;
+    }
+    Ok(rows)
 }
 
 /// Runs one statement with `params`; its rows as objects by column name.
@@ -239,6 +278,8 @@ fn statement_rows(
             let mut object = serde_json::Map::new();
             for (i, column) in columns.iter().enumerate() {
                 let value: SqlValue = row.get(i)?;
+                // Every row repeats its column names (as JSON keys, in a map): they count too.
+                budget.spend_bytes(column.len().saturating_add(32))?;
                 budget.spend(&value, 4)?;
                 object.insert(column.clone(), from_sql(value));
             }

@@ -10,6 +10,8 @@ export default function (host) {
 
   hardenArrays(host.isPlainArray);
   installGlobals(host.randomHex);
+  // Captured now: actor code may replace the global.
+  const clone = globalThis.structuredClone;
 
   const log = (level) => (...parts) =>
     host.log(level, parts.map((p) => (typeof p === "string" ? p : JSON.stringify(p))).join(" "));
@@ -84,7 +86,15 @@ export default function (host) {
       });
     }
     if (definition.vars !== undefined) {
-      vars = structuredClone(definition.vars);
+      try {
+        vars = clone(definition.vars);
+      } catch (error) {
+        // RivetKit clones static vars; values it cannot clone (functions) were copied through
+        // JSON here before, so they still are, with a warning, rather than the actor no longer
+        // starting.
+        logger.warn(`vars: ${error.message}; copied through JSON instead`);
+        vars = JSON.parse(JSON.stringify(definition.vars));
+      }
     }
     varsMade = true;
     return undefined;
@@ -150,7 +160,7 @@ export default function (host) {
   const sqlExecute = (sql, params) => reply(host.execute(String(sql), JSON.stringify(params)));
   // Rows of the statement (of the last, for a script of several: a migration), as RivetKit's
   // `execute` answers.
-  const executeRows = (sql, params) => reply(host.query(String(sql), JSON.stringify(params)));
+  const executeRows = (sql, params) => reply(host.query(String(sql), JSON.stringify(params), true));
   const migrate = () =>
     rivetDb && typeof rivetDb.onMigrate === "function" ? rivetDb.onMigrate(c.db) : undefined;
 
