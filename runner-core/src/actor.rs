@@ -31,6 +31,8 @@ pub(crate) use cbor::{cbor_from_json, cbor_to_json};
 pub(crate) use conns::MAX_CONN_PARAMS_BYTES;
 
 // What the sandboxed runtimes (crate::sandbox) build on.
+#[cfg(feature = "js")]
+pub(crate) use behavior::Pending;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use behavior::{Behavior, Scope};
 #[cfg(feature = "js")]
@@ -42,7 +44,7 @@ pub(crate) use instance::start as start_instance;
 pub use schedule::ScheduledEvent;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use schedule::insert as schedule_insert;
-#[cfg(feature = "wasmtime")]
+#[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use schedule::now_ms;
 #[cfg(feature = "js")]
 pub(crate) use schedule::{cancel as schedule_cancel, get as schedule_get, list as schedule_list};

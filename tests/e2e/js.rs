@@ -130,7 +130,7 @@ async fn misbehaving_js_gets_an_actor_error_and_the_runner_keeps_serving() -> an
 const ESCAPES: &str = r#"
 export default actor({
   actions: {
-    globals: () => ["process", "require", "std", "os", "Deno", "Bun", "setTimeout", "XMLHttpRequest", "WebSocket"]
+    globals: () => ["process", "require", "std", "os", "Deno", "Bun", "XMLHttpRequest", "WebSocket"]
       .filter((name) => typeof globalThis[name] !== "undefined"),
     read: (c, path) => c.files.read(path),
     write: (c, path, text) => c.files.write(path, text),

@@ -22,6 +22,19 @@ pub(crate) struct Scope<'a> {
     pub(crate) conns: &'a mut ConnTable,
 }
 
+/// Work the code has left between calls: RivetKit's `keepAwake`, `waitUntil` and `run`, and the
+/// timers that drive them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// When the code next needs a [`Behavior::turn`] (its earliest timer), in milliseconds
+    /// since the Unix epoch.
+    pub(crate) next_turn_ms: Option<i64>,
+    /// Work that keeps the actor from sleeping when idle (`keepAwake`).
+    pub(crate) keep_awake: bool,
+    /// Work a stop waits for, up to its grace period (`keepAwake`, `waitUntil`, `run`).
+    pub(crate) tracked: bool,
+}
+
 /// An actor's code, as the instance drives it. Every call runs inside one transaction.
 pub(crate) trait Behavior: Send + 'static {
     /// Called once at boot with the actor's connection, before any call: a sandbox installs its
@@ -92,6 +105,15 @@ pub(crate) trait Behavior: Send + 'static {
         scope: &mut Scope<'_>,
         request: &RawRequest,
     ) -> Result<Option<RawResponse>, ActionError>;
+    /// What the code has left to do, as of the end of its last call.
+    fn pending(&self) -> Pending {
+        Pending::default()
+    }
+    /// Runs the code's timers that are due ([`Pending::next_turn_ms`]), in a transaction of its
+    /// own, for no caller.
+    fn turn(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        Ok(())
+    }
     /// The state as it is now, encoded (stored when it differs from the committed encoding).
     fn encode_state(&self) -> Result<Vec<u8>, ActionError>;
     /// Replaces the state with a stored encoding: at boot, and after a failed call.

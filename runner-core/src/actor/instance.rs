@@ -19,7 +19,7 @@ use crate::persist::Replica;
 use crate::rt::{self, Instant};
 use crate::storage::{self, close_database};
 
-use super::behavior::{Behavior, Scope};
+use super::behavior::{Behavior, Pending, Scope};
 use super::conns::{ConnId, ConnTable};
 use super::context::{ActorMeta, Effects};
 use super::definition::ActionError;
@@ -34,6 +34,10 @@ const MAILBOX_CAPACITY: usize = 1024;
 /// mailbox, so an action that keeps scheduling itself at once cannot keep a stop from being
 /// read.
 const SCHEDULES_PER_TURN: usize = 16;
+/// How long a stop gives the code's hooks and pending work, in all (RivetKit's
+/// `sleepGracePeriod`): the `onDisconnect`s of its connections, then its `run`, `waitUntil` and
+/// `keepAwake` work. Past it the rest is dropped.
+const STOP_GRACE: Duration = Duration::from_secs(15);
 
 pub(crate) struct Instance {
     meta: ActorMeta,
@@ -46,6 +50,8 @@ pub(crate) struct Instance {
     closing: Vec<ConnId>,
     control: Arc<dyn ActorControl>,
     next_due: Option<i64>,
+    /// What the code has left to do between calls (timers, `keepAwake`, `waitUntil`, `run`).
+    pending: Pending,
     idle_sleep: Duration,
     action_timeout: Duration,
     last_activity: Instant,
@@ -113,6 +119,7 @@ impl Instance {
             closing: Vec::new(),
             control,
             next_due: None,
+            pending: Pending::default(),
             idle_sleep,
             action_timeout,
             last_activity: Instant::now(),
@@ -306,6 +313,7 @@ impl Instance {
             tx.commit()?;
             Ok((value, bytes))
         });
+        self.refresh_pending();
         match committed {
             Ok((value, bytes)) => {
                 self.committed = bytes;
@@ -319,6 +327,32 @@ impl Instance {
                 self.conns.rollback();
                 Err(err)
             }
+        }
+    }
+
+    /// Reads what the code has pending after a call. The idle timer starts again when the last
+    /// `keepAwake` settles.
+    fn refresh_pending(&mut self) {
+        let pending = self.behavior.pending();
+        if self.pending.keep_awake && !pending.keep_awake {
+            self.last_activity = Instant::now();
+        }
+        self.pending = pending;
+    }
+
+    /// A turn for the code's timers, when one is due: in a transaction like an action's, its
+    /// writes and events through the output gate. It is not activity: timers alone do not keep
+    /// an actor awake (`keepAwake` does).
+    fn run_turn_if_due(&mut self) {
+        if !self
+            .pending
+            .next_turn_ms
+            .is_some_and(|at| at <= schedule::now_ms())
+        {
+            return;
+        }
+        if let Err(err) = self.transact(|code, scope| code.turn(scope)) {
+            tracing::warn!(error = %err, "a turn of the actor's timers failed; its writes are undone");
         }
     }
 
@@ -405,22 +439,24 @@ impl Instance {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let due = self.next_due.map(|at_ms| {
-            let wait = at_ms.saturating_sub(schedule::now_ms()).max(0);
-            Instant::now() + Duration::from_millis(u64::try_from(wait).unwrap_or(0))
-        });
-        let idle = (self.conns.is_empty() && !self.sleep_requested)
+        let due = self.next_due.map(instant_at);
+        let turn = self.pending.next_turn_ms.map(instant_at);
+        let idle = self
+            .may_idle()
             .then(|| self.last_activity + self.idle_sleep);
-        match (due, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [due, turn, idle].into_iter().flatten().min()
+    }
+
+    /// Whether the idle timer runs: no connection, no `keepAwake`, no sleep asked for yet.
+    fn may_idle(&self) -> bool {
+        self.conns.is_empty() && !self.pending.keep_awake && !self.sleep_requested
     }
 
     fn on_timer(&mut self) {
+        self.run_turn_if_due();
         self.run_due_schedules();
         let idle = self.last_activity.elapsed() >= self.idle_sleep;
-        if idle && self.conns.is_empty() && !self.sleep_requested {
+        if idle && self.may_idle() {
             tracing::info!("idle: requesting sleep");
             self.request_sleep();
         }
@@ -477,6 +513,7 @@ impl Instance {
                 f(self.behavior.as_mut(), &mut scope)
             });
         self.conns.rollback();
+        self.refresh_pending();
         let checked = result.and_then(|()| match effects.overflow.take() {
             Some(err) => Err(err),
             None => check_fanout(&self.conns, &effects),
@@ -516,6 +553,30 @@ impl Instance {
         }
     }
 
+    /// Gives the code's pending `run`, `waitUntil` and `keepAwake` work its timers' turns until
+    /// it settles (the abort signal fired with the stop hook) or `until`; what is left then is
+    /// dropped with the instance.
+    async fn finish_work(&mut self, until: Instant) {
+        while self.pending.tracked {
+            // Every host call completes at once, so only a timer can move the work on.
+            let Some(at) = self.pending.next_turn_ms.map(instant_at) else {
+                break;
+            };
+            if at > until {
+                break;
+            }
+            rt::sleep_until(at).await;
+            self.run_turn_if_due();
+        }
+        if self.pending.tracked {
+            tracing::warn!(
+                "the actor's run, waitUntil or keepAwake work did not finish within the stop's \
+                 grace period of {STOP_GRACE:?} (or waits on nothing that can settle it); it is \
+                 dropped"
+            );
+        }
+    }
+
     /// Saves and closes the actor's data: runs `on_sleep`, ships the last writes, closes the
     /// database. On destroy `on_destroy` runs instead, and nothing is shipped: the data is
     /// deleted.
@@ -525,10 +586,13 @@ impl Instance {
         } else if let Err(err) = self.transact(|code, scope| code.sleep(scope)) {
             tracing::warn!(error = %err, "on_sleep failed");
         }
+        let grace = Instant::now() + STOP_GRACE;
         // Every connection ends with the instance (none hibernates yet): `on_disconnect` runs
         // for each, after the stop hook, as in RivetKit.
-        self.disconnect_all(destroy);
+        self.disconnect_all(destroy, grace);
         if !destroy {
+            // On destroy what the work would write is deleted: it is dropped at once.
+            self.finish_work(grace).await;
             self.refresh_schedule();
         }
         let flushed = if destroy {
@@ -564,6 +628,12 @@ impl Instance {
         tracing::info!(destroy, "actor stopped");
         Ok(())
     }
+}
+
+/// The instant of `at_ms` (milliseconds since the Unix epoch), now if it is past.
+fn instant_at(at_ms: i64) -> Instant {
+    let wait = at_ms.saturating_sub(schedule::now_ms()).max(0);
+    Instant::now() + Duration::from_millis(u64::try_from(wait).unwrap_or(0))
 }
 
 /// RivetKit's `onStateChange`, after a call changed the state to `state`, under a savepoint of

@@ -23,6 +23,7 @@
 
 mod behavior;
 mod conns;
+mod event_loop;
 mod host;
 
 use std::sync::Arc;

@@ -24,9 +24,6 @@ const MAX_EVENT_NAME_BYTES: usize = 256;
 /// What one recipient of an event costs beyond its bytes (its id held until delivery, the
 /// frame queued), counted against [`MAX_FANOUT_BYTES_PER_CALL`].
 const RECIPIENT_OVERHEAD_BYTES: usize = 64;
-/// How long a stop lets the `onDisconnect`s of its connections run, in all (RivetKit bounds
-/// its whole stop by `sleepGracePeriod`, 15 s). Past it the rest are closed without one.
-const DISCONNECT_HOOKS_AT_STOP: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The transport of an HTTP call's connection: there is none to send to.
 struct NoTransport;
@@ -139,11 +136,10 @@ impl Instance {
     }
 
     /// Disconnects every connection because the actor stops (none hibernates): `onDisconnect`
-    /// runs for each, within [`DISCONNECT_HOOKS_AT_STOP`] in all; on destroy in transactions
-    /// that are rolled back, as `onDestroy`'s is. The connections stay reachable for what was
-    /// sent to them before, until the stop closes them.
-    pub(super) fn disconnect_all(&mut self, destroy: bool) {
-        let deadline = Instant::now() + DISCONNECT_HOOKS_AT_STOP;
+    /// runs for each until the stop's `deadline` (past it the rest close without one); on
+    /// destroy in transactions that are rolled back, as `onDestroy`'s is. The connections stay
+    /// reachable for what was sent to them before, until the stop closes them.
+    pub(super) fn disconnect_all(&mut self, destroy: bool, deadline: Instant) {
         let mut skipped = 0usize;
         // Those the actor itself disconnected first, then the others.
         let mut order = std::mem::take(&mut self.closing);

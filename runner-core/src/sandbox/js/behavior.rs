@@ -8,13 +8,14 @@ use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value};
 
 use crate::actor::{
-    ActionError, Behavior, RawRequest, RawResponse, Scope, cbor_from_json, cbor_to_json,
+    ActionError, Behavior, Pending, RawRequest, RawResponse, Scope, cbor_from_json, cbor_to_json,
 };
 use crate::sandbox::call::{CallGuard, run_blocking, with_call_db};
 use crate::sandbox::clock::CallClock;
 use crate::sandbox::outbound::Outbound;
 
 use super::JsCode;
+use super::event_loop::{self, Drive, Stop};
 use super::host::{JsHost, host_object};
 use crate::sandbox::SandboxLimits;
 
@@ -22,7 +23,8 @@ use crate::sandbox::SandboxLimits;
 pub(super) const PRELUDE: &str = concat!(
     include_str!("prelude.js"),
     include_str!("rivetkit.js"),
-    include_str!("globals.js")
+    include_str!("globals.js"),
+    include_str!("work.js")
 );
 /// Where the prelude leaves the bridge.
 const BRIDGE: &str = "__rivet";
@@ -43,6 +45,8 @@ pub(super) struct JsBehavior {
     /// What the definition has, as read when it was first loaded (the same code defines the
     /// same hooks every time): (`onStateChange`, connection hooks).
     hooks: Option<(bool, bool)>,
+    /// What the live instance has pending, as of its last call.
+    pending: Pending,
 }
 
 impl JsBehavior {
@@ -56,6 +60,7 @@ impl JsBehavior {
             state: Vec::new(),
             live_has_state: false,
             hooks: None,
+            pending: Pending::default(),
         }
     }
 
@@ -93,6 +98,18 @@ impl JsBehavior {
         method: &str,
         args: (String, String),
     ) -> Result<String, ActionError> {
+        self.call_as(scope, Drive::Call, what, method, args)
+    }
+
+    /// [`Self::call`], driven as `drive` says.
+    fn call_as(
+        &mut self,
+        scope: &mut Scope<'_>,
+        drive: Drive,
+        what: &str,
+        method: &str,
+        args: (String, String),
+    ) -> Result<String, ActionError> {
         let state = if self.live_has_state || self.state.is_empty() {
             None
         } else {
@@ -109,8 +126,10 @@ impl JsBehavior {
             }
         }
         live.host.guard.clock.start(limit);
-        let mut outcome = run_blocking(|| {
-            with_call_db(scope.db, || live.run(what, state.as_deref(), method, args))
+        let (mut outcome, pending) = run_blocking(|| {
+            with_call_db(scope.db, || {
+                live.run(drive, what, state.as_deref(), method, args)
+            })
         });
         let out_of_time = live.host.guard.clock.should_interrupt() || live.host.guard.clock.hit();
         live.host.guard.clock.stop();
@@ -124,6 +143,9 @@ impl JsBehavior {
         }
         *scope.effects = std::mem::take(&mut *live.host.effects());
         *scope.conns = std::mem::take(&mut *live.host.conns());
+        if let Some(pending) = pending {
+            self.pending = pending;
+        }
         match outcome {
             Ok((output, state)) => {
                 self.state = state;
@@ -133,8 +155,16 @@ impl JsBehavior {
             Err(error) => {
                 self.live_has_state = false;
                 if matches!(error.code.as_str(), "cpu_limit" | "memory_limit") {
-                    // The heap may be left inconsistent: the next call gets a new instance.
+                    // The heap may be left inconsistent: the next call gets a new instance,
+                    // and the work this one had pending is gone.
+                    if self.pending != Pending::default() {
+                        tracing::warn!(
+                            "the instance's pending timers and work are dropped with it after {}",
+                            error.code
+                        );
+                    }
                     self.live = None;
+                    self.pending = Pending::default();
                 }
                 Err(error)
             }
@@ -198,40 +228,63 @@ impl Live {
         serde_json::from_str(&names).map_err(ActionError::internal)
     }
 
-    /// Loads `state` (if given), calls `method`, waits for its promise if it returned one, and
-    /// reads the state back: (the method's result, the state as CBOR).
+    /// Loads `state` (if given), calls `method`, runs the jobs and timers it left as `drive`
+    /// says (waiting for its promise if it returned one), and reads the state back: (the
+    /// method's result, the state as CBOR), and what the instance has pending after it (`None`
+    /// if that cannot be read).
     fn run(
         &self,
+        drive: Drive,
+        what: &str,
+        state: Option<&str>,
+        method: &str,
+        args: (String, String),
+    ) -> (Result<(String, Vec<u8>), ActionError>, Option<Pending>) {
+        self.context.with(|ctx| {
+            let Ok(bridge) = ctx.globals().get::<_, Object>(BRIDGE) else {
+                return (Err(ActionError::internal("the bridge is gone")), None);
+            };
+            let result = self.run_with(&ctx, &bridge, drive, what, state, method, args);
+            (result, event_loop::pending(&bridge))
+        })
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "`run`'s arguments, with the entered context"
+    )]
+    fn run_with<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        bridge: &Object<'js>,
+        drive: Drive,
         what: &str,
         state: Option<&str>,
         method: &str,
         args: (String, String),
     ) -> Result<(String, Vec<u8>), ActionError> {
-        self.context.with(|ctx| {
-            let result = (|| {
-                let bridge: Object = ctx.globals().get(BRIDGE)?;
-                bridge.get::<_, Function>("begin")?.call::<_, ()>(())?;
-                if let Some(state) = state {
-                    bridge.get::<_, Function>("load")?.call::<_, ()>((state,))?;
-                }
-                let value: Value = bridge.get::<_, Function>(method)?.call(args)?;
-                let output: String = match value.as_promise() {
-                    Some(promise) => promise.finish()?,
-                    None => value.get()?,
-                };
-                let conn_states: String = bridge.get::<_, Function>("connStates")?.call(())?;
-                let state: String = bridge.get::<_, Function>("state")?.call(())?;
-                Ok((output, conn_states, state))
-            })();
-            let (output, conn_states, state) = result
-                .map_err(|e| classify(&ctx, e, &self.host.guard.clock, self.memory_bytes, what))?;
-            super::conns::store_states(&mut self.host.conns(), &conn_states)?;
-            let state = serde_json::from_str(&state)
-                .map_err(|e| ActionError::internal(format!("state JSON: {e}")))
-                .and_then(|json| cbor_from_json(&json).map_err(ActionError::internal))
-                .map_err(|e| ActionError::new("actor", "invalid_state", e.message))?;
-            Ok((output, state))
-        })
+        let clock = &self.host.guard.clock;
+        let result = (|| {
+            bridge.get::<_, Function>("begin")?.call::<_, ()>(())?;
+            if let Some(state) = state {
+                bridge.get::<_, Function>("load")?.call::<_, ()>((state,))?;
+            }
+            let value: Value = bridge.get::<_, Function>(method)?.call(args)?;
+            let output = event_loop::run(ctx, bridge, &value, drive, clock)?;
+            let conn_states: String = bridge.get::<_, Function>("connStates")?.call(())?;
+            let state: String = bridge.get::<_, Function>("state")?.call(())?;
+            Ok((output, conn_states, state))
+        })();
+        let (output, conn_states, state) = result.map_err(|e| match e {
+            Stop::Js(e) => classify(ctx, e, clock, self.memory_bytes, what),
+            Stop::Waits(wait) => Stop::waits_error(wait, what),
+        })?;
+        super::conns::store_states(&mut self.host.conns(), &conn_states)?;
+        let state = serde_json::from_str(&state)
+            .map_err(|e| ActionError::internal(format!("state JSON: {e}")))
+            .and_then(|json| cbor_from_json(&json).map_err(ActionError::internal))
+            .map_err(|e| ActionError::new("actor", "invalid_state", e.message))?;
+        Ok((output, state))
     }
 }
 
@@ -567,6 +620,20 @@ impl Behavior for JsBehavior {
             headers: r.headers.into_iter().collect(),
             body: r.body.into_bytes(),
         }))
+    }
+
+    fn pending(&self) -> Pending {
+        self.pending
+    }
+
+    fn turn(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        if self.live.is_none() {
+            // A new instance has no timers.
+            self.pending = Pending::default();
+            return Ok(());
+        }
+        self.call_as(scope, Drive::Turn, "a timer", "turn", Default::default())
+            .map(drop)
     }
 
     fn encode_state(&self) -> Result<Vec<u8>, ActionError> {

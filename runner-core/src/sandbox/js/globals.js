@@ -1,7 +1,8 @@
 
 // What sandboxed RivetKit code commonly reaches for beyond the language: `TextEncoder` and
 // `TextDecoder` (UTF-8), `crypto.getRandomValues` and `crypto.randomUUID` (the host's
-// randomness), `structuredClone`. Written in JavaScript, so the call's time limit reaches every
+// randomness), `structuredClone`, `Event`/`EventTarget`, `AbortController`/`AbortSignal` and
+// `queueMicrotask` (the timers are `work.js`'s). Written in JavaScript, so the call's time limit reaches every
 // loop. Appended to the prelude when it is compiled; `randomHex(n)` is the host's.
 function installGlobals(randomHex) {
   const define = (name, value) =>
@@ -154,6 +155,130 @@ function installGlobals(randomHex) {
     return clone(value);
   };
 
+  // Event, EventTarget, AbortController and AbortSignal, as far as code that cancels work uses
+  // them: listeners (with `once` and `signal`), `on<type>` handlers, `aborted`, `reason`,
+  // `throwIfAborted`, `AbortSignal.abort`, `.timeout`, `.any`.
+  class Event {
+    constructor(type) {
+      this.type = String(type);
+      this.target = null;
+      this.defaultPrevented = false;
+    }
+    preventDefault() {
+      this.defaultPrevented = true;
+    }
+  }
+  const listenersOf = new WeakMap();
+  class EventTarget {
+    constructor() {
+      listenersOf.set(this, new Map());
+    }
+    addEventListener(type, listener, options) {
+      if (typeof listener !== "function" && !(listener && typeof listener.handleEvent === "function")) return;
+      const once = typeof options === "object" && options !== null && !!options.once;
+      const signal = typeof options === "object" && options !== null ? options.signal : undefined;
+      if (signal && signal.aborted) return;
+      const all = listenersOf.get(this);
+      const list = all.get(type) || [];
+      if (list.some((entry) => entry.listener === listener)) return;
+      list.push({ listener, once });
+      all.set(type, list);
+      if (signal) signal.addEventListener("abort", () => this.removeEventListener(type, listener), { once: true });
+    }
+    removeEventListener(type, listener) {
+      const all = listenersOf.get(this);
+      const list = all.get(type);
+      if (list) all.set(type, list.filter((entry) => entry.listener !== listener));
+    }
+    dispatchEvent(event) {
+      event.target = this;
+      const handler = this[`on${event.type}`];
+      const list = (listenersOf.get(this).get(event.type) || []).slice();
+      const call = (f) => {
+        try {
+          if (typeof f === "function") f.call(this, event);
+          else f.handleEvent(event);
+        } catch (error) {
+          console.error(`an ${event.type} listener threw ${error instanceof Error ? error.message : String(error)}`);
+        }
+      };
+      if (typeof handler === "function") call(handler);
+      for (const entry of list) {
+        if (entry.once) this.removeEventListener(event.type, entry.listener);
+        call(entry.listener);
+      }
+      return !event.defaultPrevented;
+    }
+  }
+  const abortError = (message) => {
+    const error = new Error(message);
+    error.name = "AbortError";
+    return error;
+  };
+  const signalState = new WeakMap();
+  class AbortSignal extends EventTarget {
+    constructor(key) {
+      super();
+      if (key !== signalState) throw new TypeError("an AbortSignal comes from an AbortController");
+      signalState.set(this, { aborted: false, reason: undefined });
+      this.onabort = null;
+    }
+    get aborted() {
+      return signalState.get(this).aborted;
+    }
+    get reason() {
+      return signalState.get(this).reason;
+    }
+    throwIfAborted() {
+      if (this.aborted) throw this.reason;
+    }
+    static abort(reason) {
+      const controller = new AbortController();
+      controller.abort(reason);
+      return controller.signal;
+    }
+    static timeout(ms) {
+      const controller = new AbortController();
+      const error = abortError("The operation timed out");
+      error.name = "TimeoutError";
+      globalThis.setTimeout(() => controller.abort(error), ms);
+      return controller.signal;
+    }
+    static any(signals) {
+      const controller = new AbortController();
+      for (const signal of signals) {
+        if (signal.aborted) {
+          controller.abort(signal.reason);
+          break;
+        }
+        signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+      }
+      return controller.signal;
+    }
+  }
+  class AbortController {
+    constructor() {
+      this.signal = new AbortSignal(signalState);
+    }
+    abort(reason) {
+      const state = signalState.get(this.signal);
+      if (state.aborted) return;
+      state.aborted = true;
+      state.reason = reason === undefined ? abortError("This operation was aborted") : reason;
+      this.signal.dispatchEvent(new Event("abort"));
+    }
+  }
+
+  define("Event", Event);
+  define("EventTarget", EventTarget);
+  define("AbortSignal", AbortSignal);
+  define("AbortController", AbortController);
+  if (typeof globalThis.queueMicrotask !== "function") {
+    define("queueMicrotask", (callback) => {
+      if (typeof callback !== "function") throw new TypeError("queueMicrotask takes a function");
+      Promise.resolve().then(() => callback());
+    });
+  }
   define("TextEncoder", TextEncoder);
   define("TextDecoder", TextDecoder);
   define("crypto", Object.freeze({ getRandomValues, randomUUID }));

@@ -23,6 +23,7 @@ export default function (host) {
     error: log("error"),
   };
   const kit = rivetkitModules(logger.warn);
+  const work = backgroundWork(logger);
 
   // Parses a host reply: `{"ok": value}` or `{"error": {group, code, message}}`.
   const reply = (json) => {
@@ -224,6 +225,17 @@ export default function (host) {
       list: async () => reply(host.listSchedules()),
     },
     sleep: () => host.sleep(),
+    // RivetKit's work beyond one call: `keepAwake` resolves to its promise and keeps the actor
+    // from sleeping while it is pending; a stop waits for both (up to its grace period).
+    keepAwake: (promise) => work.keepAwake(promise),
+    waitUntil: (promise) => work.waitUntil(promise),
+    // Fires when the actor starts to stop (sleep, drain, destroy), before `onSleep`.
+    get abortSignal() {
+      return work.signal;
+    },
+    get aborted() {
+      return work.signal.aborted;
+    },
     // RivetKit's `c.destroy()`: once this call commits, the actor stops, `onDestroy` runs, and
     // its data is deleted.
     destroy: () => host.destroy(),
@@ -235,6 +247,13 @@ export default function (host) {
   // queue until they settle, since every host call completes synchronously.
   const then = (value, f) => (value instanceof Promise ? value.then(f) : f(value));
   const encode = (value) => JSON.stringify(value === undefined ? null : value);
+  // RivetKit's `run: (c) => ...`, or `run: { run, name?, icon? }`; null when there is none.
+  const runHandler = (value) => {
+    const run = value.run;
+    if (typeof run === "function") return run;
+    if (run !== null && typeof run === "object" && typeof run.run === "function") return run.run;
+    return null;
+  };
   const hook = (name, ...args) => {
     const f = definition[name];
     return typeof f === "function" ? f(c, ...args) : undefined;
@@ -243,6 +262,7 @@ export default function (host) {
   globalThis.UserError = kit.UserError;
   globalThis.console = { log: logger.info, info: logger.info, warn: logger.warn, error: logger.error, debug: logger.debug };
   globalThis.fetch = fetch;
+  for (const [name, f] of Object.entries(work.globals)) globalThis[name] = f;
   globalThis.actor = kit.actor;
   globalThis.__rivetkitModule = kit.load;
 
@@ -300,6 +320,9 @@ export default function (host) {
       if (value.connState !== undefined && value.createConnState !== undefined) {
         throw new TypeError("define `connState` or `createConnState`, not both");
       }
+      if (value.run !== undefined && runHandler(value) === null) {
+        throw new TypeError("`run` must be a function, or an object with a `run` function");
+      }
       stateChangeHook = typeof value.onStateChange === "function";
       connHooks =
         ["onBeforeConnect", "onConnect", "onDisconnect", "createConnState"].some(
@@ -356,15 +379,41 @@ export default function (host) {
     state() {
       return encode(state);
     },
-    // Every start: vars, then the database's `onMigrate`, then `onWake`, in RivetKit's order.
+    // Every start: vars, then the database's `onMigrate`, then `onWake`, in RivetKit's order;
+    // then the `run` handler starts, and nothing waits for it.
     wake() {
-      return then(makeVars(), () => then(migrate(), () => then(hook("onWake"), () => "null")));
+      return then(makeVars(), () =>
+        then(migrate(), () =>
+          then(hook("onWake"), () => {
+            const run = runHandler(definition);
+            if (run !== null) work.startRun(run, c);
+            return "null";
+          }),
+        ),
+      );
     },
+    // A stop fires the abort signal first, as RivetKit does.
     sleep() {
+      work.abort();
       return withVars(() => then(hook("onSleep"), () => "null"));
     },
     destroy() {
+      work.abort();
       return withVars(() => then(hook("onDestroy"), () => "null"));
+    },
+    // A turn for timers due after the call that set them: the runner fires those due now.
+    turn() {
+      return "null";
+    },
+    fire(bound) {
+      return work.fire(bound);
+    },
+    next() {
+      return work.next();
+    },
+    // What is pending: `{next, awake, tracked}`, read by the runner after every call.
+    status() {
+      return work.status();
     },
     // Whether the definition has `onStateChange`, as read when it was defined (so the runner
     // asking runs no actor code, such as a getter, outside a call's time limit).
