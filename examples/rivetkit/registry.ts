@@ -4,7 +4,8 @@ import { chatRoom } from "./chat";
 import { clickCounter } from "./counter";
 import { reminder } from "./reminder";
 import { todoList } from "./todo";
+import { workspace } from "./workspace";
 
 export const registry = setup({
-  use: { clickCounter, chatRoom, reminder, todoList },
+  use: { clickCounter, chatRoom, reminder, todoList, workspace },
 });

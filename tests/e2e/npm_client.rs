@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use runner_core::bundle::{BundleKind, BundleStore};
 use runner_core::object_store::LocalStore;
+use runner_tests::fake_api::FakeApi;
 use runner_tests::fixtures::{LOBBY_JS, PROBE_JS};
 use runner_tests::npm_client::run_script;
 use runner_tests::{Engine, TestRunner};
@@ -18,16 +19,19 @@ const PROBES: [&str; 2] = ["probe", "probe-js"];
 
 /// An engine and a runner hosting the native probe, with its JavaScript twin published.
 async fn start() -> anyhow::Result<(Engine, TestRunner)> {
+    start_with(&[]).await
+}
+
+/// [`start`], the runner with settings `extra` too.
+async fn start_with(extra: &[(&str, &str)]) -> anyhow::Result<(Engine, TestRunner)> {
     runner_tests::init_tracing();
     let engine = Engine::start().await?;
-    let runner = TestRunner::start(
-        &engine.url(),
-        &[
-            ("RUNNER_BUNDLE_NAMESPACES", "default"),
-            ("RUNNER_IDLE_SLEEP_MS", "120000"),
-        ],
-    )
-    .await?;
+    let mut vars = vec![
+        ("RUNNER_BUNDLE_NAMESPACES", "default"),
+        ("RUNNER_IDLE_SLEEP_MS", "120000"),
+    ];
+    vars.extend_from_slice(extra);
+    let runner = TestRunner::start(&engine.url(), &vars).await?;
     engine
         .put_runner_config(&runner.runner_config(300, 10))
         .await?;
@@ -68,7 +72,13 @@ async fn deploy_typescript(runner: &TestRunner) -> anyhow::Result<()> {
         .await?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     anyhow::ensure!(output.status.success(), "deploy failed: {stderr}");
-    for name in ["clickCounter", "chatRoom", "reminder", "todoList"] {
+    for name in [
+        "clickCounter",
+        "chatRoom",
+        "reminder",
+        "todoList",
+        "workspace",
+    ] {
         anyhow::ensure!(stderr.contains(&format!("published `{name}`")), "{stderr}");
     }
     Ok(())
@@ -114,6 +124,33 @@ async fn the_actor_api_through_the_npm_client_native_javascript_and_deployed_typ
     // the core's unit tests (the native probe has no state).
     passes(&engine, "vars.mjs", "probe-js", "vars").await?;
     passes(&engine, "state-change.mjs", "probe-js", "state-change").await?;
+    Ok(())
+}
+
+/// The multiplayer workspace from the seeds, deployed from TypeScript: its agent session (in
+/// vars, against a loopback agent service the operator allows) streams to two clients at once
+/// from background work, persists, and resumes after a sleep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_multiplayer_workspace_streams_its_agent_session_to_every_client() -> anyhow::Result<()>
+{
+    let agent = FakeApi::start(
+        r#"{"events":[{"type":"thinking"},{"type":"tool","name":"read"},{"type":"message","text":"42"}]}"#,
+    )
+    .await?;
+    let outbound = serde_json::json!({ "default": [{ "origin": agent.origin() }] }).to_string();
+    let (engine, runner) = start_with(&[("RUNNER_OUTBOUND", outbound.as_str())]).await?;
+    deploy_typescript(&runner).await?;
+    let printed = run_script("workspace.mjs", &[&engine.url(), &agent.origin()]).await?;
+    anyhow::ensure!(printed.contains("workspace: ok"), "{printed}");
+    let prompts = agent.requests();
+    anyhow::ensure!(
+        prompts.len() == 1,
+        "one prompt reached the agent: {prompts:?}"
+    );
+    anyhow::ensure!(
+        prompts[0].body.contains("what is the answer?"),
+        "{prompts:?}"
+    );
     Ok(())
 }
 
