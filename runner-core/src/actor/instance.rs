@@ -38,6 +38,9 @@ const SCHEDULES_PER_TURN: usize = 16;
 /// `sleepGracePeriod`): the `onDisconnect`s of its connections, then its `run`, `waitUntil` and
 /// `keepAwake` work. Past it the rest is dropped.
 const STOP_GRACE: Duration = Duration::from_secs(15);
+/// The least time between two turns of the code's timers, so timers that re-arm themselves at
+/// once cannot keep the instance's loop (and its transactions) busy.
+const MIN_TURN_GAP: Duration = Duration::from_millis(10);
 
 pub(crate) struct Instance {
     meta: ActorMeta,
@@ -52,6 +55,7 @@ pub(crate) struct Instance {
     next_due: Option<i64>,
     /// What the code has left to do between calls (timers, `keepAwake`, `waitUntil`, `run`).
     pending: Pending,
+    last_turn: Option<Instant>,
     idle_sleep: Duration,
     action_timeout: Duration,
     last_activity: Instant,
@@ -120,6 +124,7 @@ impl Instance {
             control,
             next_due: None,
             pending: Pending::default(),
+            last_turn: None,
             idle_sleep,
             action_timeout,
             last_activity: Instant::now(),
@@ -344,13 +349,10 @@ impl Instance {
     /// writes and events through the output gate. It is not activity: timers alone do not keep
     /// an actor awake (`keepAwake` does).
     fn run_turn_if_due(&mut self) {
-        if !self
-            .pending
-            .next_turn_ms
-            .is_some_and(|at| at <= schedule::now_ms())
-        {
+        if self.next_turn().is_none_or(|at| at > Instant::now()) {
             return;
         }
+        self.last_turn = Some(Instant::now());
         if let Err(err) = self.transact(|code, scope| code.turn(scope)) {
             tracing::warn!(error = %err, "a turn of the actor's timers failed; its writes are undone");
         }
@@ -440,11 +442,21 @@ impl Instance {
 
     fn next_wake(&self) -> Option<Instant> {
         let due = self.next_due.map(instant_at);
-        let turn = self.pending.next_turn_ms.map(instant_at);
+        let turn = self.next_turn();
         let idle = self
             .may_idle()
             .then(|| self.last_activity + self.idle_sleep);
         [due, turn, idle].into_iter().flatten().min()
+    }
+
+    /// When the code's next turn is due: its earliest timer, at least [`MIN_TURN_GAP`] after
+    /// the last turn.
+    fn next_turn(&self) -> Option<Instant> {
+        let at = instant_at(self.pending.next_turn_ms?);
+        Some(match self.last_turn {
+            Some(last) => at.max(last + MIN_TURN_GAP),
+            None => at,
+        })
     }
 
     /// Whether the idle timer runs: no connection, no `keepAwake`, no sleep asked for yet.
@@ -559,7 +571,7 @@ impl Instance {
     async fn finish_work(&mut self, until: Instant) {
         while self.pending.tracked {
             // Every host call completes at once, so only a timer can move the work on.
-            let Some(at) = self.pending.next_turn_ms.map(instant_at) else {
+            let Some(at) = self.next_turn() else {
                 break;
             };
             if at > until {
@@ -581,12 +593,13 @@ impl Instance {
     /// database. On destroy `on_destroy` runs instead, and nothing is shipped: the data is
     /// deleted.
     async fn stop(mut self, destroy: bool) -> StopOutcome {
+        // The grace covers the stop hook too, as RivetKit's does.
+        let grace = Instant::now() + STOP_GRACE;
         if destroy {
             self.run_discarded("on_destroy", |code, scope| code.destroy(scope));
         } else if let Err(err) = self.transact(|code, scope| code.sleep(scope)) {
             tracing::warn!(error = %err, "on_sleep failed");
         }
-        let grace = Instant::now() + STOP_GRACE;
         // Every connection ends with the instance (none hibernates yet): `on_disconnect` runs
         // for each, after the stop hook, as in RivetKit.
         self.disconnect_all(destroy, grace);

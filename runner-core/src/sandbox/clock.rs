@@ -66,6 +66,12 @@ impl CallClock {
         }
     }
 
+    /// What more this call can be given back.
+    pub(crate) fn left_to_give_back(&self) -> Duration {
+        let given = self.given_back.load(Ordering::Acquire);
+        Duration::from_nanos(nanos(MAX_GIVEN_BACK).saturating_sub(given))
+    }
+
     /// Whether the running call is past its deadline; if so it is marked as having hit it.
     pub(crate) fn should_interrupt(&self) -> bool {
         let deadline = self.deadline.load(Ordering::Acquire);

@@ -143,10 +143,19 @@ impl JsBehavior {
         }
         *scope.effects = std::mem::take(&mut *live.host.effects());
         *scope.conns = std::mem::take(&mut *live.host.conns());
+        let status_lost = pending.is_none();
         if let Some(pending) = pending {
             self.pending = pending;
         }
         match outcome {
+            Ok(_) if status_lost => {
+                // Without knowing its timers the instance cannot be driven: it is replaced.
+                tracing::warn!("a JavaScript instance stopped reporting its timers; replaced");
+                self.live = None;
+                self.live_has_state = false;
+                self.pending = Pending::default();
+                outcome.map(|(output, _)| output)
+            }
             Ok((output, state)) => {
                 self.state = state;
                 self.live_has_state = true;
@@ -154,7 +163,7 @@ impl JsBehavior {
             }
             Err(error) => {
                 self.live_has_state = false;
-                if matches!(error.code.as_str(), "cpu_limit" | "memory_limit") {
+                if status_lost || matches!(error.code.as_str(), "cpu_limit" | "memory_limit") {
                     // The heap may be left inconsistent: the next call gets a new instance,
                     // and the work this one had pending is gone.
                     if self.pending != Pending::default() {
@@ -171,6 +180,9 @@ impl JsBehavior {
         }
     }
 }
+
+/// A call's result and the state after it (CBOR).
+type Ran = Result<(String, Vec<u8>), ActionError>;
 
 /// A QuickJS runtime with the prelude and the actor's module evaluated.
 pub(super) struct Live {
@@ -239,7 +251,7 @@ impl Live {
         state: Option<&str>,
         method: &str,
         args: (String, String),
-    ) -> (Result<(String, Vec<u8>), ActionError>, Option<Pending>) {
+    ) -> (Ran, Option<Pending>) {
         self.context.with(|ctx| {
             let Ok(bridge) = ctx.globals().get::<_, Object>(BRIDGE) else {
                 return (Err(ActionError::internal("the bridge is gone")), None);

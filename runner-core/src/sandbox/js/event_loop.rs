@@ -65,7 +65,6 @@ pub(super) fn run<'js>(
     let next: Function = bridge.get("next")?;
     let promise = value.as_promise();
     let began = now_ms();
-    let mut waited = Duration::ZERO;
     loop {
         while ctx.execute_pending_job() {}
         if let Drive::Call = drive {
@@ -93,12 +92,12 @@ pub(super) fn run<'js>(
             return Err(Stop::Js(rquickjs::Error::WouldBlock));
         };
         let wait = Duration::from_millis(millis(due - now_ms()));
-        if waited + wait > MAX_GIVEN_BACK {
+        // What the clock can still give back (`fetch` spends from the same allowance).
+        if wait > clock.left_to_give_back() {
             return Err(Stop::Waits(wait));
         }
         std::thread::sleep(wait);
         clock.give_back(wait);
-        waited += wait;
     }
 }
 
@@ -107,7 +106,7 @@ pub(super) fn pending<'js>(bridge: &Object<'js>) -> Option<Pending> {
     let status: Object = bridge.get::<_, Function>("status").ok()?.call(()).ok()?;
     let next: Option<f64> = status.get("next").ok()?;
     Some(Pending {
-        next_turn_ms: next.map(|ms| ms as i64),
+        next_turn_ms: next.map(|ms| ms.ceil() as i64),
         keep_awake: status.get("awake").ok()?,
         tracked: status.get("tracked").ok()?,
     })

@@ -129,12 +129,15 @@ function backgroundWork(logger) {
     waitUntil(promise) {
       track(promise, false, "c.waitUntil's promise");
     },
-    // RivetKit's `run` handler: started after `onWake`, not awaited by anything; a stop waits
-    // for it (within the grace period) once the abort signal fired.
+    // RivetKit's `run` handler: started after `onWake` in a turn of its own (its first steps
+    // are not the wake's), not awaited by anything. While it runs the actor does not sleep
+    // when idle, as in RivetKit 2.3; a stop waits for it (within the grace period) once the
+    // abort signal fired.
     startRun(run, c) {
+      const started = new Promise((resolve) => set(resolve, 0, [], false));
       track(
-        Promise.resolve().then(() => run(c)),
-        false,
+        started.then(() => run(c)),
+        true,
         "the run handler",
       );
     },
