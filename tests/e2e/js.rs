@@ -1,32 +1,20 @@
 //! JavaScript actors on QuickJS, started directly (no engine): the counter example, code that
 //! misbehaves, and code that tries to get out.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner_core::actor::{ActionError, ActorHandle};
 use runner_core::sandbox::SandboxLimits;
-use runner_core::sandbox::js::{JsFactory, JsRuntime};
+use runner_core::sandbox::js::JsRuntime;
 use runner_core::storage::ActorStore;
-use runner_tests::sandbox::{cbor, from_cbor, start_actor};
+use runner_tests::sandbox::{call, js_factory, start_actor};
 use serde_json::{Value, json};
 
 const COUNTER: &str = include_str!("../../examples/js/counter.js");
 
-async fn call(actor: &ActorHandle, name: &str, args: Value) -> Result<Value, ActionError> {
-    let output = actor.action(name, cbor(&args)).await?;
-    Ok(from_cbor(&output).expect("CBOR output"))
-}
-
-fn factory(runtime: &JsRuntime, name: &str, source: &str) -> Arc<JsFactory> {
-    let code = runtime.compile(name, source).expect("the module loads");
-    Arc::new(JsFactory::new(name, code))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_js_counter_keeps_its_state_and_rows_across_restarts() -> anyhow::Result<()> {
     let runtime = JsRuntime::new(SandboxLimits::default())?;
-    let counter = factory(&runtime, "counter", COUNTER);
+    let counter = js_factory(&runtime, "counter", COUNTER);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
 
@@ -80,7 +68,7 @@ async fn misbehaving_js_gets_an_actor_error_and_the_runner_keeps_serving() -> an
         call_time: Duration::from_millis(300),
     };
     let runtime = JsRuntime::new(limits)?;
-    let probe = factory(&runtime, "probe", MISBEHAVING);
+    let probe = js_factory(&runtime, "probe", MISBEHAVING);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
     let actor = start_actor(probe.clone(), &store, "bad").await?;
@@ -147,7 +135,7 @@ export default actor({
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_cannot_reach_outside_its_sandbox() -> anyhow::Result<()> {
     let runtime = JsRuntime::new(SandboxLimits::default())?;
-    let probe = factory(&runtime, "probe", ESCAPES);
+    let probe = js_factory(&runtime, "probe", ESCAPES);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
     let a = start_actor(probe.clone(), &store, "a").await?;

@@ -1,26 +1,15 @@
 //! Work beyond one call in JavaScript actors, started directly (no engine): timers, RivetKit's
 //! `waitUntil`, `keepAwake` and `run`, and the abort signal at a stop.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner_core::actor::{ActionError, ActorHandle, Registry};
+use runner_core::actor::{ActorHandle, Registry};
 use runner_core::sandbox::SandboxLimits;
-use runner_core::sandbox::js::{JsFactory, JsRuntime};
+use runner_core::sandbox::js::JsRuntime;
 use runner_core::storage::ActorStore;
 use runner_core::testing::{TestHost, Timings};
-use runner_tests::sandbox::{cbor, from_cbor, start_actor};
+use runner_tests::sandbox::{call, js_factory, start_actor};
 use serde_json::{Value, json};
-
-async fn call(actor: &ActorHandle, name: &str, args: Value) -> Result<Value, ActionError> {
-    let output = actor.action(name, cbor(&args)).await?;
-    Ok(from_cbor(&output).expect("CBOR output"))
-}
-
-fn factory(runtime: &JsRuntime, name: &str, source: &str) -> Arc<JsFactory> {
-    let code = runtime.compile(name, source).expect("the module loads");
-    Arc::new(JsFactory::new(name, code))
-}
 
 /// Calls `name` until it answers `want`, for up to 5 s.
 async fn eventually(actor: &ActorHandle, name: &str, want: Value) -> anyhow::Result<()> {
@@ -78,7 +67,7 @@ async fn timers_settle_awaited_calls_and_run_later_in_turns_of_their_own() -> an
         ..SandboxLimits::default()
     };
     let runtime = JsRuntime::new(limits)?;
-    let timers = factory(&runtime, "timers", TIMERS);
+    let timers = js_factory(&runtime, "timers", TIMERS);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
     let actor = start_actor(timers.clone(), &store, "t").await?;
@@ -163,7 +152,7 @@ export default actor({
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_aborts_the_run_handler_and_waits_for_its_work() -> anyhow::Result<()> {
     let runtime = JsRuntime::new(SandboxLimits::default())?;
-    let runner = factory(&runtime, "runner", RUNNER);
+    let runner = js_factory(&runtime, "runner", RUNNER);
     let dir = tempfile::tempdir()?;
     let store = ActorStore::new(dir.path());
     let actor = start_actor(runner.clone(), &store, "r").await?;
@@ -209,7 +198,7 @@ export default actor({
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_awake_holds_off_idle_sleep_and_wait_until_does_not() -> anyhow::Result<()> {
     let runtime = JsRuntime::new(SandboxLimits::default())?;
-    let awake = factory(&runtime, "awake", AWAKE);
+    let awake = js_factory(&runtime, "awake", AWAKE);
     let dir = tempfile::tempdir()?;
     let timings = Timings {
         idle_sleep: Duration::from_millis(200),

@@ -4,17 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner_core::actor::{ActionError, ActorHandle};
 use runner_core::sandbox::SandboxLimits;
 use runner_core::sandbox::wasm::{WasmFactory, WasmRuntime};
 use runner_core::storage::ActorStore;
-use runner_tests::sandbox::{cbor, from_cbor, guest, start_actor};
+use runner_tests::sandbox::{call, guest, start_actor};
 use serde_json::{Value, json};
-
-async fn call(actor: &ActorHandle, name: &str, args: Value) -> Result<Value, ActionError> {
-    let output = actor.action(name, cbor(&args)).await?;
-    Ok(from_cbor(&output).expect("CBOR output"))
-}
 
 fn factory(runtime: &WasmRuntime, crate_name: &str, actor: &str) -> Arc<WasmFactory> {
     let wasm = std::fs::read(guest(crate_name).expect("guest build")).expect("read guest");

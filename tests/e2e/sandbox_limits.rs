@@ -7,27 +7,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner_core::actor::{ActionError, ActorFactory, ActorHandle};
+use runner_core::actor::{ActorFactory, ActorHandle};
 use runner_core::object_store::{MemoryStore, ObjectStore};
 use runner_core::persist::Persistence;
 use runner_core::sandbox::SandboxLimits;
 use runner_core::sandbox::js::{JsFactory, JsRuntime};
 use runner_core::sandbox::wasm::{WasmFactory, WasmRuntime};
 use runner_core::storage::ActorStore;
-use runner_tests::sandbox::{
-    cbor, from_cbor, guest, start_actor, start_actor_timed, start_persisted_actor,
-};
+use runner_tests::sandbox::{call, guest, start_actor, start_actor_timed, start_persisted_actor};
 use serde_json::{Value, json};
 
 const LIMITS: SandboxLimits = SandboxLimits {
     memory_bytes: 32 << 20,
     call_time: Duration::from_millis(300),
 };
-
-async fn call(actor: &ActorHandle, name: &str, args: Value) -> Result<Value, ActionError> {
-    let output = actor.action(name, cbor(&args)).await?;
-    Ok(from_cbor(&output).expect("CBOR output"))
-}
 
 /// Calls `name` and expects `actor.cpu_limit` within two seconds.
 async fn stopped_at_the_limit(actor: &ActorHandle, name: &str, args: Value) {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use runner_core::actor::{ActorFactory, ActorHandle, Registry};
+use runner_core::actor::{ActionError, ActorFactory, ActorHandle, Registry};
 use runner_core::persist::Persistence;
 use runner_core::storage::ActorStore;
 use runner_core::testing::{TestHost, Timings};
@@ -113,6 +113,26 @@ async fn start(
     let registry = Registry::new().with_factory(factory);
     let host = TestHost::new(registry, store.clone(), persistence, timings);
     Ok(host.start(&name, actor_id, generation).await?)
+}
+
+/// Calls action `name` with JSON `args` (encoded as CBOR) and decodes its output.
+pub async fn call(
+    actor: &ActorHandle,
+    name: &str,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ActionError> {
+    let output = actor.action(name, cbor(&args)).await?;
+    Ok(from_cbor(&output).expect("CBOR output"))
+}
+
+/// A factory for JavaScript actor `name` from `source`, compiled by `runtime`.
+pub fn js_factory(
+    runtime: &runner_core::sandbox::js::JsRuntime,
+    name: &str,
+    source: &str,
+) -> Arc<runner_core::sandbox::js::JsFactory> {
+    let code = runtime.compile(name, source).expect("the module loads");
+    Arc::new(runner_core::sandbox::js::JsFactory::new(name, code))
 }
 
 /// CBOR-encodes `value` (action arguments are a CBOR array).

@@ -143,19 +143,17 @@ impl JsBehavior {
         }
         *scope.effects = std::mem::take(&mut *live.host.effects());
         *scope.conns = std::mem::take(&mut *live.host.conns());
-        let status_lost = pending.is_none();
+        // An instance past a limit may have an inconsistent heap, and one that cannot say what
+        // it has pending cannot be driven: the next call gets a new instance, and the work
+        // this one had pending is gone.
+        let replace = pending.is_none()
+            || outcome
+                .as_ref()
+                .is_err_and(|e| matches!(e.code.as_str(), "cpu_limit" | "memory_limit"));
         if let Some(pending) = pending {
             self.pending = pending;
         }
-        match outcome {
-            Ok(_) if status_lost => {
-                // Without knowing its timers the instance cannot be driven: it is replaced.
-                tracing::warn!("a JavaScript instance stopped reporting its timers; replaced");
-                self.live = None;
-                self.live_has_state = false;
-                self.pending = Pending::default();
-                outcome.map(|(output, _)| output)
-            }
+        let result = match outcome {
             Ok((output, state)) => {
                 self.state = state;
                 self.live_has_state = true;
@@ -163,21 +161,20 @@ impl JsBehavior {
             }
             Err(error) => {
                 self.live_has_state = false;
-                if status_lost || matches!(error.code.as_str(), "cpu_limit" | "memory_limit") {
-                    // The heap may be left inconsistent: the next call gets a new instance,
-                    // and the work this one had pending is gone.
-                    if self.pending != Pending::default() {
-                        tracing::warn!(
-                            "the instance's pending timers and work are dropped with it after {}",
-                            error.code
-                        );
-                    }
-                    self.live = None;
-                    self.pending = Pending::default();
-                }
                 Err(error)
             }
+        };
+        if replace {
+            if self.pending != Pending::default() {
+                tracing::warn!(
+                    "a JavaScript instance is replaced; its pending timers and work are dropped"
+                );
+            }
+            self.live = None;
+            self.live_has_state = false;
+            self.pending = Pending::default();
         }
+        result
     }
 }
 
