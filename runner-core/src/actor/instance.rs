@@ -352,8 +352,10 @@ impl Instance {
         if self.next_turn().is_none_or(|at| at > Instant::now()) {
             return;
         }
+        let result = self.transact(|code, scope| code.turn(scope));
+        // Measured from the turn's end, so a long turn is not followed by another at once.
         self.last_turn = Some(Instant::now());
-        if let Err(err) = self.transact(|code, scope| code.turn(scope)) {
+        if let Err(err) = result {
             tracing::warn!(error = %err, "a turn of the actor's timers failed; its writes are undone");
         }
     }

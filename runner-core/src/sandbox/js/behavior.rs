@@ -143,13 +143,17 @@ impl JsBehavior {
         }
         *scope.effects = std::mem::take(&mut *live.host.effects());
         *scope.conns = std::mem::take(&mut *live.host.conns());
-        // An instance past a limit may have an inconsistent heap, and one that cannot say what
-        // it has pending cannot be driven: the next call gets a new instance, and the work
+        // An instance past a limit may have an inconsistent heap, one that cannot say what it
+        // has pending cannot be driven, and one left awaiting a timer too far away would finish
+        // the failed call later, in a turn: the next call gets a new instance, and the work
         // this one had pending is gone.
         let replace = pending.is_none()
-            || outcome
-                .as_ref()
-                .is_err_and(|e| matches!(e.code.as_str(), "cpu_limit" | "memory_limit"));
+            || outcome.as_ref().is_err_and(|e| {
+                matches!(
+                    e.code.as_str(),
+                    "cpu_limit" | "memory_limit" | "timer_too_far"
+                )
+            });
         if let Some(pending) = pending {
             self.pending = pending;
         }

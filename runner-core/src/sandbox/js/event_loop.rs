@@ -42,9 +42,9 @@ impl Stop {
             "actor",
             "timer_too_far",
             format!(
-                "`{what}` awaits a timer due in {} ms; one call may wait at most {} s for its \
-                 timers (calls run one at a time): start longer work with c.waitUntil or \
-                 c.keepAwake instead of awaiting it",
+                "`{what}` awaits a timer due in {} ms; one call may wait at most {} s in all for \
+                 its timers and fetches (calls run one at a time): start longer work with \
+                 c.waitUntil or c.keepAwake instead of awaiting it",
                 wait.as_millis(),
                 MAX_GIVEN_BACK.as_secs()
             ),
