@@ -52,7 +52,9 @@ async fn start_with(extra: &[(&str, &str)]) -> anyhow::Result<(Engine, TestRunne
 
 /// Runs `script` against `actor` and checks it printed `{actor} {what}: ok`.
 async fn passes(engine: &Engine, script: &str, actor: &str, what: &str) -> anyhow::Result<String> {
-    let printed = run_script(script, &[&engine.url(), actor]).await?;
+    let printed = run_script(script, &[&engine.url(), actor])
+        .await
+        .with_context(|| format!("{script} against {actor}"))?;
     anyhow::ensure!(
         printed.contains(&format!("{actor} {what}: ok")),
         "{script} against {actor}: {printed}"
@@ -90,7 +92,9 @@ async fn passes_in_every_encoding(
     script: &str,
     actor: &str,
 ) -> anyhow::Result<()> {
-    let printed = run_script(script, &[&engine.url(), actor]).await?;
+    let printed = run_script(script, &[&engine.url(), actor])
+        .await
+        .with_context(|| format!("{script} against {actor}"))?;
     for encoding in ["bare", "cbor", "json"] {
         anyhow::ensure!(
             printed.contains(&format!("{actor} {encoding}: ok")),

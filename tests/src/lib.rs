@@ -27,15 +27,39 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(free_ports::<1>()?[0])
 }
 
+/// The ports handed out: below Linux's ephemeral range (32768–60999), so neither an outgoing
+/// connection nor another process's bind to port 0 can take one between the moment it is
+/// picked and the moment the server it is for binds it (SeaweedFS once failed so on a gRPC port).
+const PORT_RANGE: std::ops::Range<u32> = 20_000..32_000;
+
 /// `N` distinct free TCP ports on loopback: all are held until all are picked (ports picked
 /// one by one and released at once can repeat, and a process given the same port twice fails
-/// to start).
+/// to start). A process-wide cursor walks [`PORT_RANGE`] from a point that differs per process,
+/// so tests running at once never get the same port either.
 pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let cursor = CURSOR.get_or_init(|| {
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+        AtomicU32::new(seed % span)
+    });
+    let mut held = Vec::with_capacity(N);
+    for _ in 0..span {
+        if held.len() == N {
+            break;
+        }
+        let port = PORT_RANGE.start + cursor.fetch_add(1, Ordering::Relaxed) % span;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            held.push(listener);
+        }
+    }
+    anyhow::ensure!(held.len() == N, "no {N} free ports in {PORT_RANGE:?}");
     let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
+    for (port, listener) in ports.iter_mut().zip(&held) {
         *port = listener.local_addr()?.port();
     }
     Ok(ports)
