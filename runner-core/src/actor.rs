@@ -9,6 +9,7 @@ mod behavior;
 mod cbor;
 mod conns;
 mod context;
+mod cron;
 mod definition;
 mod factory;
 mod files;
@@ -20,6 +21,7 @@ mod schedule;
 
 pub use conns::{ConnParams, ConnRef};
 pub use context::Ctx;
+pub use cron::{Cadence, CronFire, CronJob, FireResult};
 pub use definition::{ActionError, Actions, Actor, RawRequest, RawResponse};
 pub use factory::{
     ActorControl, ActorFactory, ActorInit, ActorResolver, NativeFactory, Registry, ResolveFuture,
@@ -29,12 +31,18 @@ pub use mailbox::{ActorHandle, ConnId, ConnSink, StopError, StopOutcome};
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
 pub(crate) use conns::MAX_CONN_PARAMS_BYTES;
+pub(crate) use cron::SCHEMA as CRON_SCHEMA;
+#[cfg(feature = "js")]
+pub(crate) use cron::{
+    delete as cron_delete, get as cron_get, history as cron_history, list as cron_list,
+    set as cron_set,
+};
 
 // What the sandboxed runtimes (crate::sandbox) build on.
-#[cfg(feature = "js")]
-pub(crate) use behavior::Pending;
 #[cfg(any(feature = "wasmtime", feature = "js"))]
 pub(crate) use behavior::{Behavior, Scope};
+#[cfg(feature = "js")]
+pub(crate) use behavior::{Pending, ScheduledFire};
 #[cfg(feature = "js")]
 pub(crate) use conns::ConnTable;
 #[cfg(any(feature = "wasmtime", feature = "js"))]

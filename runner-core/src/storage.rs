@@ -163,6 +163,7 @@ fn open_database(
              args BLOB NOT NULL
          );",
     )?;
+    db.execute_batch(crate::actor::CRON_SCHEMA)?;
     Ok(db)
 }
 

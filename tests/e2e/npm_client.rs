@@ -123,6 +123,7 @@ async fn the_actor_api_through_the_npm_client_native_javascript_and_deployed_typ
     for actor in PROBES {
         passes_in_every_encoding(&engine, "keys-and-errors.mjs", actor).await?;
         passes(&engine, "schedules.mjs", actor, "schedules").await?;
+        passes(&engine, "cron.mjs", actor, "cron").await?;
     }
     // Vars are JavaScript's so far (docs/actors.md); onStateChange's native side is covered by
     // the core's unit tests (the native probe has no state).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use runner_core::actor::{ActionError, Actions, Actor, Ctx};
+use runner_core::actor::{ActionError, Actions, Actor, Cadence, Ctx, FireResult};
 use serde_json::json;
 
 /// The native probe: `whoami` answers `{name, key}`, `refuse` fails with a `UserError` that
@@ -54,6 +54,50 @@ impl Actor for Probe {
             .add("selfDestruct", |ctx: &mut Ctx<'_, Self>, (): ()| {
                 ctx.destroy();
                 Ok(())
+            })
+            .add("nap", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                ctx.sleep();
+                Ok(())
+            })
+            .add("tickEvery", |ctx: &mut Ctx<'_, Self>, (ms,): (i64,)| {
+                let every = Cadence::Every { interval_ms: ms };
+                ctx.cron_set("tick", &every, "tick", &("tock",), Some(3))
+            })
+            .add("tick", |ctx: &mut Ctx<'_, Self>, (word,): (String,)| {
+                ctx.sql().execute_batch(TICKS_TABLE)?;
+                ctx.sql().execute(
+                    "INSERT INTO ticks (word, kind) VALUES (?1, NULL)",
+                    [word],
+                )?;
+                Ok(())
+            })
+            .add("ticks", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                ctx.sql().execute_batch(TICKS_TABLE)?;
+                let count: i64 =
+                    ctx.sql()
+                        .query_row("SELECT COUNT(*) FROM ticks", [], |row| row.get(0))?;
+                Ok(count)
+            })
+            .add("jobs", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(ctx
+                    .cron_jobs()?
+                    .into_iter()
+                    .map(|job| {
+                        json!({ "name": job.name, "action": job.action, "nextRunAt": job.next_run_at_ms, "maxHistory": job.max_history })
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .add("fires", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(ctx
+                    .cron_history("tick", None)?
+                    .into_iter()
+                    .map(|fire| {
+                        json!({ "scheduledAt": fire.scheduled_at_ms, "firedAt": fire.fired_at_ms, "ok": fire.result == FireResult::Ok })
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .add("stopTicking", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                ctx.cron_delete("tick")
             });
     }
 
@@ -61,6 +105,9 @@ impl Actor for Probe {
         ctx.broadcast("destroyed", &ctx.name().to_owned())
     }
 }
+
+/// The probes' log of cron fires.
+const TICKS_TABLE: &str = "CREATE TABLE IF NOT EXISTS ticks (word TEXT NOT NULL, kind TEXT)";
 
 /// The JavaScript probe, as a RivetKit author writes it.
 pub const PROBE_JS: &str = r#"
@@ -99,6 +146,23 @@ export default actor({
     count: (c) => c.state.count,
     actorId: (c) => c.actorId,
     selfDestruct: (c) => c.destroy(),
+    tickEvery: async (c, interval) =>
+      await c.cron.every({ name: "tick", interval, action: "tick", args: ["tock"], maxHistory: 3 }),
+    tick: async (c, word, fire) => {
+      await c.db.execute("CREATE TABLE IF NOT EXISTS ticks (word TEXT NOT NULL, kind TEXT)");
+      await c.db.execute("INSERT INTO ticks (word, kind) VALUES (?, ?)", word, fire?.kind ?? null);
+    },
+    ticks: async (c) => {
+      await c.db.execute("CREATE TABLE IF NOT EXISTS ticks (word TEXT NOT NULL, kind TEXT)");
+      const rows = await c.db.query("SELECT COUNT(*) AS n FROM ticks");
+      return rows[0].n;
+    },
+    tickKinds: async (c) => (await c.db.query("SELECT kind FROM ticks")).map((r) => r.kind),
+    jobs: async (c) =>
+      (await c.cron.list()).map((j) => ({ name: j.name, action: j.action, nextRunAt: j.nextRunAt, maxHistory: j.maxHistory, kind: j.kind, interval: j.interval })),
+    fires: async (c) =>
+      (await c.cron.history("tick")).map((f) => ({ scheduledAt: f.scheduledAt, firedAt: f.firedAt, ok: f.result === "ok" })),
+    stopTicking: async (c) => await c.cron.delete("tick"),
   },
   onDestroy: (c) => c.broadcast("destroyed", c.name),
   onStateChange: (c, state) => {

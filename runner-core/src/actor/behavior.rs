@@ -35,6 +35,20 @@ pub(crate) struct Pending {
     pub(crate) tracked: bool,
 }
 
+/// What fired a scheduled action: RivetKit's `ScheduledFireInfo`, which it passes after the
+/// stored arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduledFire {
+    /// `"at"` for a one-shot schedule, `"cron"` or `"every"` for a job.
+    pub(crate) kind: &'static str,
+    /// The schedule's id, or the job's name.
+    pub(crate) id: String,
+    /// The job's name (`None` for a one-shot schedule).
+    pub(crate) name: Option<String>,
+    pub(crate) scheduled_at_ms: i64,
+    pub(crate) fired_at_ms: i64,
+}
+
 /// An actor's code, as the instance drives it. Every call runs inside one transaction.
 pub(crate) trait Behavior: Send + 'static {
     /// Called once at boot with the actor's connection, before any call: a sandbox installs its
@@ -99,6 +113,18 @@ pub(crate) trait Behavior: Send + 'static {
         name: &str,
         args: &[u8],
     ) -> Result<Vec<u8>, ActionError>;
+    /// Runs action `name` for a schedule or cron job that fired. RivetKit's actions get `fire`
+    /// after the stored arguments; runtimes whose actions take typed argument lists (native,
+    /// WebAssembly) get the stored arguments alone.
+    fn scheduled(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: &[u8],
+        _fire: &ScheduledFire,
+    ) -> Result<Vec<u8>, ActionError> {
+        self.action(scope, name, args)
+    }
     /// Answers a raw HTTP request; `None` is a 404.
     fn request(
         &mut self,

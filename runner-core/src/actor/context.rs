@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::cbor::to_cbor;
 use super::conns::{ConnId, ConnRef, ConnTable};
+use super::cron;
 use super::definition::{ActionError, Actor};
 use super::files::Files;
 use super::schedule;
@@ -293,6 +294,61 @@ impl<A: Actor> Ctx<'_, A> {
     /// Every pending schedule, soonest first (RivetKit's `c.schedule.list`).
     pub fn schedules(&self) -> Result<Vec<schedule::ScheduledEvent>, ActionError> {
         schedule::list(self.db)
+    }
+
+    /// Creates or replaces the recurring job `name` (RivetKit's `c.cron.set` and
+    /// `c.cron.every`): it calls `action` with `args` on `cadence` until deleted, waking the
+    /// actor when it sleeps. Setting a job again with the same cadence keeps its next
+    /// occurrence. `max_history` fires are kept (100 by default, at most 1 000, 0 for none).
+    /// Jobs count against the 1 000 schedules an actor may hold.
+    pub fn cron_set<T: Serialize>(
+        &mut self,
+        name: &str,
+        cadence: &cron::Cadence,
+        action: &str,
+        args: &T,
+        max_history: Option<i64>,
+    ) -> Result<(), ActionError> {
+        let args = to_cbor(args).map_err(ActionError::internal)?;
+        cron::set(
+            self.db,
+            name,
+            action,
+            &args,
+            cadence,
+            max_history,
+            schedule::now_ms(),
+        )?;
+        self.effects.schedule_changed = true;
+        Ok(())
+    }
+
+    /// Deletes the job `name` and its history (RivetKit's `c.cron.delete`); `false` if there
+    /// was none.
+    pub fn cron_delete(&mut self, name: &str) -> Result<bool, ActionError> {
+        let deleted = cron::delete(self.db, name)?;
+        self.effects.schedule_changed |= deleted;
+        Ok(deleted)
+    }
+
+    /// The job `name`, if any (RivetKit's `c.cron.get`).
+    pub fn cron_job(&self, name: &str) -> Result<Option<cron::CronJob>, ActionError> {
+        cron::get(self.db, name)
+    }
+
+    /// Every job, the next to fire first (RivetKit's `c.cron.list`).
+    pub fn cron_jobs(&self) -> Result<Vec<cron::CronJob>, ActionError> {
+        cron::list(self.db)
+    }
+
+    /// The latest fires of `name`, newest first (RivetKit's `c.cron.history`; 20 unless
+    /// `limit` says otherwise, at most 1 000).
+    pub fn cron_history(
+        &self,
+        name: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<cron::CronFire>, ActionError> {
+        cron::history(self.db, name, limit)
     }
 
     /// The connection this call runs for (RivetKit's `c.conn`): the client's WebSocket for an

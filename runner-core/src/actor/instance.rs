@@ -19,14 +19,14 @@ use crate::persist::Replica;
 use crate::rt::{self, Instant};
 use crate::storage::{self, close_database};
 
-use super::behavior::{Behavior, Pending, Scope};
+use super::behavior::{Behavior, Pending, ScheduledFire, Scope};
 use super::conns::{ConnId, ConnTable};
 use super::context::{ActorMeta, Effects};
 use super::definition::ActionError;
 use super::factory::{ActorControl, ActorInit};
 use super::gate::{Output, OutputGate};
 use super::mailbox::{ActorHandle, Caller, Mail, StopError, StopOutcome, Work};
-use super::schedule;
+use super::{cron, schedule};
 use connections::{Delivery, check_fanout};
 
 const MAILBOX_CAPACITY: usize = 1024;
@@ -478,29 +478,93 @@ impl Instance {
 
     fn run_due_schedules(&mut self) {
         for _ in 0..SCHEDULES_PER_TURN {
-            let due = match schedule::take_due(&self.db, schedule::now_ms()) {
-                Ok(Some(due)) => due,
-                Ok(None) => break,
+            let now = schedule::now_ms();
+            let ran = match schedule::take_due(&self.db, now) {
+                Ok(Some(due)) => self.run_scheduled(due, now),
+                Ok(None) => match cron::take_due(&self.db, now) {
+                    Ok(Some(due)) => self.run_cron_job(due, now),
+                    Ok(None) => false,
+                    Err(err) => {
+                        tracing::error!(error = %err, "read due cron job");
+                        false
+                    }
+                },
                 Err(err) => {
                     tracing::error!(error = %err, "read due schedule");
-                    break;
+                    false
                 }
             };
-            self.last_activity = Instant::now();
-            let result = self.transact(|code, scope| {
-                schedule::remove(scope.db, due.id)?;
-                code.action(scope, &due.action, &due.args)
-            });
-            if let Err(err) = result {
-                // A failing scheduled action is dropped rather than retried forever.
-                tracing::warn!(action = %due.action, error = %err, "scheduled action failed; dropping it");
-                if let Err(err) = schedule::remove(&self.db, due.id) {
-                    tracing::error!(error = %err, "remove failed scheduled action");
-                    break;
-                }
+            if !ran {
+                break;
             }
         }
         self.refresh_schedule();
+    }
+
+    /// Runs a one-shot schedule and removes it, whether its action succeeds or not (a failing
+    /// one is dropped rather than retried forever). `false` if it could not be removed.
+    fn run_scheduled(&mut self, due: schedule::Scheduled, now: i64) -> bool {
+        self.last_activity = Instant::now();
+        let fire = ScheduledFire {
+            kind: "at",
+            id: due.id.to_string(),
+            name: None,
+            scheduled_at_ms: due.at_ms,
+            fired_at_ms: now,
+        };
+        let result = self.transact(|code, scope| {
+            schedule::remove(scope.db, due.id)?;
+            code.scheduled(scope, &due.action, &due.args, &fire)
+        });
+        if let Err(err) = result {
+            tracing::warn!(action = %due.action, error = %err, "scheduled action failed; dropping it");
+            if let Err(err) = schedule::remove(&self.db, due.id) {
+                tracing::error!(error = %err, "remove failed scheduled action");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Fires a cron job: its action, its history entry and its move to the next occurrence
+    /// commit together; a failed action is undone and its failure recorded in a transaction of
+    /// its own, so the job moves on either way. `false` if even that could not be written.
+    fn run_cron_job(&mut self, due: cron::DueJob, now: i64) -> bool {
+        self.last_activity = Instant::now();
+        let fire = ScheduledFire {
+            kind: due.kind,
+            id: due.name.clone(),
+            name: Some(due.name.clone()),
+            scheduled_at_ms: due.scheduled_at_ms,
+            fired_at_ms: now,
+        };
+        let result = self.transact(|code, scope| {
+            let output = code.scheduled(scope, &due.action, &due.args, &fire)?;
+            cron::finish(scope.db, &due, now, schedule::now_ms(), None)?;
+            Ok(output)
+        });
+        let Err(err) = result else {
+            return true;
+        };
+        tracing::warn!(job = %due.name, action = %due.action, error = %err, "cron job failed");
+        let recorded = self
+            .db
+            .transaction()
+            .map_err(ActionError::from)
+            .and_then(|tx| {
+                cron::finish(&tx, &due, now, schedule::now_ms(), Some(&err))?;
+                tx.commit().map_err(ActionError::from)
+            });
+        match recorded {
+            Ok(()) => {
+                self.replica.after_commit(false);
+                true
+            }
+            Err(err) => {
+                tracing::error!(job = %due.name, error = %err, "record a failed cron job");
+                false
+            }
+        }
     }
 
     /// Runs `f` (`on_destroy`, or an `on_disconnect` during a destroy) in a transaction that is

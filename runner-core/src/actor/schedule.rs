@@ -6,6 +6,8 @@ use rusqlite::{Connection, OptionalExtension};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scheduled {
     pub(crate) id: i64,
+    /// When it was due, in ms since the Unix epoch.
+    pub(crate) at_ms: i64,
     pub(crate) action: String,
     pub(crate) args: Vec<u8>,
 }
@@ -50,13 +52,13 @@ pub(crate) fn insert(
             ),
         ));
     }
-    let pending: i64 =
-        db.query_row("SELECT COUNT(*) FROM _rivet_schedule", [], |row| row.get(0))?;
-    if pending >= MAX_SCHEDULES {
+    if pending_count(db)? >= MAX_SCHEDULES {
         return Err(ActionError::new(
             "actor",
             "too_many_schedules",
-            format!("an actor holds at most {MAX_SCHEDULES} pending schedules; cancel some first"),
+            format!(
+                "an actor holds at most {MAX_SCHEDULES} pending schedules and cron jobs together; cancel some first"
+            ),
         ));
     }
     db.execute(
@@ -64,6 +66,15 @@ pub(crate) fn insert(
         rusqlite::params![at_ms, action, args],
     )?;
     Ok(db.last_insert_rowid().to_string())
+}
+
+/// Pending one-shot schedules and cron jobs together: RivetKit's `maxSchedules` counts both.
+pub(crate) fn pending_count(db: &Connection) -> rusqlite::Result<i64> {
+    db.query_row(
+        "SELECT (SELECT COUNT(*) FROM _rivet_schedule) + (SELECT COUNT(*) FROM _rivet_cron)",
+        [],
+        |row| row.get(0),
+    )
 }
 
 /// Removes the pending schedule `id`; `false` if there is none (it ran, or never existed).
@@ -105,25 +116,27 @@ fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduledEvent> {
     })
 }
 
-/// The time of the earliest scheduled action.
+/// The time of the earliest scheduled action or cron job: the actor's alarm.
 pub(crate) fn next_due(db: &Connection) -> rusqlite::Result<Option<i64>> {
-    db.query_row("SELECT MIN(at_ms) FROM _rivet_schedule", [], |row| {
-        row.get(0)
-    })
-    .optional()
-    .map(Option::flatten)
+    db.query_row(
+        "SELECT MIN(at) FROM (SELECT MIN(at_ms) AS at FROM _rivet_schedule
+                              UNION ALL SELECT MIN(next_ms) FROM _rivet_cron)",
+        [],
+        |row| row.get(0),
+    )
 }
 
 /// The earliest action due at `now`, if any.
 pub(crate) fn take_due(db: &Connection, now: i64) -> rusqlite::Result<Option<Scheduled>> {
     db.query_row(
-        "SELECT id, action, args FROM _rivet_schedule WHERE at_ms <= ?1 ORDER BY at_ms, id LIMIT 1",
+        "SELECT id, at_ms, action, args FROM _rivet_schedule WHERE at_ms <= ?1 ORDER BY at_ms, id LIMIT 1",
         [now],
         |row| {
             Ok(Scheduled {
                 id: row.get(0)?,
-                action: row.get(1)?,
-                args: row.get(2)?,
+                at_ms: row.get(1)?,
+                action: row.get(2)?,
+                args: row.get(3)?,
             })
         },
     )
@@ -145,6 +158,7 @@ mod tests {
             "CREATE TABLE _rivet_schedule (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, action TEXT NOT NULL, args BLOB NOT NULL);",
         )
         .unwrap();
+        db.execute_batch(super::super::cron::SCHEMA).unwrap();
         db
     }
 

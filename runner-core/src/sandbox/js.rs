@@ -23,6 +23,7 @@
 
 mod behavior;
 mod conns;
+mod cron;
 mod event_loop;
 mod host;
 

@@ -8,7 +8,8 @@ use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value};
 
 use crate::actor::{
-    ActionError, Behavior, Pending, RawRequest, RawResponse, Scope, cbor_from_json, cbor_to_json,
+    ActionError, Behavior, Pending, RawRequest, RawResponse, ScheduledFire, Scope, cbor_from_json,
+    cbor_to_json,
 };
 use crate::sandbox::call::{CallGuard, run_blocking, with_call_db};
 use crate::sandbox::clock::CallClock;
@@ -101,6 +102,20 @@ impl JsBehavior {
         self.call_as(scope, Drive::Call, what, method, args)
     }
 
+    /// Runs action `name` with `args`; its output as CBOR.
+    fn run_action(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: Vec<serde_json::Value>,
+    ) -> Result<Vec<u8>, ActionError> {
+        let args = serde_json::Value::Array(args).to_string();
+        let output = self.call(scope, name, "action", (name.to_owned(), args))?;
+        let output: serde_json::Value = serde_json::from_str(&output)
+            .map_err(|e| ActionError::internal(format!("action output JSON: {e}")))?;
+        cbor_from_json(&output).map_err(ActionError::internal)
+    }
+
     /// [`Self::call`], driven as `drive` says.
     fn call_as(
         &mut self,
@@ -180,6 +195,17 @@ impl JsBehavior {
         }
         result
     }
+}
+
+/// An action's CBOR arguments as the list the function is applied to.
+fn args_list(name: &str, args: &[u8]) -> Result<Vec<serde_json::Value>, ActionError> {
+    Ok(
+        match cbor_to_json(args).map_err(|e| ActionError::invalid_args(name, &e))? {
+            serde_json::Value::Null => Vec::new(),
+            serde_json::Value::Array(list) => list,
+            other => vec![other],
+        },
+    )
 }
 
 /// A call's result and the state after it (CBOR).
@@ -591,15 +617,29 @@ impl Behavior for JsBehavior {
         name: &str,
         args: &[u8],
     ) -> Result<Vec<u8>, ActionError> {
-        let args = match cbor_to_json(args).map_err(|e| ActionError::invalid_args(name, &e))? {
-            serde_json::Value::Null => "[]".to_owned(),
-            array @ serde_json::Value::Array(_) => array.to_string(),
-            other => serde_json::Value::Array(vec![other]).to_string(),
-        };
-        let output = self.call(scope, name, "action", (name.to_owned(), args))?;
-        let output: serde_json::Value = serde_json::from_str(&output)
-            .map_err(|e| ActionError::internal(format!("action output JSON: {e}")))?;
-        cbor_from_json(&output).map_err(ActionError::internal)
+        let args = args_list(name, args)?;
+        self.run_action(scope, name, args)
+    }
+
+    fn scheduled(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        args: &[u8],
+        fire: &ScheduledFire,
+    ) -> Result<Vec<u8>, ActionError> {
+        let mut args = args_list(name, args)?;
+        let mut info = serde_json::json!({
+            "kind": fire.kind,
+            "id": fire.id,
+            "scheduledAt": fire.scheduled_at_ms,
+            "firedAt": fire.fired_at_ms,
+        });
+        if let Some(job) = &fire.name {
+            info["name"] = serde_json::json!(job);
+        }
+        args.push(info);
+        self.run_action(scope, name, args)
     }
 
     fn request(

@@ -71,7 +71,7 @@ impl JsHost {
 }
 
 /// An error reply.
-fn fail(group: &str, code: &str, message: impl std::fmt::Display) -> String {
+pub(super) fn fail(group: &str, code: &str, message: impl std::fmt::Display) -> String {
     json!({"error": {"group": group, "code": code, "message": message.to_string()}}).to_string()
 }
 
@@ -124,6 +124,7 @@ pub(super) fn host_object<'js>(
         })?,
     )?;
     schedule_functions(ctx, &object, host)?;
+    super::cron::cron_functions(ctx, &object, host)?;
     object.set("randomHex", Function::new(ctx.clone(), random_hex)?)?;
     super::conns::conn_functions(ctx, &object, host)?;
     let h = host.clone();
@@ -394,7 +395,10 @@ fn schedule_functions<'js>(
 }
 
 /// A host reply from a runner-side database call (`None`: no call is running).
-fn answer<T>(result: Option<Result<T, ActionError>>, to_json: impl FnOnce(T) -> Json) -> String {
+pub(super) fn answer<T>(
+    result: Option<Result<T, ActionError>>,
+    to_json: impl FnOnce(T) -> Json,
+) -> String {
     match result {
         None => no_database(),
         Some(Ok(value)) => ok(to_json(value)),

@@ -224,6 +224,18 @@ export default function (host) {
       get: async (id) => reply(host.getSchedule(String(id))) ?? undefined,
       list: async () => reply(host.listSchedules()),
     },
+    // RivetKit 2.3's `c.cron`: recurring jobs by name, on a five-field cron expression in a
+    // time zone (`set`) or a fixed interval of at least 5 s (`every`), with their fires'
+    // history; they wake the actor like schedules do.
+    cron: {
+      set: async (options) => void reply(host.cron("set", JSON.stringify(options ?? {}))),
+      every: async (options) => void reply(host.cron("every", JSON.stringify(options ?? {}))),
+      get: async (name) => reply(host.cron("get", JSON.stringify({ name: String(name) }))) ?? undefined,
+      list: async () => reply(host.cron("list", "{}")),
+      delete: async (name) => reply(host.cron("delete", JSON.stringify({ name: String(name) }))),
+      history: async (name, options) =>
+        reply(host.cron("history", JSON.stringify({ name: String(name), limit: options?.limit }))),
+    },
     sleep: () => host.sleep(),
     // RivetKit's work beyond one call: `keepAwake` resolves to its promise and keeps the actor
     // from sleeping while it is pending; a stop waits for both (up to its grace period).
