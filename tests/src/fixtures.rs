@@ -61,21 +61,30 @@ impl Actor for Probe {
             })
             .add("tickEvery", |ctx: &mut Ctx<'_, Self>, (ms,): (i64,)| {
                 let every = Cadence::Every { interval_ms: ms };
-                ctx.cron_set("tick", &every, "tick", &("tock",), Some(3))
+                ctx.cron_set("tick", &every, "tick", &("tock",), Some(3))?;
+                ctx.cron_set("boom", &every, "tick", &("boom",), None)
+            })
+            .add("generation", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(ctx.generation())
             })
             .add("tick", |ctx: &mut Ctx<'_, Self>, (word,): (String,)| {
                 ctx.sql().execute_batch(TICKS_TABLE)?;
                 ctx.sql().execute(
                     "INSERT INTO ticks (word, kind) VALUES (?1, NULL)",
-                    [word],
+                    [&word],
                 )?;
+                if word == "boom" {
+                    return Err(ActionError::user("boom", "the boom job always fails"));
+                }
                 Ok(())
             })
-            .add("ticks", |ctx: &mut Ctx<'_, Self>, (): ()| {
+            .add("ticks", |ctx: &mut Ctx<'_, Self>, (word,): (String,)| {
                 ctx.sql().execute_batch(TICKS_TABLE)?;
-                let count: i64 =
-                    ctx.sql()
-                        .query_row("SELECT COUNT(*) FROM ticks", [], |row| row.get(0))?;
+                let count: i64 = ctx.sql().query_row(
+                    "SELECT COUNT(*) FROM ticks WHERE word = ?1",
+                    [word],
+                    |row| row.get(0),
+                )?;
                 Ok(count)
             })
             .add("jobs", |ctx: &mut Ctx<'_, Self>, (): ()| {
@@ -87,16 +96,18 @@ impl Actor for Probe {
                     })
                     .collect::<Vec<_>>())
             })
-            .add("fires", |ctx: &mut Ctx<'_, Self>, (): ()| {
+            .add("fires", |ctx: &mut Ctx<'_, Self>, (name,): (String,)| {
                 Ok(ctx
-                    .cron_history("tick", None)?
+                    .cron_history(&name, None)?
                     .into_iter()
                     .map(|fire| {
-                        json!({ "scheduledAt": fire.scheduled_at_ms, "firedAt": fire.fired_at_ms, "ok": fire.result == FireResult::Ok })
+                        let code = fire.error.map(|(_, code, _)| code);
+                        json!({ "scheduledAt": fire.scheduled_at_ms, "firedAt": fire.fired_at_ms, "ok": fire.result == FireResult::Ok, "code": code })
                     })
                     .collect::<Vec<_>>())
             })
             .add("stopTicking", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                ctx.cron_delete("boom")?;
                 ctx.cron_delete("tick")
             });
     }
@@ -146,23 +157,30 @@ export default actor({
     count: (c) => c.state.count,
     actorId: (c) => c.actorId,
     selfDestruct: (c) => c.destroy(),
-    tickEvery: async (c, interval) =>
-      await c.cron.every({ name: "tick", interval, action: "tick", args: ["tock"], maxHistory: 3 }),
+    tickEvery: async (c, interval) => {
+      await c.cron.every({ name: "tick", interval, action: "tick", args: ["tock"], maxHistory: 3 });
+      await c.cron.every({ name: "boom", interval, action: "tick", args: ["boom"] });
+    },
+    generation: (c) => c.generation,
     tick: async (c, word, fire) => {
       await c.db.execute("CREATE TABLE IF NOT EXISTS ticks (word TEXT NOT NULL, kind TEXT)");
       await c.db.execute("INSERT INTO ticks (word, kind) VALUES (?, ?)", word, fire?.kind ?? null);
+      if (word === "boom") throw new UserError("the boom job always fails", { code: "boom" });
     },
-    ticks: async (c) => {
+    ticks: async (c, word) => {
       await c.db.execute("CREATE TABLE IF NOT EXISTS ticks (word TEXT NOT NULL, kind TEXT)");
-      const rows = await c.db.query("SELECT COUNT(*) AS n FROM ticks");
+      const rows = await c.db.query("SELECT COUNT(*) AS n FROM ticks WHERE word = ?", word);
       return rows[0].n;
     },
     tickKinds: async (c) => (await c.db.query("SELECT kind FROM ticks")).map((r) => r.kind),
     jobs: async (c) =>
       (await c.cron.list()).map((j) => ({ name: j.name, action: j.action, nextRunAt: j.nextRunAt, maxHistory: j.maxHistory, kind: j.kind, interval: j.interval })),
-    fires: async (c) =>
-      (await c.cron.history("tick")).map((f) => ({ scheduledAt: f.scheduledAt, firedAt: f.firedAt, ok: f.result === "ok" })),
-    stopTicking: async (c) => await c.cron.delete("tick"),
+    fires: async (c, name) =>
+      (await c.cron.history(name)).map((f) => ({ scheduledAt: f.scheduledAt, firedAt: f.firedAt, ok: f.result === "ok", code: f.error?.code ?? null })),
+    stopTicking: async (c) => {
+      await c.cron.delete("boom");
+      return await c.cron.delete("tick");
+    },
   },
   onDestroy: (c) => c.broadcast("destroyed", c.name),
   onStateChange: (c, state) => {

@@ -25,6 +25,13 @@ pub(crate) const MAX_HISTORY: i64 = 1_000;
 const DEFAULT_HISTORY_LIMIT: i64 = 20;
 /// The longest job name, in UTF-8 bytes.
 const MAX_NAME_BYTES: usize = 128;
+/// The longest action name, cron expression or time zone a job stores: each fire copies the
+/// action into the history, so none of them may be large.
+const MAX_FIELD_BYTES: usize = 256;
+/// The longest error message a fire's history keeps (longer ones are cut).
+const MAX_ERROR_BYTES: usize = 1024;
+/// The longest interval: a century, so every time computed from it stays far from overflow.
+const MAX_INTERVAL_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
 /// How often a job fires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +90,6 @@ pub(crate) struct DueJob {
     pub(crate) kind: &'static str,
     pub(crate) scheduled_at_ms: i64,
     cadence: Cadence,
-    max_history: i64,
 }
 
 /// The tables, created with the actor's database.
@@ -126,6 +132,15 @@ pub(crate) fn set(
     now_ms: i64,
 ) -> Result<(), ActionError> {
     check_name(name)?;
+    check_field("action name", action)?;
+    if let Cadence::Cron {
+        expression,
+        timezone,
+    } = cadence
+    {
+        check_field("cron expression", expression)?;
+        check_field("time zone", timezone)?;
+    }
     let max_history = check_max_history(max_history)?;
     if args.len() > MAX_SCHEDULE_ARGS_BYTES {
         return Err(invalid(format!(
@@ -251,14 +266,14 @@ pub(crate) fn take_due(db: &Connection, now_ms: i64) -> rusqlite::Result<Option<
             args: job.args,
             scheduled_at_ms: job.next_run_at_ms,
             cadence: job.cadence,
-            max_history: job.max_history,
         })
     })
 }
 
 /// Records that `due` fired at `fired_ms` and ended at `finished_ms` with `error` (if it
-/// failed), and moves the job to its first occurrence after `finished_ms`. A job whose
-/// stored cadence no longer parses is removed rather than fired forever.
+/// failed), and moves the job past `finished_ms`. The job is read again first: if the action
+/// deleted it, nothing is recorded; if the action set it anew with another cadence, its new
+/// next run stands; the history follows the job's `max_history` as it is now.
 pub(crate) fn finish(
     db: &Connection,
     due: &DueJob,
@@ -266,37 +281,71 @@ pub(crate) fn finish(
     finished_ms: i64,
     error: Option<&ActionError>,
 ) -> Result<(), ActionError> {
-    let next = match next_after(&due.cadence, due.scheduled_at_ms, finished_ms) {
-        Ok(next) => next,
-        Err(err) => {
-            tracing::error!(job = %due.name, error = %err, "a cron job's cadence no longer parses; removing it");
-            delete(db, &due.name)?;
-            return Ok(());
-        }
+    let Some(job) = get(db, &due.name)? else {
+        return Ok(());
     };
+    if job.cadence == due.cadence && job.next_run_at_ms == due.scheduled_at_ms {
+        advance(db, due, finished_ms)?;
+    }
     db.execute(
-        "UPDATE _rivet_cron SET next_ms = ?1, last_ms = ?2 WHERE name = ?3",
-        params![next, fired_ms, due.name],
+        "UPDATE _rivet_cron SET last_ms = ?1 WHERE name = ?2",
+        params![fired_ms, due.name],
     )?;
-    if due.max_history > 0 {
+    if job.max_history > 0 {
+        let message = error.map(|e| cut(&e.message, MAX_ERROR_BYTES));
         db.execute(
             "INSERT INTO _rivet_cron_history (name, action, scheduled_ms, fired_ms, finished_ms, ok, error_group, error_code, error_message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 due.name,
-                due.action,
+                job.action,
                 due.scheduled_at_ms,
                 fired_ms,
                 finished_ms,
                 error.is_none(),
-                error.map(|e| &e.group),
-                error.map(|e| &e.code),
-                error.map(|e| &e.message),
+                error.map(|e| cut(&e.group, MAX_FIELD_BYTES)),
+                error.map(|e| cut(&e.code, MAX_FIELD_BYTES)),
+                message,
             ],
         )?;
-        prune(db, &due.name, due.max_history)?;
+    }
+    prune(db, &due.name, job.max_history)?;
+    Ok(())
+}
+
+/// Moves `due` to its first occurrence after `now_ms`, and nothing else: what is left when
+/// its fire cannot be recorded (a full database still takes an update in place), so a job is
+/// never left due. A job whose stored cadence no longer has an occurrence is removed.
+pub(crate) fn advance(db: &Connection, due: &DueJob, now_ms: i64) -> Result<(), ActionError> {
+    match next_after(&due.cadence, due.scheduled_at_ms, now_ms) {
+        Ok(next) => {
+            db.execute(
+                "UPDATE _rivet_cron SET next_ms = ?1 WHERE name = ?2",
+                params![next, due.name],
+            )?;
+        }
+        Err(err) => {
+            tracing::error!(job = %due.name, error = %err, "a cron job has no next occurrence; removing it");
+            delete(db, &due.name)?;
+        }
     }
     Ok(())
+}
+
+/// Removes the job `name` alone, its history left: the last resort when a due job cannot
+/// even be moved on.
+pub(crate) fn remove(db: &Connection, name: &str) -> rusqlite::Result<()> {
+    db.execute("DELETE FROM _rivet_cron WHERE name = ?1", [name])?;
+    Ok(())
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 const JOB_COLUMNS: &str =
@@ -362,9 +411,18 @@ fn next_after(cadence: &Cadence, scheduled_ms: i64, now_ms: i64) -> Result<i64, 
 }
 
 fn check_interval(interval_ms: i64) -> Result<(), ActionError> {
-    if interval_ms < MIN_INTERVAL_MS {
+    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&interval_ms) {
         return Err(invalid(format!(
-            "a cron job's interval is at least {MIN_INTERVAL_MS} ms, not {interval_ms}"
+            "a cron job's interval is {MIN_INTERVAL_MS} ms to a century, not {interval_ms}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_field(what: &str, value: &str) -> Result<(), ActionError> {
+    if value.len() > MAX_FIELD_BYTES {
+        return Err(invalid(format!(
+            "a cron job's {what} is at most {MAX_FIELD_BYTES} bytes"
         )));
     }
     Ok(())

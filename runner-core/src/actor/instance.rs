@@ -546,25 +546,30 @@ impl Instance {
         let Err(err) = result else {
             return true;
         };
-        tracing::warn!(job = %due.name, action = %due.action, error = %err, "cron job failed");
-        let recorded = self
-            .db
-            .transaction()
-            .map_err(ActionError::from)
-            .and_then(|tx| {
-                cron::finish(&tx, &due, now, schedule::now_ms(), Some(&err))?;
-                tx.commit().map_err(ActionError::from)
+        tracing::warn!(job = %due.name, action = %due.action, error = %err.code, "cron job failed");
+        // Recorded in a transaction of its own; if even that fails (a full database), the job
+        // is only moved on, and failing that removed: a job left due would fire again at once.
+        let finished = schedule::now_ms();
+        let moved_on = self
+            .commit_alone(|db| cron::finish(db, &due, now, finished, Some(&err)))
+            .or_else(|_| self.commit_alone(|db| cron::advance(db, &due, finished)))
+            .or_else(|err| {
+                tracing::error!(job = %due.name, error = %err, "a failed cron job cannot be moved on; removing it");
+                self.commit_alone(|db| cron::remove(db, &due.name).map_err(ActionError::from))
             });
-        match recorded {
-            Ok(()) => {
-                self.replica.after_commit(false);
-                true
-            }
-            Err(err) => {
-                tracing::error!(job = %due.name, error = %err, "record a failed cron job");
-                false
-            }
-        }
+        moved_on.is_ok()
+    }
+
+    /// Runs `f` in a transaction of its own, outside any call, and commits it.
+    fn commit_alone(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<(), ActionError>,
+    ) -> Result<(), ActionError> {
+        let tx = self.db.transaction()?;
+        f(&tx)?;
+        tx.commit()?;
+        self.replica.after_commit(false);
+        Ok(())
     }
 
     /// Runs `f` (`on_destroy`, or an `on_disconnect` during a destroy) in a transaction that is

@@ -218,3 +218,68 @@ fn jobs_and_one_shot_schedules_share_one_limit() {
     // The alarm is the earliest of both kinds.
     assert_eq!(super::super::schedule::next_due(&db).unwrap(), Some(0));
 }
+
+#[test]
+fn a_fire_that_deleted_or_reset_its_own_job_leaves_the_action_s_word_standing() {
+    let db = db();
+    // Deleted by its own action: nothing is recorded, no history row is left behind.
+    set(&db, "once", "tick", b"\x80", &every(5_000), None, 0).unwrap();
+    let due = take_due(&db, 5_000).unwrap().unwrap();
+    delete(&db, "once").unwrap();
+    finish(&db, &due, 5_000, 5_001, None).unwrap();
+    assert_eq!(get(&db, "once").unwrap(), None);
+    let rows: i64 = db
+        .query_row("SELECT COUNT(*) FROM _rivet_cron_history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+
+    // Set anew with another cadence and history size: the new next run and size stand.
+    set(&db, "slow", "tick", b"\x80", &every(5_000), None, 0).unwrap();
+    let due = take_due(&db, 5_000).unwrap().unwrap();
+    set(&db, "slow", "tick", b"\x80", &every(60_000), Some(0), 5_000).unwrap();
+    finish(&db, &due, 5_000, 5_001, None).unwrap();
+    let job = get(&db, "slow").unwrap().unwrap();
+    assert_eq!(
+        (job.next_run_at_ms, job.last_run_at_ms),
+        (65_000, Some(5_000))
+    );
+    assert!(
+        history(&db, "slow", None).unwrap().is_empty(),
+        "maxHistory 0 now"
+    );
+}
+
+#[test]
+fn what_a_job_stores_is_bounded() {
+    let db = db();
+    let long = "x".repeat(257);
+    let refused = set(&db, "j", &long, b"\x80", &every(5_000), None, 0).unwrap_err();
+    assert_eq!(refused.code, "invalid_cron");
+    let zone = cron("0 9 * * *", &long);
+    assert_eq!(
+        set(&db, "j", "tick", b"\x80", &zone, None, 0)
+            .unwrap_err()
+            .code,
+        "invalid_cron"
+    );
+    let century = every(MAX_INTERVAL_MS + 1);
+    assert_eq!(
+        set(&db, "j", "tick", b"\x80", &century, None, 0)
+            .unwrap_err()
+            .code,
+        "invalid_cron"
+    );
+
+    // An error message is kept cut to 1 KiB (on a character boundary).
+    set(&db, "j", "tick", b"\x80", &every(5_000), None, 0).unwrap();
+    let due = take_due(&db, 5_000).unwrap().unwrap();
+    let error = ActionError::new("user", "boom", "é".repeat(10_000));
+    finish(&db, &due, 5_000, 5_000, Some(&error)).unwrap();
+    let (_, _, message) = history(&db, "j", None).unwrap()[0].error.clone().unwrap();
+    assert!(message.len() <= MAX_ERROR_BYTES && message.len() >= MAX_ERROR_BYTES - 1);
+
+    // A job moved on without a record (what is left when recording fails) is no longer due.
+    let due = take_due(&db, 10_000).unwrap().unwrap();
+    advance(&db, &due, 10_000).unwrap();
+    assert_eq!(take_due(&db, 10_000).unwrap(), None);
+}

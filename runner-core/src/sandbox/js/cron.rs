@@ -116,7 +116,6 @@ fn prepare(op: &str, request: &Request) -> Result<(Cadence, Vec<u8>), ActionErro
     } else {
         let interval = request
             .interval
-            .filter(|ms| ms.is_finite())
             .ok_or_else(|| invalid("c.cron.every needs an `interval` in milliseconds"))?;
         Cadence::Every {
             interval_ms: whole(interval),
@@ -134,9 +133,14 @@ fn prepare(op: &str, request: &Request) -> Result<(Cadence, Vec<u8>), ActionErro
     Ok((cadence, args))
 }
 
-/// A JavaScript number as whole milliseconds or a count (saturating; NaN is 0).
+/// A JavaScript number that must be a whole number (milliseconds or a count); anything else
+/// becomes -1, which every check refuses.
 fn whole(n: f64) -> i64 {
-    n as i64
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        n as i64
+    } else {
+        -1
+    }
 }
 
 /// RivetKit's `CronJobInfo`.
