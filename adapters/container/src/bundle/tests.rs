@@ -260,3 +260,51 @@ fn the_web_globals_rivetkit_code_uses_are_there() {
     )])
     .unwrap();
 }
+
+#[test]
+fn url_and_url_search_params_parse_resolve_and_serialize_as_browsers_do() {
+    run(&[(
+        "main.js",
+        r##"const same = (actual, expected, what) => {
+             if (actual !== expected) throw new Error(`${what}: ${actual} !== ${expected}`);
+           };
+           const u = new URL("https://Example.COM:443/a/./b/../c?x=1 2#frag ment");
+           same(u.href, "https://example.com/a/c?x=1%202#frag%20ment", "href");
+           same(u.host, "example.com", "default port dropped");
+           same(u.origin, "https://example.com", "origin");
+           same(u.pathname + u.search + u.hash, "/a/c?x=1%202#frag%20ment", "parts");
+           same(new URL("../d?q=1", "http://h:8080/a/b/c").href, "http://h:8080/a/d?q=1", "dot-dot");
+           same(new URL("/p", "http://h/a?x#y").href, "http://h/p", "absolute path");
+           same(new URL("?z=9", "http://h/a/b?x#y").href, "http://h/a/b?z=9", "query only");
+           same(new URL("#f", "http://h/a?x").href, "http://h/a?x#f", "fragment only");
+           same(new URL("//other/x", "https://h/a").href, "https://other/x", "scheme-relative");
+           same(new URL("HTTP://h/a b/é").href, "http://h/a%20b/%C3%A9", "encoded path");
+           same(new URL("file:///tmp/x").pathname, "/tmp/x", "file path");
+           same(new URL("file:///tmp/x").host, "", "file host");
+           same(new URL("mailto:a@b.c").pathname, "a@b.c", "opaque path");
+           const db = new URL("postgres://u:p@DB:5432/x");
+           same(`${db.username}/${db.password}/${db.host}`, "u/p/DB:5432", "non-special authority");
+           same(JSON.stringify({ u: new URL("http://h") }), '{"u":"http://h/"}', "toJSON");
+           for (const bad of ["not a url", "http://", "http://h:99999", "http://a b/"]) {
+             if (URL.canParse(bad)) throw new Error(`parsed ${bad}`);
+           }
+           same(URL.parse("/x"), null, "relative without base");
+           const q = new URL("http://h/p?a=1&b=2&a=3");
+           same(q.searchParams.getAll("a").join(), "1,3", "getAll");
+           q.searchParams.set("a", "x y");
+           same(q.href, "http://h/p?a=x+y&b=2", "set writes back");
+           q.searchParams.delete("b");
+           same(q.search, "?a=x+y", "delete writes back");
+           q.search = "?k=v&k=w";
+           same(q.searchParams.getAll("k").join(), "v,w", "search re-parses");
+           same(new URLSearchParams({ q: "rivet actors!", n: 1 }).toString(), "q=rivet+actors%21&n=1", "form encoding");
+           const p = new URLSearchParams("?a=%20b&c=d+e&bad=%zz");
+           same(p.get("a") + "|" + p.get("c") + "|" + p.get("bad"), " b|d e|%zz", "form decoding");
+           same([...new URLSearchParams([["b", "2"], ["a", "1"]])].map((e) => e.join("=")).join("&"), "b=2&a=1", "pairs");
+           const s = new URLSearchParams("z=1&a=2&z=0"); s.sort();
+           same(s.toString(), "a=2&z=1&z=0", "stable sort");
+           export default { actions: {} };
+        "##,
+    )])
+    .unwrap();
+}

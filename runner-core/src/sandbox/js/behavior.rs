@@ -25,6 +25,7 @@ pub(super) const PRELUDE: &str = concat!(
     include_str!("prelude.js"),
     include_str!("rivetkit.js"),
     include_str!("globals.js"),
+    include_str!("url.js"),
     include_str!("work.js")
 );
 /// Where the prelude leaves the bridge.

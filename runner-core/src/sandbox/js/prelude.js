@@ -10,6 +10,7 @@ export default function (host) {
 
   hardenArrays(host.isPlainArray);
   installGlobals(host.randomHex);
+  installUrl();
   // Captured now: actor code may replace the global.
   const clone = globalThis.structuredClone;
 
