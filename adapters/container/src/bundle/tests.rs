@@ -303,6 +303,22 @@ fn url_and_url_search_params_parse_resolve_and_serialize_as_browsers_do() {
            same([...new URLSearchParams([["b", "2"], ["a", "1"]])].map((e) => e.join("=")).join("&"), "b=2&a=1", "pairs");
            const s = new URLSearchParams("z=1&a=2&z=0"); s.sort();
            same(s.toString(), "a=2&z=1&z=0", "stable sort");
+           same(new URL("http://h\\a\\b?path=C:\\dir").href, "http://h/a/b?path=C:\\dir", "backslashes");
+           same(new URL("http://h/??a=1").searchParams.has("?a"), true, "a query keeps its own ?");
+           same(new URLSearchParams("q=%E2%9C%93%&r=%20x%zz").get("q") + "|" + new URLSearchParams("r=%20x%zz").get("r"), "✓%| x%zz", "escape runs");
+           const lone = new URLSearchParams(); lone.set("a", "\uD800");
+           same(lone.toString(), "a=%EF%BF%BD", "a lone surrogate");
+           const m = new URL("http://h:1/p?x=1");
+           m.port = "8080"; same(m.host, "h:8080", "port");
+           m.port = "80"; same(m.host, "h", "default port");
+           m.hostname = "Example.org"; same(m.href, "http://example.org/p?x=1", "hostname");
+           m.host = "a b"; same(m.host, "example.org", "an invalid host is ignored");
+           m.host = "other:9"; same(m.host, "other:9", "host");
+           m.protocol = "https"; same(m.href, "https://other:9/p?x=1", "protocol");
+           m.username = "me"; same(m.href, "https://me@other:9/p?x=1", "username");
+           m.href = "http://z/?k=v"; same(m.searchParams.get("k"), "v", "href re-reads the query");
+           let threw = false; try { m.href = "nope"; } catch (e) { threw = e instanceof TypeError; }
+           same(threw, true, "an invalid href throws a TypeError");
            export default { actions: {} };
         "##,
     )])

@@ -26,6 +26,16 @@ function installUrl() {
   const encodeQuery = (text, special) => encodeSet(text, special ? "\"#<>'" : '"#<>');
   const encodeFragment = (text) => encodeSet(text, '"<>`');
 
+  // Leading and trailing controls and spaces cut, by index (a regex anchored at the end
+  // backtracks quadratically on a long run of spaces followed by something else).
+  const trimControls = (text) => {
+    let start = 0;
+    let end = text.length;
+    while (start < end && text.charCodeAt(start) <= 0x20) start++;
+    while (end > start && text.charCodeAt(end - 1) <= 0x20) end--;
+    return text.slice(start, end);
+  };
+
   const removeDots = (segments) => {
     const out = [];
     segments.forEach((segment, i) => {
@@ -61,7 +71,7 @@ function installUrl() {
   // The parts of `input`: scheme, user, host, port, path segments (or an opaque path), query
   // and fragment, each already encoded; `base`'s parts resolve a relative one.
   const parse = (input, base) => {
-    const text = String(input).replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, "").replace(/[\t\n\r]/g, "");
+    const text = trimControls(String(input)).replace(/[\t\n\r]/g, "");
     const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(text);
     const url = { protocol: "", username: "", password: "", hostname: "", port: "", path: [], opaque: null, query: null, fragment: null };
     let rest;
@@ -74,7 +84,6 @@ function installUrl() {
       rest = text;
     }
     const special = url.protocol in SPECIAL;
-    if (special) rest = rest.replace(/\\/g, "/");
     const hashAt = rest.indexOf("#");
     if (hashAt >= 0) {
       url.fragment = encodeFragment(rest.slice(hashAt + 1));
@@ -85,6 +94,8 @@ function installUrl() {
       url.query = encodeQuery(rest.slice(queryAt + 1), special);
       rest = rest.slice(0, queryAt);
     }
+    // A special URL's path and authority take `\` for `/`; its query and fragment keep it.
+    if (special) rest = rest.replace(/\\/g, "/");
     const relative = !scheme || (special && base && base.protocol === url.protocol && !rest.startsWith("/"));
     if (rest.startsWith("//") || (special && scheme && !relative)) {
       // `file:` keeps the slash of its path (`file:///tmp` has an empty host); the other
@@ -107,7 +118,7 @@ function installUrl() {
         const port = Number(portMatch[1]);
         if (port > 65535) throw invalid(input);
         url.port = String(port) === SPECIAL[url.protocol] ? "" : String(port);
-      } else if (/:[^\]]*$/.test(hostPort) && !portMatch) {
+      } else if (!portMatch && hostPort.lastIndexOf(":") > hostPort.lastIndexOf("]")) {
         throw invalid(input);
       }
       url.hostname = parseHost(host, special && url.protocol !== "file:", input);
@@ -150,14 +161,18 @@ function installUrl() {
     encodeURIComponent(String(text))
       .replace(/%20/g, "+")
       .replace(/[!'()~]/g, (ch) => "%" + ch.charCodeAt(0).toString(16).toUpperCase());
-  const formDecode = (text) => {
-    const spaced = text.replace(/\+/g, " ");
-    try {
-      return decodeURIComponent(spaced);
-    } catch (e) {
-      return spaced;
-    }
-  };
+  // Each run of `%XX` escapes is decoded as UTF-8 on its own (a bad byte becomes U+FFFD); a
+  // `%` not followed by two hex digits stays as it is.
+  const formDecode = (text) =>
+    text
+      .replace(/\+/g, " ")
+      .replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) =>
+        new TextDecoder().decode(new Uint8Array(run.slice(1).split("%").map((hex) => parseInt(hex, 16)))),
+      );
+  // A string as a sequence of scalar values: a lone surrogate becomes U+FFFD (as WebIDL's
+  // USVString does), so encoding it cannot throw.
+  const scalar = (value) =>
+    String(value).replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
 
   const paramsOwner = new WeakMap();
   class URLSearchParams {
@@ -170,15 +185,16 @@ function installUrl() {
         for (const pair of pairs) {
           const entry = Array.from(pair);
           if (entry.length !== 2) throw new TypeError("URLSearchParams takes pairs of a name and a value");
-          this._list.push([String(entry[0]), String(entry[1])]);
+          this._list.push([scalar(entry[0]), scalar(entry[1])]);
         }
       } else {
-        this._parse(String(init));
+        this._parse(scalar(init), true);
       }
     }
-    _parse(text) {
+    // Reads `text` (a leading `?` dropped when `strip`: a URL's own query keeps it).
+    _parse(text, strip) {
       this._list = [];
-      for (const part of text.replace(/^\?/, "").split("&")) {
+      for (const part of (strip ? text.replace(/^\?/, "") : text).split("&")) {
         if (part === "") continue;
         const eq = part.indexOf("=");
         this._list.push(eq >= 0 ? [formDecode(part.slice(0, eq)), formDecode(part.slice(eq + 1))] : [formDecode(part), ""]);
@@ -192,7 +208,7 @@ function installUrl() {
       return this._list.length;
     }
     append(name, value) {
-      this._list.push([String(name), String(value)]);
+      this._list.push([scalar(name), scalar(value)]);
       this._changed();
     }
     delete(name, value) {
@@ -211,11 +227,11 @@ function installUrl() {
       return this._list.some(([k, v]) => k === String(name) && (value === undefined || v === String(value)));
     }
     set(name, value) {
-      const n = String(name);
+      const n = scalar(name);
       const at = this._list.findIndex(([k]) => k === n);
-      if (at < 0) this._list.push([n, String(value)]);
+      if (at < 0) this._list.push([n, scalar(value)]);
       else {
-        this._list[at][1] = String(value);
+        this._list[at][1] = scalar(value);
         this._list = this._list.filter(([k], i) => k !== n || i === at);
       }
       this._changed();
@@ -251,7 +267,8 @@ function installUrl() {
     constructor(input, base) {
       const baseParts = base === undefined ? null : base instanceof URL ? base._parts : parse(base, null);
       this._parts = parse(input instanceof URL ? input.href : input, baseParts);
-      this._params = new URLSearchParams(this._parts.query ?? "");
+      this._params = new URLSearchParams();
+      this._params._parse(this._parts.query ?? "", false);
       paramsOwner.set(this._params, this);
     }
     static canParse(input, base) {
@@ -269,23 +286,86 @@ function installUrl() {
         return null;
       }
     }
+    // Applies `change` to a copy of the parts and keeps the result if it parses again; an
+    // invalid value is ignored, as browsers do for every setter but `href`.
+    _assign(change) {
+      if (this._parts.opaque !== null) return;
+      const parts = { ...this._parts, path: this._parts.path.slice() };
+      change(parts);
+      const probe = Object.create(URL.prototype);
+      probe._parts = parts;
+      try {
+        this._replace(parse(probe.href, null));
+      } catch (e) {
+        // Ignored: the URL stays as it was.
+      }
+    }
+    _replace(parts) {
+      this._parts = parts;
+      this._params._parse(parts.query ?? "", false);
+    }
     get protocol() {
       return this._parts.protocol;
+    }
+    set protocol(value) {
+      const scheme = String(value).split(":")[0].toLowerCase();
+      if (!/^[a-z][a-z0-9+.-]*$/.test(scheme) || (scheme + ":" in SPECIAL) !== (this._parts.protocol in SPECIAL)) return;
+      this._assign((p) => {
+        p.protocol = scheme + ":";
+        if (p.port === SPECIAL[p.protocol]) p.port = "";
+      });
     }
     get username() {
       return this._parts.username;
     }
+    set username(value) {
+      this._assign((p) => {
+        p.username = encodeSet(scalar(value), '"#<>?`{}/:;=@[\\]^|');
+      });
+    }
     get password() {
       return this._parts.password;
+    }
+    set password(value) {
+      this._assign((p) => {
+        p.password = encodeSet(scalar(value), '"#<>?`{}/:;=@[\\]^|');
+      });
     }
     get hostname() {
       return this._parts.hostname;
     }
+    set hostname(value) {
+      const text = String(value);
+      if (/[:/?#@]/.test(text.replace(/^\[.*\]$/, ""))) return;
+      this._assign((p) => {
+        p.hostname = text;
+      });
+    }
     get port() {
       return this._parts.port;
     }
+    set port(value) {
+      const digits = /^\d*/.exec(String(value))[0];
+      this._assign((p) => {
+        p.port = digits === "" ? "" : String(Number(digits));
+      });
+    }
     get host() {
       return this._parts.port === "" ? this._parts.hostname : `${this._parts.hostname}:${this._parts.port}`;
+    }
+    set host(value) {
+      const text = String(value);
+      const colon = text.lastIndexOf(":");
+      if (/[/?#@]/.test(text)) return;
+      this._assign((p) => {
+        if (colon > text.lastIndexOf("]")) {
+          p.hostname = text.slice(0, colon);
+          const digits = /^\d*/.exec(text.slice(colon + 1))[0];
+          if (digits !== "") p.port = String(Number(digits));
+        } else {
+          p.hostname = text;
+        }
+      });
     }
     get origin() {
       return this._parts.protocol in SPECIAL && this._parts.protocol !== "file:"
@@ -308,7 +388,7 @@ function installUrl() {
     set search(value) {
       const text = String(value).replace(/^\?/, "");
       this._parts.query = text === "" ? null : encodeQuery(text, this._parts.protocol in SPECIAL);
-      this._params._parse(text);
+      this._params._parse(text, false);
     }
     get searchParams() {
       return this._params;
@@ -320,6 +400,9 @@ function installUrl() {
     set hash(value) {
       const text = String(value).replace(/^#/, "");
       this._parts.fragment = text === "" ? null : encodeFragment(text);
+    }
+    set href(value) {
+      this._replace(parse(value, null));
     }
     get href() {
       const p = this._parts;
