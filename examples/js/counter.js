@@ -48,9 +48,11 @@ export default actor({
     version: () => 1,
   },
 
-  onRequest: (c, request) => ({
-    status: 200,
-    headers: { "content-type": "text/plain" },
-    body: `count=${c.state.count} path=${request.path}\n`,
-  }),
+  // Raw HTTP under /request/*: a WinterTC Request in, a Response out, as in RivetKit.
+  onRequest: (c, request) => {
+    const url = new URL(request.url);
+    return new Response(`count=${c.state.count} path=${url.pathname}${url.search}\n`, {
+      headers: { "content-type": "text/plain" },
+    });
+  },
 });

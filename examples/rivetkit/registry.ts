@@ -2,10 +2,11 @@
 import { setup } from "rivetkit";
 import { chatRoom } from "./chat";
 import { clickCounter } from "./counter";
+import { notesApi } from "./notes";
 import { reminder } from "./reminder";
 import { todoList } from "./todo";
 import { workspace } from "./workspace";
 
 export const registry = setup({
-  use: { clickCounter, chatRoom, reminder, todoList, workspace },
+  use: { clickCounter, chatRoom, reminder, todoList, notesApi, workspace },
 });

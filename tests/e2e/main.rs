@@ -8,6 +8,7 @@ mod client_limits;
 mod connect;
 mod deploy;
 mod js;
+mod js_http;
 mod js_work;
 mod lambda;
 mod lifecycle;

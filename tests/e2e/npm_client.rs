@@ -79,6 +79,7 @@ async fn deploy_typescript(runner: &TestRunner) -> anyhow::Result<()> {
         "chatRoom",
         "reminder",
         "todoList",
+        "notesApi",
         "workspace",
     ] {
         anyhow::ensure!(stderr.contains(&format!("published `{name}`")), "{stderr}");

@@ -1,6 +1,7 @@
 // The official RivetKit client (npm rivetkit@2.3.19) against RivetKit actors written in
 // TypeScript (examples/rivetkit) and deployed with `rivet-runner deploy`: a counter with
-// connection state, a chat room, a scheduled reminder; in every encoding.
+// connection state, a chat room, a scheduled reminder, a to-do list on rivetkit/db, a raw HTTP
+// handler; in every encoding.
 //
 // Usage: node rivetkit-app.mjs ENGINE_URL
 import assert from "node:assert/strict";
@@ -71,6 +72,31 @@ for (const encoding of ["bare", "cbor", "json"]) {
     [["write tests", 1], ["ship", 0]],
     `${encoding}: execute returns rows`,
   );
+
+  // Notes: raw HTTP through `handle.fetch`, a Request in and Responses out.
+  const notes = client.notesApi.getOrCreate(key);
+  const listener = notes.connect();
+  const added = [];
+  listener.on("noteAdded", (note) => added.push(note.text));
+  await listener.count();
+  const post = (body) => notes.fetch("/notes", { method: "POST", headers: { "content-type": "application/json" }, body });
+  const created = await post(JSON.stringify({ text: "buy milk" }));
+  assert.equal(created.status, 201, `${encoding}: created`);
+  assert.equal(created.headers.get("location"), "/notes/1", `${encoding}: a header set by the handler`);
+  assert.deepEqual(await created.json(), { id: 1, text: "buy milk" });
+  assert.equal((await post(JSON.stringify({ text: "call ada" }))).status, 201);
+  const refused = await post("{}");
+  assert.equal(refused.status, 400, `${encoding}: the handler's own status`);
+  assert.equal(await refused.text(), "a note needs text");
+  const listed = await notes.fetch("/notes?limit=1");
+  assert.equal(listed.headers.get("content-type"), "application/json", `${encoding}: Response.json's type`);
+  assert.deepEqual(await listed.json(), [{ id: 1, text: "buy milk" }], `${encoding}: the query string`);
+  assert.equal((await notes.fetch("/notes/1", { method: "DELETE" })).status, 204);
+  assert.equal((await notes.fetch("/notes/1", { method: "DELETE" })).status, 404);
+  assert.equal((await notes.fetch("/elsewhere")).status, 404);
+  assert.equal(await notes.count(), 1, `${encoding}: an action sees what the handler wrote`);
+  await until(`${encoding}: noteAdded events`, () => added.length === 2);
+  await listener.dispose();
 
   await client.dispose();
   console.log(`rivetkit-app ${encoding}: ok`);

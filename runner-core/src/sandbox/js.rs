@@ -5,7 +5,8 @@
 //! ```js
 //! export default actor({
 //!   state: { count: 0 },                 // or createState(c, input) { return … }
-//!   onWake(c) {},                         // also onCreate(c, input), onSleep(c), onRequest(c, req)
+//!   onWake(c) {},                         // also onCreate(c, input), onSleep(c), …
+//!   onRequest: (c, request) => new Response("hi"), // raw HTTP: WinterTC Request and Response
 //!   actions: {
 //!     increment(c, amount = 1) {
 //!       c.state.count += amount;
@@ -26,6 +27,7 @@ mod conns;
 mod cron;
 mod event_loop;
 mod host;
+mod http;
 
 use std::sync::Arc;
 

@@ -26,6 +26,7 @@ pub(super) const PRELUDE: &str = concat!(
     include_str!("rivetkit.js"),
     include_str!("globals.js"),
     include_str!("url.js"),
+    include_str!("http.js"),
     include_str!("work.js")
 );
 /// Where the prelude leaves the bridge.
@@ -648,32 +649,15 @@ impl Behavior for JsBehavior {
         scope: &mut Scope<'_>,
         request: &RawRequest,
     ) -> Result<Option<RawResponse>, ActionError> {
-        let request = serde_json::json!({
-            "method": request.method,
-            "path": request.path,
-            "headers": request.headers,
-            "body": String::from_utf8_lossy(&request.body),
-        });
-        let output = self.call(
-            scope,
-            "onRequest",
-            "request",
-            (request.to_string(), String::new()),
-        )?;
-        #[derive(serde::Deserialize)]
-        struct Response {
-            status: u16,
-            headers: Vec<(String, String)>,
-            body: String,
-        }
-        let response: Option<Response> = serde_json::from_str(&output).map_err(|e| {
-            ActionError::new("actor", "invalid_response", format!("onRequest: {e}"))
-        })?;
-        Ok(response.map(|r| RawResponse {
-            status: r.status,
-            headers: r.headers.into_iter().collect(),
-            body: r.body.into_bytes(),
-        }))
+        let head = super::http::request_head(request);
+        self.live()?.host.bodies().inbound = Some(request.body.clone());
+        let output = self.call(scope, "onRequest", "request", (head, String::new()));
+        // Whatever the call left in the slots is not for the next one.
+        let body = match &self.live {
+            Some(live) => std::mem::take(&mut *live.host.bodies()).outbound,
+            None => None,
+        };
+        super::http::response(&output?, body)
     }
 
     fn pending(&self) -> Pending {

@@ -1,20 +1,20 @@
-//! The native functions behind a JavaScript actor's context (`c.db`, `c.files`, `c.fetch`…),
+//! The native functions behind a JavaScript actor's context (`c.db`, `c.files`, `c.broadcast`…),
 //! and the per-instance data they work on. They exchange JSON strings with the prelude;
 //! fallible ones answer `{"ok": …}` or `{"error": {group, code, message}}`, which the prelude
 //! turns into a value or a thrown error.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use rquickjs::{Ctx, Function, Object};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value as Json, json};
 
+use super::http::BodySlots;
 use crate::actor::{ActionError, ActorMeta, ConnTable, Effects, cbor_from_json, cbor_to_json};
 use crate::disk::Mount;
 use crate::sandbox::call::{self, CallGuard};
-use crate::sandbox::outbound::{Outbound, OutboundRequest};
+use crate::sandbox::outbound::Outbound;
 
 /// Everything one instance's native functions need.
 pub(super) struct JsHost {
@@ -27,6 +27,8 @@ pub(super) struct JsHost {
     /// The call's clock, and whether guest SQL runs (the SQL policy applies to it alone).
     pub(super) guard: Arc<CallGuard>,
     pub(super) outbound: Option<Outbound>,
+    /// Bodies crossing as bytes (`http.rs`).
+    pub(super) bodies: Mutex<BodySlots>,
 }
 
 impl JsHost {
@@ -43,6 +45,7 @@ impl JsHost {
             files_dir,
             guard,
             outbound,
+            bodies: Mutex::default(),
         }
     }
 
@@ -52,6 +55,10 @@ impl JsHost {
 
     pub(super) fn conns(&self) -> MutexGuard<'_, ConnTable> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn bodies(&self) -> MutexGuard<'_, BodySlots> {
+        self.bodies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn meta_json(&self) -> String {
@@ -138,11 +145,7 @@ pub(super) fn host_object<'js>(
         Function::new(ctx.clone(), move || h.effects().destroy_requested = true)?,
     )?;
     object.set("log", Function::new(ctx.clone(), log)?)?;
-    let h = host.clone();
-    object.set(
-        "fetch",
-        Function::new(ctx.clone(), move |request: String| fetch(&h, &request))?,
-    )?;
+    super::http::http_functions(ctx, &object, host)?;
     let h = host.clone();
     object.set(
         "readFile",
@@ -445,41 +448,6 @@ fn log(level: String, message: String) {
         "warn" => tracing::warn!(target: "actor", message),
         "error" => tracing::error!(target: "actor", message),
         _ => tracing::info!(target: "actor", message),
-    }
-}
-
-fn fetch(host: &JsHost, request: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Request {
-        method: String,
-        url: String,
-        headers: Vec<(String, String)>,
-        body: String,
-    }
-    let request: Request = match serde_json::from_str(request) {
-        Ok(request) => request,
-        Err(err) => return fail("actor", "fetch_invalid", err),
-    };
-    let request = OutboundRequest {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: request.body.into_bytes(),
-    };
-    let Some(outbound) = &host.outbound else {
-        let denied = crate::sandbox::outbound::FetchError::Denied(request.url);
-        return fail("actor", denied.code(), denied);
-    };
-    let started = Instant::now();
-    let result = outbound.fetch(request);
-    host.guard.clock.give_back(started.elapsed());
-    match result {
-        Ok(response) => ok(json!({
-            "status": response.status,
-            "headers": response.headers,
-            "body": String::from_utf8_lossy(&response.body),
-        })),
-        Err(err) => fail("actor", err.code(), err),
     }
 }
 

@@ -38,37 +38,8 @@ export default function (host) {
     return parsed.ok;
   };
 
-  class Response {
-    constructor(status, headers, body) {
-      this.status = status;
-      this.ok = status >= 200 && status < 300;
-      this.headers = headers;
-      this.body = body;
-    }
-    async text() {
-      return this.body;
-    }
-    async json() {
-      return JSON.parse(this.body);
-    }
-  }
-
-  // Outbound HTTP, for the origins the operator allows this namespace (denied otherwise).
-  const fetch = async (url, init) => {
-    const options = init || {};
-    const body = options.body === undefined ? "" : String(options.body);
-    const out = reply(
-      host.fetch(
-        JSON.stringify({
-          method: options.method || "GET",
-          url: String(url),
-          headers: Object.entries(options.headers || {}),
-          body,
-        }),
-      ),
-    );
-    return new Response(out.status, Object.fromEntries(out.headers), out.body);
-  };
+  // `Headers`, `Request`, `Response` and `fetch` (under the operator's outbound policy).
+  const http = installHttp(host, reply);
 
   const meta = () => JSON.parse(host.meta());
   let definition = null;
@@ -253,7 +224,7 @@ export default function (host) {
     // its data is deleted.
     destroy: () => host.destroy(),
     log: logger,
-    fetch,
+    fetch: http.fetch,
   };
 
   // Hook results may be promises (async hooks, awaited fetches): the runner drains the job
@@ -274,7 +245,6 @@ export default function (host) {
 
   globalThis.UserError = kit.UserError;
   globalThis.console = { log: logger.info, info: logger.info, warn: logger.warn, error: logger.error, debug: logger.debug };
-  globalThis.fetch = fetch;
   for (const [name, f] of Object.entries(work.globals)) globalThis[name] = f;
   globalThis.actor = kit.actor;
   globalThis.__rivetkitModule = kit.load;
@@ -450,22 +420,13 @@ export default function (host) {
       }
       return withVars(() => then(f(c, ...JSON.parse(argsJson)), encode));
     },
-    request(requestJson) {
+    // RivetKit's `onRequest(c, request)`: a WinterTC `Request` in, a `Response` out.
+    request(headJson) {
       if (typeof definition.onRequest !== "function") {
         return "null";
       }
-      const request = JSON.parse(requestJson);
-      return withVars(() => then(definition.onRequest(c, request), (response) => {
-        if (response === undefined || response === null) {
-          return "null";
-        }
-        return JSON.stringify({
-          status: response.status === undefined ? 200 : response.status,
-          headers: Object.entries(response.headers || {}),
-          body:
-            typeof response.body === "string" ? response.body : encode(response.body === undefined ? "" : response.body),
-        });
-      }));
+      const request = http.incoming(JSON.parse(headJson));
+      return withVars(() => then(definition.onRequest(c, request), http.outgoing));
     },
   };
   // The runner finds the bridge here on every call. Frozen and fixed, so actor code cannot
