@@ -3,7 +3,7 @@
 // and `c.conn`; `onConnect`/`onDisconnect` see `c.conns` without the leaving connection; a
 // connection's state lives across its actions and a failed action's change to it is undone;
 // `conn.send` reaches one connection; `conn.disconnect` closes it; an HTTP action runs on a
-// connection of its own.
+// connection of its own; a declared event's `canSubscribe` admits or refuses a subscription.
 //
 // Usage: node conns.mjs ENGINE_URL ACTOR_NAME
 import assert from "node:assert/strict";
@@ -104,6 +104,27 @@ for (const encoding of ["bare", "cbor", "json"]) {
   await until(`${encoding}: bob's socket closed`, () => bobClosed);
   await bob.dispose();
   await ada.dispose();
+
+  // A declared event's canSubscribe decides with c.conn, its state write kept; a refusal
+  // closes the connection with auth.forbidden, which fails its pending action.
+  const admin = as({ name: "admin" }).connect();
+  const secrets = [];
+  admin.on("secret", (text) => secrets.push(text));
+  assert.equal((await admin.me()).name, "admin");
+  await admin.tellSecret("psst");
+  await until(`${encoding}: admin hears the secret`, () => secrets.includes("psst"));
+  assert.equal(await admin.askedForSecret(), "admin", `${encoding}: canSubscribe's write is kept`);
+  const guest = as({ name: "guest" }).connect();
+  guest.on("secret", () => assert.fail(`${encoding}: a refused subscription delivered`));
+  const denied = await within(10000, "refused subscription", guest.me().then(
+    () => assert.fail(`${encoding}: a refused subscription left the connection open`),
+    (error) => error,
+  ));
+  assert.equal(denied.code, "forbidden", `${encoding}: canSubscribe refusal code`);
+  assert.equal(denied.group, "auth", `${encoding}: canSubscribe refusal group`);
+  await guest.dispose();
+  assert.equal(await admin.askedForSecret(), "guest");
+  await admin.dispose();
 
   // Every connection opened was closed; the one counting is the HTTP call's own.
   await until(`${encoding}: every connection closed`, async () => {

@@ -202,6 +202,9 @@ struct Member {
 pub struct LobbyState {
     connects: u32,
     disconnects: u32,
+    /// Who `can_subscribe` last saw asking for `secret`.
+    #[serde(default)]
+    asked_for_secret: Option<String>,
 }
 
 /// The native lobby: RivetKit's connections. `onBeforeConnect` refuses the token `bad`, each
@@ -274,6 +277,19 @@ impl Actor for Lobby {
         announce(ctx, "left")
     }
 
+    const HAS_CAN_SUBSCRIBE: bool = true;
+
+    /// Only `admin` hears `secret`; everyone hears the rest.
+    fn can_subscribe(ctx: &mut Ctx<'_, Self>, event: &str) -> Result<bool, ActionError> {
+        if event != "secret" {
+            return Ok(true);
+        }
+        let name = member(ctx)?.name;
+        let allowed = name == "admin";
+        ctx.state_mut().asked_for_secret = Some(name);
+        Ok(allowed)
+    }
+
     fn actions(actions: &mut Actions<Self>) {
         actions
             .add("me", |ctx: &mut Ctx<'_, Self>, (): ()| {
@@ -329,6 +345,12 @@ impl Actor for Lobby {
             })
             .add("hasConn", |ctx: &mut Ctx<'_, Self>, (): ()| {
                 Ok(ctx.conn().is_some())
+            })
+            .add("tellSecret", |ctx: &mut Ctx<'_, Self>, (text,): (String,)| {
+                ctx.broadcast("secret", &text)
+            })
+            .add("askedForSecret", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                Ok(ctx.state().asked_for_secret.clone())
             });
     }
 }
@@ -356,7 +378,19 @@ export default actor({
     c.state.disconnects += 1;
     announce(c, "left", conn);
   },
+  // RivetKit 2.3's declared events (what `event({ canSubscribe })` returns): only admin hears
+  // `secret`; undeclared events are open to all.
+  events: {
+    secret: {
+      canSubscribe: (c) => {
+        c.state.askedForSecret = c.conn.state.name;
+        return c.conn.state.name === "admin";
+      },
+    },
+  },
   actions: {
+    tellSecret: (c, text) => c.broadcast("secret", text),
+    askedForSecret: (c) => (c.state.askedForSecret === undefined ? null : c.state.askedForSecret),
     me: (c) => ({
       id: c.conn.id,
       params: c.conn.params === undefined ? null : c.conn.params,

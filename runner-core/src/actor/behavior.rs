@@ -106,6 +106,14 @@ pub(crate) trait Behavior: Send + 'static {
     fn disconnected(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
         Ok(())
     }
+    /// Whether subscribing runs actor code (RivetKit's `canSubscribe` on a declared event).
+    fn has_subscribe_hooks(&mut self) -> bool {
+        false
+    }
+    /// Whether the connection `scope.conns.current()` may subscribe to `event`.
+    fn can_subscribe(&mut self, _scope: &mut Scope<'_>, _event: &str) -> Result<bool, ActionError> {
+        Ok(true)
+    }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
     fn action(
         &mut self,
@@ -224,6 +232,14 @@ impl<A: Actor> Behavior for Native<A> {
 
     fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
         self.with_ctx(scope, A::on_state_change)
+    }
+
+    fn has_subscribe_hooks(&mut self) -> bool {
+        A::HAS_CAN_SUBSCRIBE
+    }
+
+    fn can_subscribe(&mut self, scope: &mut Scope<'_>, event: &str) -> Result<bool, ActionError> {
+        self.with_ctx(scope, |ctx| A::can_subscribe(ctx, event))
     }
 
     fn action(

@@ -97,6 +97,17 @@ pub trait Actor: Sized + Send + 'static {
         Ok(())
     }
 
+    /// Set to `true` where [`Actor::can_subscribe`] is defined: the runner calls it only then.
+    const HAS_CAN_SUBSCRIBE: bool = false;
+
+    /// RivetKit 2.3's `events: { name: event({ canSubscribe }) }`: whether [`Ctx::conn`] may
+    /// subscribe to `event` (set [`Actor::HAS_CAN_SUBSCRIBE`]). `false` refuses with
+    /// `auth.forbidden`, and the client's connection closes with it, as in RivetKit. Runs in a
+    /// transaction of its own, so what it writes is kept.
+    fn can_subscribe(_ctx: &mut Ctx<'_, Self>, _event: &str) -> Result<bool, ActionError> {
+        Ok(true)
+    }
+
     /// Registers the actor's actions.
     fn actions(actions: &mut Actions<Self>);
 

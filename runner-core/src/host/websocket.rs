@@ -220,9 +220,12 @@ async fn on_frame(actor: &ActorHandle, conn: ConnId, sink: &WsSink, data: &[u8])
                 Err(error) => sink.error(&error, Some(id)),
             }
         }
+        // A subscription refused (RivetKit's `canSubscribe`, or a limit) closes the connection
+        // with 1011 and `group.code`, as RivetKit does; the client fails its pending actions
+        // with that error.
         Ok(ConnectMessage::Subscribe { event, subscribe }) => {
             if let Err(error) = actor.subscribe(conn, event, subscribe).await {
-                sink.error(&error, None);
+                sink.close_with(1011, format!("{}.{}", error.group, error.code));
             }
         }
         Err(detail) => {

@@ -165,13 +165,16 @@ impl Instance {
         }
     }
 
+    /// Subscribes connection `id` to `event` (or unsubscribes it), within the limits; a
+    /// declared event's `canSubscribe` runs first, in a transaction for that connection, and
+    /// `false` refuses with RivetKit's `auth.forbidden`.
     pub(super) fn subscribe(
         &mut self,
-        conn: ConnId,
+        id: ConnId,
         event: String,
         on: bool,
     ) -> Result<(), ActionError> {
-        let Some(conn) = self.conns.get_mut(&conn) else {
+        let Some(conn) = self.conns.get_mut(&id) else {
             return Ok(());
         };
         if !on {
@@ -192,7 +195,18 @@ impl Instance {
                 format!("a connection subscribes to at most {MAX_SUBSCRIPTIONS} events"),
             ));
         }
-        conn.subscriptions.insert(event);
+        if self.behavior.has_subscribe_hooks() {
+            let allowed = self.transact_as(Some(id.clone()), |code, scope| {
+                code.can_subscribe(scope, &event)
+            })?;
+            if !allowed {
+                return Err(ActionError::new("auth", "forbidden", "Forbidden"));
+            }
+        }
+        // The hook may have disconnected it.
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.subscriptions.insert(event);
+        }
         Ok(())
     }
 }

@@ -46,8 +46,8 @@ pub(super) struct JsBehavior {
     /// The live instance holds `state` (not an older or newer one).
     live_has_state: bool,
     /// What the definition has, as read when it was first loaded (the same code defines the
-    /// same hooks every time): (`onStateChange`, connection hooks).
-    hooks: Option<(bool, bool)>,
+    /// same hooks every time).
+    hooks: Option<Hooks>,
     /// What the live instance has pending, as of its last call.
     pending: Pending,
 }
@@ -68,11 +68,11 @@ impl JsBehavior {
     }
 
     /// The definition's hooks; `None` if its instance cannot be made now.
-    fn hooks(&mut self) -> Option<(bool, bool)> {
+    fn hooks(&mut self) -> Option<Hooks> {
         if self.hooks.is_none()
             && let Ok(live) = self.live()
         {
-            self.hooks = Some((live.state_change_hook, live.conn_hooks));
+            self.hooks = Some(live.hooks);
         }
         self.hooks
     }
@@ -222,27 +222,38 @@ pub(super) struct Live {
     _code: JsCode,
     host: Arc<JsHost>,
     memory_bytes: usize,
-    /// The definition has `onStateChange`.
-    state_change_hook: bool,
-    /// The definition has connection hooks (or a connection state).
-    conn_hooks: bool,
+    /// The optional hooks the definition has.
+    hooks: Hooks,
+}
+
+/// Which optional hooks a definition has, so that calls the actor does not define cost nothing.
+#[derive(Debug, Clone, Copy)]
+struct Hooks {
+    /// `onStateChange`.
+    state_change: bool,
+    /// `onBeforeConnect`, `connState`/`createConnState`, `onConnect`, `onDisconnect`.
+    conn: bool,
+    /// A declared event's `canSubscribe`.
+    subscribe: bool,
 }
 
 impl Live {
     /// A new runtime running `code`'s module, the module's top level under the time limit.
     pub(super) fn new(code: &JsCode, host: Arc<JsHost>) -> Result<Self, ActionError> {
-        let (runtime, context, (state_change_hook, conn_hooks)) =
-            load(code, &host, |namespace, bridge| {
-                bridge
-                    .get::<_, Function>("define")?
-                    .call::<_, ()>((namespace, code.name.as_str()))?;
-                // Recorded by the bridge when the module defined the actor: no actor code runs.
-                let has = |name: &str| bridge.get::<_, Function>(name)?.call::<_, bool>(());
-                Ok((has("hasStateChangeHook")?, has("hasConnHooks")?))
-            })?;
+        let (runtime, context, hooks) = load(code, &host, |namespace, bridge| {
+            bridge
+                .get::<_, Function>("define")?
+                .call::<_, ()>((namespace, code.name.as_str()))?;
+            // Recorded by the bridge when the module defined the actor: no actor code runs.
+            let has = |name: &str| bridge.get::<_, Function>(name)?.call::<_, bool>(());
+            Ok(Hooks {
+                state_change: has("hasStateChangeHook")?,
+                conn: has("hasConnHooks")?,
+                subscribe: has("hasSubscribeHooks")?,
+            })
+        })?;
         Ok(Self {
-            state_change_hook,
-            conn_hooks,
+            hooks,
             context,
             _runtime: runtime,
             _code: code.clone(),
@@ -563,7 +574,7 @@ impl Behavior for JsBehavior {
     }
 
     fn has_state_change_hook(&mut self) -> bool {
-        self.hooks().is_some_and(|(state_change, _)| state_change)
+        self.hooks().is_some_and(|hooks| hooks.state_change)
     }
 
     fn state_changed(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
@@ -574,7 +585,23 @@ impl Behavior for JsBehavior {
     // Unknown (the instance cannot be made) counts as having them: the hooks' call then fails
     // and refuses the connection, rather than admitting it past `onBeforeConnect`.
     fn has_conn_hooks(&mut self) -> bool {
-        self.hooks().is_none_or(|(_, conn_hooks)| conn_hooks)
+        self.hooks().is_none_or(|hooks| hooks.conn)
+    }
+
+    // Unknown counts as having them, for the same reason.
+    fn has_subscribe_hooks(&mut self) -> bool {
+        self.hooks().is_none_or(|hooks| hooks.subscribe)
+    }
+
+    fn can_subscribe(&mut self, scope: &mut Scope<'_>, event: &str) -> Result<bool, ActionError> {
+        let output = self.call(
+            scope,
+            "canSubscribe",
+            "canSubscribe",
+            (event.to_owned(), String::new()),
+        )?;
+        serde_json::from_str(&output)
+            .map_err(|e| ActionError::internal(format!("canSubscribe answered {output:?}: {e}")))
     }
 
     fn before_connect(&mut self, scope: &mut Scope<'_>, params: &[u8]) -> Result<(), ActionError> {

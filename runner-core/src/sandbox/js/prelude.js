@@ -50,6 +50,8 @@ export default function (host) {
   let vars = undefined;
   let varsMade = false;
   let stateChangeHook = false;
+  // Whether a declared event has RivetKit's `canSubscribe`, as read when it was defined.
+  let subscribeHooks = false;
   // Marked made only once made: a `createVars` that fails is tried again by the next call.
   const makeVars = () => {
     if (typeof definition.createVars === "function") {
@@ -227,6 +229,15 @@ export default function (host) {
     fetch: http.fetch,
   };
 
+  // An event declaration's `canSubscribe`, if any (a schema such as zod's has none).
+  const canSubscribeOf = (events, name) => {
+    if (events === null || typeof events !== "object" || !Object.prototype.hasOwnProperty.call(events, name)) {
+      return undefined;
+    }
+    const declared = events[name];
+    return declared !== null && typeof declared === "object" ? declared.canSubscribe : undefined;
+  };
+
   // Hook results may be promises (async hooks, awaited fetches): the runner drains the job
   // queue until they settle, since every host call completes synchronously.
   const then = (value, f) => (value instanceof Promise ? value.then(f) : f(value));
@@ -307,6 +318,9 @@ export default function (host) {
         throw new TypeError("`run` must be a function, or an object with a `run` function");
       }
       stateChangeHook = typeof value.onStateChange === "function";
+      subscribeHooks =
+        value.events !== null && typeof value.events === "object" &&
+        Object.keys(value.events).some((name) => typeof canSubscribeOf(value.events, name) === "function");
       connHooks =
         ["onBeforeConnect", "onConnect", "onDisconnect", "createConnState"].some(
           (name) => typeof value[name] === "function",
@@ -322,6 +336,19 @@ export default function (host) {
     connStates,
     hasConnHooks() {
       return connHooks;
+    },
+    hasSubscribeHooks() {
+      return subscribeHooks;
+    },
+    // RivetKit 2.3's `events: { name: event({ canSubscribe(c) }) }`: whether `c.conn` may
+    // subscribe to `name` ("true"/"false"). Undeclared events, and those without the hook, may.
+    canSubscribe(name) {
+      const check = canSubscribeOf(definition.events, name);
+      if (typeof check !== "function") return "true";
+      return withVars(() => then(check(c), (allowed) => {
+        if (typeof allowed !== "boolean") throw new TypeError("canSubscribe must return a boolean");
+        return JSON.stringify(allowed);
+      }));
     },
     // RivetKit's `onBeforeConnect(c, params)`: a throw refuses the connection.
     beforeConnect(paramsJson) {
