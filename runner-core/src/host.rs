@@ -5,6 +5,7 @@ mod callbacks;
 mod control;
 mod fetch;
 mod lifecycle;
+mod raw_socket;
 mod websocket;
 
 use std::collections::HashMap;

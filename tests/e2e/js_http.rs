@@ -1,6 +1,7 @@
-//! JavaScript actors' HTTP as RivetKit code writes it, started directly (no engine):
-//! `onRequest(c, request)` with a WinterTC `Request` and `Response` (bytes both ways), and
-//! `fetch` with `Headers` and bodies through the operator's outbound policy.
+//! JavaScript actors' HTTP and WebSockets as RivetKit code writes them, started directly (no
+//! engine): `onRequest(c, request)` with a WinterTC `Request` and `Response` (bytes both ways),
+//! `fetch` with `Headers` and bodies through the operator's outbound policy, and
+//! `onWebSocket(c, websocket)`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ export default actor({
         return new Response(JSON.stringify({ list: [...h], bad }), { headers: h });
       }
       case "/empty": return new Response(null, { status: 204 });
+      case "/method": return new Response(`${request.method} ${request.url}`);
+      case "/surrogate": return new Response("a\uD800b", { headers: { "content-length": "999", "x-name": "café" } });
       case "/redirect": return Response.redirect("https://example.com/next", 307);
       case "/plain": return { status: 200, headers: {}, body: "a plain object" };
       case "/refuse": throw new UserError("no teapots", { code: "teapot" });
@@ -176,6 +179,30 @@ async fn on_request_takes_a_request_and_answers_a_response_with_bytes_both_ways(
     );
     assert_eq!(headers.headers["a"], "1, 3");
 
+    let traced = send(
+        &actor,
+        "TRACE",
+        "/method",
+        &[("x-rivet-internal-original-request-url", "not a url")],
+        b"",
+    )
+    .await?;
+    assert_eq!(
+        text(&traced),
+        "TRACE http://127.0.0.1/method",
+        "a client's method and a bad original URL do not fail the request"
+    );
+    let surrogate = send(&actor, "GET", "/surrogate", &[], b"").await?;
+    assert_eq!(
+        surrogate.body,
+        "a\u{FFFD}b".as_bytes(),
+        "a lone surrogate is U+FFFD"
+    );
+    assert_eq!(surrogate.headers["x-name"], "café");
+    assert!(
+        !surrogate.headers.contains_key("content-length"),
+        "framing headers are the runner's"
+    );
     let empty = send(&actor, "GET", "/empty", &[], b"").await?;
     assert_eq!((empty.status, empty.body.len()), (204, 0));
     let redirect = send(&actor, "GET", "/redirect", &[], b"").await?;
@@ -206,7 +233,7 @@ async fn on_request_takes_a_request_and_answers_a_response_with_bytes_both_ways(
 
     assert_eq!(
         call(&actor, "hits", json!([])).await?,
-        json!(9),
+        json!(11),
         "a request that fails has its writes undone"
     );
     actor.stop(false).await.map_err(anyhow::Error::msg)?;
@@ -248,5 +275,188 @@ async fn fetch_sends_a_request_object_and_reads_the_response() -> anyhow::Result
         "a string body's type"
     );
     actor.stop(false).await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+const SOCKETS: &str = r#"
+export default actor({
+  state: { connectionCount: 0, messageCount: 0, lastClose: null },
+  onBeforeConnect: (c, params) => {
+    if (params && params.deny) throw new UserError("not you", { code: "denied" });
+  },
+  onWebSocket(c, ws) {
+    c.state.connectionCount += 1;
+    ws.send(JSON.stringify({ type: "welcome", count: c.state.connectionCount,
+                             path: new URL(c.request.url).pathname, url: ws.url, open: ws.readyState === ws.OPEN }));
+    ws.addEventListener("message", (event) => {
+      c.state.messageCount += 1;
+      if (typeof event.data !== "string") return ws.send(new Uint8Array(event.data).reverse());
+      if (event.data === "close") return ws.close(4001, "bye");
+      if (event.data === "spin") for (;;) {}
+      ws.send(event.data);
+    });
+    ws.onclose = (event) => {
+      c.state.connectionCount -= 1;
+      c.state.lastClose = [event.code, event.reason];
+    };
+  },
+  actions: { stats: (c) => c.state },
+});
+"#;
+
+/// What a raw WebSocket's client received.
+#[derive(Default)]
+struct SocketClient(
+    std::sync::Mutex<Vec<(Vec<u8>, bool)>>,
+    std::sync::Mutex<Option<u16>>,
+);
+
+impl runner_core::actor::ConnSink for SocketClient {
+    fn event(&self, _: &str, _: &[u8]) {}
+    fn close(&self, _: &str) {}
+    fn frame(&self, data: &[u8], binary: bool) {
+        self.0.lock().unwrap().push((data.to_vec(), binary));
+    }
+    fn close_with(&self, code: u16, _: &str) {
+        *self.1.lock().unwrap() = Some(code);
+    }
+}
+
+impl SocketClient {
+    fn frames(&self) -> Vec<(Vec<u8>, bool)> {
+        self.0.lock().unwrap().clone()
+    }
+    fn closed(&self) -> Option<u16> {
+        *self.1.lock().unwrap()
+    }
+}
+
+fn socket_request(path: &str) -> RawRequest {
+    RawRequest {
+        method: "GET".to_owned(),
+        path: path.to_owned(),
+        headers: HashMap::new(),
+        body: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_websocket_echoes_text_and_binary_and_hears_closes_with_its_writes_kept()
+-> anyhow::Result<()> {
+    let runtime = JsRuntime::new(SandboxLimits {
+        call_time: std::time::Duration::from_millis(300),
+        ..SandboxLimits::default()
+    })?;
+    let dir = tempfile::tempdir()?;
+    let actor = start_actor(
+        js_factory(&runtime, "sockets", SOCKETS),
+        &ActorStore::new(dir.path()),
+        "s1",
+    )
+    .await?;
+
+    let client = Arc::new(SocketClient::default());
+    let conn = actor
+        .open_socket(
+            client.clone(),
+            Vec::new(),
+            socket_request("/websocket/room?x=1"),
+        )
+        .await?;
+    let welcome: Value = serde_json::from_slice(&client.frames()[0].0)?;
+    assert_eq!(
+        welcome,
+        json!({"type": "welcome", "count": 1, "path": "/websocket/room",
+               "url": "ws://127.0.0.1/websocket/room?x=1", "open": true})
+    );
+    actor
+        .socket_message(conn.clone(), b"hello".to_vec(), false)
+        .await;
+    actor
+        .socket_message(conn.clone(), vec![1, 2, 3], true)
+        .await;
+    assert_eq!(
+        client.frames()[1..],
+        [(b"hello".to_vec(), false), (vec![3, 2, 1], true)],
+        "text echoes as text, binary as binary"
+    );
+    let stats = call(&actor, "stats", json!([])).await?;
+    assert_eq!(
+        (&stats["connectionCount"], &stats["messageCount"]),
+        (&json!(1), &json!(2)),
+        "a listener's writes are kept"
+    );
+    actor.close_socket(conn, 1000, "done".to_owned()).await;
+    let stats = call(&actor, "stats", json!([])).await?;
+    assert_eq!(
+        (&stats["connectionCount"], &stats["lastClose"]),
+        (&json!(0), &json!([1000, "done"]))
+    );
+
+    // The actor closes one itself: the client gets its code, the close listener runs.
+    let closer = Arc::new(SocketClient::default());
+    let conn = actor
+        .open_socket(closer.clone(), Vec::new(), socket_request("/websocket/"))
+        .await?;
+    actor.socket_message(conn, b"close".to_vec(), false).await;
+    assert_eq!(closer.closed(), Some(4001));
+    let stats = call(&actor, "stats", json!([])).await?;
+    assert_eq!(stats["lastClose"], json!([4001, "bye"]));
+
+    // onBeforeConnect refuses it like a connection.
+    let params = runner_tests::sandbox::cbor(&json!({"deny": true}));
+    let refused = actor
+        .open_socket(
+            Arc::new(SocketClient::default()),
+            params,
+            socket_request("/websocket/"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "denied", "{refused}");
+
+    // A listener past the time limit: its sandbox is replaced and forgets the socket, which is
+    // closed rather than left deaf.
+    let spinner = Arc::new(SocketClient::default());
+    let conn = actor
+        .open_socket(spinner.clone(), Vec::new(), socket_request("/websocket/"))
+        .await?;
+    actor
+        .socket_message(conn.clone(), b"spin".to_vec(), false)
+        .await;
+    actor.socket_message(conn, b"hello?".to_vec(), false).await;
+    assert_eq!(
+        spinner.closed(),
+        Some(1011),
+        "a socket the sandbox lost is closed"
+    );
+    // Its close listener went with the old sandbox: the count it kept stays as it was.
+    assert_eq!(
+        call(&actor, "stats", json!([])).await?["connectionCount"],
+        json!(1)
+    );
+    actor.stop(false).await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_websocket_to_an_actor_without_on_websocket_is_refused() -> anyhow::Result<()> {
+    let runtime = JsRuntime::new(SandboxLimits::default())?;
+    let dir = tempfile::tempdir()?;
+    let actor = start_actor(
+        js_factory(&runtime, "http", HTTP),
+        &ActorStore::new(dir.path()),
+        "n1",
+    )
+    .await?;
+    let err = actor
+        .open_socket(
+            Arc::new(SocketClient::default()),
+            Vec::new(),
+            socket_request("/websocket/"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "not_found", "{err}");
     Ok(())
 }

@@ -114,6 +114,38 @@ pub(crate) trait Behavior: Send + 'static {
     fn can_subscribe(&mut self, _scope: &mut Scope<'_>, _event: &str) -> Result<bool, ActionError> {
         Ok(true)
     }
+    /// Whether the code handles raw WebSockets (RivetKit's `onWebSocket`).
+    fn has_socket_handler(&mut self) -> bool {
+        false
+    }
+    /// `onWebSocket(c, websocket)` for the raw WebSocket of `scope.conns.current()`, opened by
+    /// `request` (its path and headers).
+    fn socket_opened(
+        &mut self,
+        _scope: &mut Scope<'_>,
+        _request: &RawRequest,
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
+    /// A message from the current connection's client; `false` when the code no longer knows
+    /// the socket (a sandbox replaced after a limit lost its listeners).
+    fn socket_message(
+        &mut self,
+        _scope: &mut Scope<'_>,
+        _data: &[u8],
+        _binary: bool,
+    ) -> Result<bool, ActionError> {
+        Ok(true)
+    }
+    /// The current connection's WebSocket closed with `code` and `reason`.
+    fn socket_closed(
+        &mut self,
+        _scope: &mut Scope<'_>,
+        _code: u16,
+        _reason: &str,
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
     fn action(
         &mut self,
@@ -236,6 +268,37 @@ impl<A: Actor> Behavior for Native<A> {
 
     fn has_subscribe_hooks(&mut self) -> bool {
         A::HAS_CAN_SUBSCRIBE
+    }
+
+    fn has_socket_handler(&mut self) -> bool {
+        A::HAS_ON_WEBSOCKET
+    }
+
+    fn socket_opened(
+        &mut self,
+        scope: &mut Scope<'_>,
+        request: &RawRequest,
+    ) -> Result<(), ActionError> {
+        self.with_ctx(scope, |ctx| A::on_websocket(ctx, request))
+    }
+
+    fn socket_message(
+        &mut self,
+        scope: &mut Scope<'_>,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<bool, ActionError> {
+        self.with_ctx(scope, |ctx| A::on_websocket_message(ctx, data, binary))
+            .map(|()| true)
+    }
+
+    fn socket_closed(
+        &mut self,
+        scope: &mut Scope<'_>,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), ActionError> {
+        self.with_ctx(scope, |ctx| A::on_websocket_close(ctx, code, reason))
     }
 
     fn can_subscribe(&mut self, scope: &mut Scope<'_>, event: &str) -> Result<bool, ActionError> {

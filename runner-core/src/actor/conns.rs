@@ -46,6 +46,16 @@ pub(crate) struct Conn {
     pub(crate) params: Vec<u8>,
     /// The connection's state as CBOR; empty while undefined.
     pub(crate) state: Vec<u8>,
+    /// Set for a raw WebSocket (RivetKit's `onWebSocket`) rather than a client connection.
+    pub(crate) socket: Option<SocketEnd>,
+}
+
+/// A raw WebSocket's side of a connection: how it closed, once it has.
+#[derive(Debug, Default)]
+pub(crate) struct SocketEnd {
+    /// How it closed, once it has: the code and reason of whichever side closed it first
+    /// (the client, or the actor's `close`); `None` while open.
+    pub(crate) closed: Option<(u16, String)>,
 }
 
 impl Conn {
@@ -55,6 +65,15 @@ impl Conn {
             subscriptions: HashSet::new(),
             params,
             state: Vec::new(),
+            socket: None,
+        }
+    }
+
+    /// A raw WebSocket's connection.
+    pub(crate) fn socket(sink: Arc<dyn ConnSink>, params: Vec<u8>) -> Self {
+        Self {
+            socket: Some(SocketEnd::default()),
+            ..Self::new(sink, params)
         }
     }
 }
@@ -194,6 +213,13 @@ impl ConnTable {
     /// The connection that is leaving, if any.
     pub(crate) fn leaving_id(&self) -> Option<ConnId> {
         self.leaving.as_ref().map(|(id, _)| id.clone())
+    }
+
+    /// The socket side of the connection that is leaving, if it is a raw WebSocket.
+    pub(crate) fn leaving_socket(&self) -> Option<&SocketEnd> {
+        self.leaving
+            .as_ref()
+            .and_then(|(_, conn)| conn.socket.as_ref())
     }
 
     /// Forgets the connection that was leaving.

@@ -47,8 +47,19 @@ pub(crate) enum To {
 pub(crate) enum Outgoing {
     /// An event (CBOR argument list).
     Event { to: To, name: String, args: Vec<u8> },
-    /// Closes a connection (RivetKit's `conn.disconnect(reason)`).
-    Disconnect { conn: ConnId, reason: String },
+    /// Closes a connection (RivetKit's `conn.disconnect(reason)`, a raw WebSocket's
+    /// `close(code, reason)`).
+    Disconnect {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// A message on a raw WebSocket (`websocket.send`).
+    Frame {
+        conn: ConnId,
+        data: Vec<u8>,
+        binary: bool,
+    },
 }
 
 /// The longest close reason a WebSocket carries (its close frame holds 123 bytes of reason).
@@ -121,7 +132,12 @@ impl Effects {
 
     /// Closes connection `conn` once what the call sent before has left.
     /// The reason is cut to what a close frame carries.
-    pub(crate) fn disconnect(&mut self, conn: ConnId, mut reason: String) {
+    pub(crate) fn disconnect(&mut self, conn: ConnId, reason: String) {
+        self.close_with(conn, 1000, reason);
+    }
+
+    /// [`Self::disconnect`] with a close code (a raw WebSocket's `close(code, reason)`).
+    pub(crate) fn close_with(&mut self, conn: ConnId, code: u16, mut reason: String) {
         if reason.len() > MAX_CLOSE_REASON_BYTES {
             let mut end = MAX_CLOSE_REASON_BYTES;
             while !reason.is_char_boundary(end) {
@@ -130,7 +146,13 @@ impl Effects {
             reason.truncate(end);
         }
         let bytes = conn.len() + reason.len();
-        self.push(bytes, Outgoing::Disconnect { conn, reason });
+        self.push(bytes, Outgoing::Disconnect { conn, code, reason });
+    }
+
+    /// Queues a message for raw WebSocket `conn`, for after the commit.
+    pub(crate) fn frame(&mut self, conn: ConnId, data: Vec<u8>, binary: bool) {
+        let bytes = conn.len() + data.len();
+        self.push(bytes, Outgoing::Frame { conn, data, binary });
     }
 
     fn push_event(&mut self, to: To, name: String, args: Vec<u8>) {
@@ -402,6 +424,58 @@ impl<A: Actor> Ctx<'_, A> {
     /// `conn.disconnect(reason)`); [`Actor::on_disconnect`] then runs for it.
     pub fn disconnect(&mut self, conn: &str, reason: &str) {
         self.effects.disconnect(conn.into(), reason.to_owned());
+    }
+
+    /// Sends a message on raw WebSocket `conn` (one [`Actor::on_websocket`] accepted) after the
+    /// call commits: text (`binary` false; it must be UTF-8) or binary. Past the call's event
+    /// limits the call fails.
+    pub fn socket_send(
+        &mut self,
+        conn: &str,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), ActionError> {
+        self.check_socket(conn)?;
+        if !binary && std::str::from_utf8(data).is_err() {
+            return Err(ActionError::new(
+                "actor",
+                "invalid_websocket_message",
+                "a text message must be UTF-8",
+            ));
+        }
+        self.effects.frame(conn.into(), data.to_vec(), binary);
+        match &self.effects.overflow {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes raw WebSocket `conn` with `code` (1000, or 3000 to 4999) and `reason` after the
+    /// call commits and what it sent has left; [`Actor::on_websocket_close`] and
+    /// [`Actor::on_disconnect`] then run for it.
+    pub fn socket_close(&mut self, conn: &str, code: u16, reason: &str) -> Result<(), ActionError> {
+        self.check_socket(conn)?;
+        if code != 1000 && !(3000..=4999).contains(&code) {
+            return Err(ActionError::new(
+                "actor",
+                "invalid_close_code",
+                format!("a WebSocket is closed with 1000 or 3000 to 4999, not {code}"),
+            ));
+        }
+        self.effects
+            .close_with(conn.into(), code, reason.to_owned());
+        Ok(())
+    }
+
+    fn check_socket(&self, conn: &str) -> Result<(), ActionError> {
+        match self.conns.get(conn) {
+            Some(found) if found.socket.is_some() => Ok(()),
+            _ => Err(ActionError::new(
+                "actor",
+                "not_a_websocket",
+                format!("`{conn}` is not an open raw WebSocket of this actor"),
+            )),
+        }
     }
 
     /// Asks the engine to destroy this actor once the action commits (RivetKit's `c.destroy()`):

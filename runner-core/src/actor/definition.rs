@@ -108,6 +108,38 @@ pub trait Actor: Sized + Send + 'static {
         Ok(true)
     }
 
+    /// Set to `true` where [`Actor::on_websocket`] is defined: raw WebSockets reach the actor
+    /// only then (without it they are refused with `actor.not_found`).
+    const HAS_ON_WEBSOCKET: bool = false;
+
+    /// RivetKit's `onWebSocket(c, websocket)`: a client opened a raw WebSocket on
+    /// `request.path` (any actor path but `/connect`), after the connection hooks admitted it.
+    /// The socket is [`Ctx::conn`]; send on it with [`Ctx::socket_send`] and close it with
+    /// [`Ctx::socket_close`]. An error closes it with 1011 and the error's `group.code`.
+    fn on_websocket(_ctx: &mut Ctx<'_, Self>, _request: &RawRequest) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// A message from the client of raw WebSocket [`Ctx::conn`]: text (`binary` false) or
+    /// binary. Runs in a transaction of its own; an error is logged and the socket stays open.
+    fn on_websocket_message(
+        _ctx: &mut Ctx<'_, Self>,
+        _data: &[u8],
+        _binary: bool,
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// Raw WebSocket [`Ctx::conn`] closed with `code` and `reason` (1000 and no reason when the
+    /// actor or its stop closed it); [`Actor::on_disconnect`] runs next.
+    fn on_websocket_close(
+        _ctx: &mut Ctx<'_, Self>,
+        _code: u16,
+        _reason: &str,
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
+
     /// Registers the actor's actions.
     fn actions(actions: &mut Actions<Self>);
 

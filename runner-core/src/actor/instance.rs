@@ -237,6 +237,25 @@ impl Instance {
                 let _ = reply.send(self.subscribe(conn, event, subscribe));
             }
             Work::ConnClose { conn } => self.drop_conn(&conn, false),
+            Work::SocketOpen {
+                sink,
+                params,
+                request,
+                reply,
+            } => {
+                let opened = self.open_socket(sink, params, &request);
+                self.deliver(Output::Opened(reply, opened));
+            }
+            Work::SocketMessage {
+                conn,
+                data,
+                binary,
+                reply,
+            } => {
+                self.socket_message(conn, &data, binary);
+                let _ = reply.send(());
+            }
+            Work::SocketClose { conn, code, reason } => self.close_socket(conn, code, reason),
         }
     }
 
@@ -390,15 +409,17 @@ impl Instance {
             self.gate.hold(self.replica.latest(), output);
             self.settle();
         } else {
-            output.send(&mut Delivery::new(&self.conns, &mut self.closing));
+            output.send(&mut Delivery::new(&mut self.conns, &mut self.closing));
         }
     }
 
     /// Releases (or fails) held outputs according to the shipper's progress.
     fn settle(&mut self) {
         let status = self.replica.status();
-        self.gate
-            .settle(&status, &mut Delivery::new(&self.conns, &mut self.closing));
+        self.gate.settle(
+            &status,
+            &mut Delivery::new(&mut self.conns, &mut self.closing),
+        );
         if status.fenced && !self.sleep_requested {
             tracing::warn!("a newer generation owns this actor: stopping");
             self.request_sleep();
@@ -605,7 +626,7 @@ impl Instance {
             Ok(()) if !effects.events.is_empty() => {
                 connections::address(&self.conns, &mut effects.events);
                 Output::Events(effects.events)
-                    .send(&mut Delivery::new(&self.conns, &mut self.closing));
+                    .send(&mut Delivery::new(&mut self.conns, &mut self.closing));
             }
             Ok(()) => {}
             Err(err) => tracing::warn!(error = %err, what, "hook failed; its events are dropped"),

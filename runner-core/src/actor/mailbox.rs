@@ -15,6 +15,12 @@ pub trait ConnSink: Send + Sync {
     fn event(&self, name: &str, args: &[u8]);
     /// Closes the connection because the actor is going away.
     fn close(&self, reason: &str);
+    /// Delivers a raw WebSocket's message, text or binary.
+    fn frame(&self, _data: &[u8], _binary: bool) {}
+    /// Closes the connection with `code` (a raw WebSocket's `close(code, reason)`).
+    fn close_with(&self, _code: u16, reason: &str) {
+        self.close(reason);
+    }
 }
 
 /// Why an actor's stop did not save its data.
@@ -88,6 +94,23 @@ pub(crate) enum Work {
     },
     ConnClose {
         conn: ConnId,
+    },
+    SocketOpen {
+        sink: Arc<dyn ConnSink>,
+        params: Vec<u8>,
+        request: RawRequest,
+        reply: oneshot::Sender<Result<ConnId, ActionError>>,
+    },
+    SocketMessage {
+        conn: ConnId,
+        data: Vec<u8>,
+        binary: bool,
+        reply: oneshot::Sender<()>,
+    },
+    SocketClose {
+        conn: ConnId,
+        code: u16,
+        reason: String,
     },
 }
 
@@ -231,6 +254,47 @@ impl ActorHandle {
     /// Forgets a closed connection.
     pub async fn close_conn(&self, conn: ConnId) {
         let _ = self.send(Work::ConnClose { conn }).await;
+    }
+
+    /// Opens a raw WebSocket (RivetKit's `onWebSocket`) for `request` (its path and headers)
+    /// with `params` (CBOR, empty for none): the connection hooks run, then the handler. Its
+    /// messages go to `sink`. Refused like a connection, or with `actor.not_found` when the
+    /// actor has no handler.
+    pub async fn open_socket(
+        &self,
+        sink: Arc<dyn ConnSink>,
+        params: Vec<u8>,
+        request: RawRequest,
+    ) -> Result<ConnId, ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Work::SocketOpen {
+            sink,
+            params,
+            request,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Hands a message from raw WebSocket `conn`'s client to the actor; resolves once it was
+    /// handled, so messages are handled in order.
+    pub async fn socket_message(&self, conn: ConnId, data: Vec<u8>, binary: bool) {
+        let (reply, rx) = oneshot::channel();
+        let work = Work::SocketMessage {
+            conn,
+            data,
+            binary,
+            reply,
+        };
+        if self.send(work).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Raw WebSocket `conn`'s client closed it with `code` and `reason`.
+    pub async fn close_socket(&self, conn: ConnId, code: u16, reason: String) {
+        let _ = self.send(Work::SocketClose { conn, code, reason }).await;
     }
 
     /// Stops the actor: saves and closes its data (or prepares it for deletion if `destroy`).

@@ -1,5 +1,6 @@
-//! The `/connect` WebSocket: a stateful client connection that calls actions and receives
-//! events it subscribed to.
+//! The actor's WebSockets: `/connect`, a stateful client connection that calls actions and
+//! receives events it subscribed to, and on any other path a raw WebSocket for the actor's own
+//! `onWebSocket` handler (as RivetKit routes them).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,14 +33,14 @@ enum Phase {
 }
 
 /// Sends frames to one client in its encoding.
-struct WsSink {
+pub(super) struct WsSink {
     sender: WebSocketSender,
     encoding: Encoding,
     phase: Mutex<Phase>,
 }
 
 impl WsSink {
-    fn new(sender: WebSocketSender, encoding: Encoding) -> Self {
+    pub(super) fn new(sender: WebSocketSender, encoding: Encoding) -> Self {
         Self {
             sender,
             encoding,
@@ -59,6 +60,11 @@ impl WsSink {
             Ok(frame) => frame,
             Err(err) => return tracing::error!(error = %err, "encode websocket frame"),
         };
+        self.send_frame(data, binary);
+    }
+
+    /// Sends a frame as is, once the socket is open.
+    fn send_frame(&self, data: Vec<u8>, binary: bool) {
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Opening { close: Some(_), .. } | Phase::Closed => {}
@@ -74,16 +80,20 @@ impl WsSink {
 
     /// The socket is open: `first` goes out, then what waited, then a close that waited.
     fn open(&self, first: &ToClient<'_>) {
-        let first = match encode_to_client(self.encoding, first) {
-            Ok(frame) => frame,
-            Err(err) => return tracing::error!(error = %err, "encode websocket frame"),
-        };
+        match encode_to_client(self.encoding, first) {
+            Ok(frame) => self.flush(Some(frame)),
+            Err(err) => tracing::error!(error = %err, "encode websocket frame"),
+        }
+    }
+
+    /// The socket is open: `first` (if any) goes out, then what waited, then a close that
+    /// waited.
+    pub(super) fn flush(&self, first: Option<(Vec<u8>, bool)>) {
         let mut phase = self.phase();
         let Phase::Opening { frames, close } = std::mem::replace(&mut *phase, Phase::Open) else {
             return;
         };
-        self.sender.send(first.0, first.1);
-        for (data, binary) in frames {
+        for (data, binary) in first.into_iter().chain(frames) {
             self.sender.send(data, binary);
         }
         if let Some((code, reason)) = close {
@@ -93,7 +103,7 @@ impl WsSink {
     }
 
     /// Closes the socket, after what was sent before; at once if it is open.
-    fn close_with(&self, code: u16, reason: String) {
+    pub(super) fn close_with(&self, code: u16, reason: String) {
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Opening { close, .. } => {
@@ -121,6 +131,14 @@ impl ConnSink for WsSink {
     fn close(&self, reason: &str) {
         self.close_with(1000, reason.to_owned());
     }
+
+    fn frame(&self, data: &[u8], binary: bool) {
+        self.send_frame(data.to_vec(), binary);
+    }
+
+    fn close_with(&self, code: u16, reason: &str) {
+        WsSink::close_with(self, code, reason.to_owned());
+    }
 }
 
 pub(super) async fn open(
@@ -131,7 +149,7 @@ pub(super) async fn open(
 ) -> anyhow::Result<WebSocketHandler> {
     let actor = actor.ok_or_else(|| anyhow::anyhow!("actor not found on this runner"))?;
     if route_path(path) != ActorRoute::Connect {
-        anyhow::bail!("no websocket route for `{path}`; only /connect is supported");
+        return Ok(super::raw_socket::open(actor, path, headers, sender).await);
     }
     let encoding = Encoding::from_name(subprotocol_value(headers, "rivet_encoding."));
     let sink = Arc::new(WsSink::new(sender, encoding));
@@ -193,7 +211,7 @@ fn refused(sink: Arc<WsSink>, error: ActionError) -> WebSocketHandler {
 
 /// The client's connection params: the `rivet_conn_params.` subprotocol entry, the
 /// percent-encoded JSON RivetKit's clients send, as CBOR (empty when absent).
-fn conn_params(headers: &HashMap<String, String>) -> Result<Vec<u8>, ActionError> {
+pub(super) fn conn_params(headers: &HashMap<String, String>) -> Result<Vec<u8>, ActionError> {
     let Some(encoded) = subprotocol_value(headers, "rivet_conn_params.") else {
         return Ok(Vec::new());
     };
@@ -224,8 +242,10 @@ async fn on_frame(actor: &ActorHandle, conn: ConnId, sink: &WsSink, data: &[u8])
         // with 1011 and `group.code`, as RivetKit does; the client fails its pending actions
         // with that error.
         Ok(ConnectMessage::Subscribe { event, subscribe }) => {
-            if let Err(error) = actor.subscribe(conn, event, subscribe).await {
+            if let Err(error) = actor.subscribe(conn.clone(), event, subscribe).await {
                 sink.close_with(1011, format!("{}.{}", error.group, error.code));
+                // Gone for the actor at once, not when the gateway echoes the close.
+                actor.close_conn(conn).await;
             }
         }
         Err(detail) => {

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::actor::behavior::{Behavior, Scope};
 use crate::actor::conns::{Conn, ConnId, ConnTable, MAX_CONN_PARAMS_BYTES, new_conn_id};
 use crate::actor::context::{Effects, Outgoing, To};
-use crate::actor::definition::ActionError;
+use crate::actor::definition::{ActionError, RawRequest};
 use crate::actor::gate::Deliver;
 use crate::actor::mailbox::{Caller, ConnSink};
 use crate::rt::Instant;
@@ -66,6 +67,76 @@ impl Instance {
         sink: Arc<dyn ConnSink>,
         params: Vec<u8>,
     ) -> Result<ConnId, ActionError> {
+        self.admit(Conn::new(sink, params))
+    }
+
+    /// Opens a raw WebSocket: a connection as [`Self::open_conn`] opens one, then RivetKit's
+    /// `onWebSocket(c, websocket)` in a transaction of its own. A handler that fails closes it
+    /// again (the client sees 1011 and the error's `group.code`).
+    pub(super) fn open_socket(
+        &mut self,
+        sink: Arc<dyn ConnSink>,
+        params: Vec<u8>,
+        request: &RawRequest,
+    ) -> Result<ConnId, ActionError> {
+        if !self.behavior.has_socket_handler() {
+            return Err(ActionError::new(
+                "actor",
+                "not_found",
+                "this actor has no WebSocket handler (onWebSocket)",
+            ));
+        }
+        let id = self.admit(Conn::socket(sink, params))?;
+        let opened = self.transact_as(Some(id.clone()), |code, scope| {
+            code.socket_opened(scope, request)
+        });
+        if let Err(error) = opened {
+            self.drop_conn(&id, false);
+            return Err(error);
+        }
+        Ok(id)
+    }
+
+    /// A message from raw WebSocket `id`'s client, handled in a transaction for that
+    /// connection. A handler's failure is logged; a socket the code no longer knows (its
+    /// sandbox was replaced after a limit) is closed.
+    pub(super) fn socket_message(&mut self, id: ConnId, data: &[u8], binary: bool) {
+        if !self
+            .conns
+            .get(&id)
+            .is_some_and(|conn| conn.socket.is_some())
+        {
+            return;
+        }
+        let handled = self.transact_as(Some(id.clone()), |code, scope| {
+            code.socket_message(scope, data, binary)
+        });
+        match handled {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Some(conn) = self.conns.get(&id) {
+                    conn.sink.close_with(1011, "actor.websocket_lost");
+                }
+                self.drop_conn(&id, false);
+            }
+            Err(error) => tracing::warn!(error = %error, "a WebSocket message handler failed"),
+        }
+    }
+
+    /// Raw WebSocket `id`'s client closed it: its `close` event, then `onDisconnect`.
+    pub(super) fn close_socket(&mut self, id: ConnId, code: u16, reason: String) {
+        if let Some(socket) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|conn| conn.socket.as_mut())
+        {
+            socket.closed.get_or_insert((code, reason));
+        }
+        self.drop_conn(&id, false);
+    }
+
+    /// Lists `conn` through the connection hooks (see [`Self::open_conn`]).
+    fn admit(&mut self, conn: Conn) -> Result<ConnId, ActionError> {
         if self.conns.len() >= MAX_CONNECTIONS {
             return Err(ActionError::new(
                 "actor",
@@ -73,7 +144,7 @@ impl Instance {
                 format!("this actor already has {MAX_CONNECTIONS} connections"),
             ));
         }
-        if params.len() > MAX_CONN_PARAMS_BYTES {
+        if conn.params.len() > MAX_CONN_PARAMS_BYTES {
             return Err(ActionError::new(
                 "actor",
                 "conn_params_too_large",
@@ -81,7 +152,6 @@ impl Instance {
             ));
         }
         let id = new_conn_id();
-        let conn = Conn::new(sink, params);
         if !self.behavior.has_conn_hooks() {
             self.conns.insert(id.clone(), conn);
             self.conns.commit();
@@ -108,18 +178,42 @@ impl Instance {
         }
     }
 
-    /// `onDisconnect` for the connection that is leaving.
+    /// A raw WebSocket's `close` event, then `onDisconnect`, for the connection that is
+    /// leaving, each in a transaction of its own.
     fn run_disconnect_hook(&mut self, discard: bool) {
-        if !self.behavior.has_conn_hooks() {
-            return;
-        }
+        let socket_close = self.conns.leaving_socket().map(|socket| {
+            // Closed by the actor's stop: a normal closure.
+            socket.closed.clone().unwrap_or((1000, String::new()))
+        });
         let leaving = self.conns.leaving_id();
+        if let Some((code, reason)) = socket_close {
+            self.run_leaving(
+                leaving.clone(),
+                discard,
+                "the WebSocket close handler",
+                |c, s| c.socket_closed(s, code, &reason),
+            );
+        }
+        if self.behavior.has_conn_hooks() {
+            self.run_leaving(leaving, discard, "on_disconnect", |c, s| c.disconnected(s));
+        }
+    }
+
+    /// Runs `hook` for the leaving connection `leaving`: discarded on destroy, else committed
+    /// (a failure is logged).
+    fn run_leaving(
+        &mut self,
+        leaving: Option<ConnId>,
+        discard: bool,
+        what: &'static str,
+        hook: impl FnOnce(&mut dyn Behavior, &mut Scope<'_>) -> Result<(), ActionError>,
+    ) {
         if discard {
             self.conns.set_current(leaving);
-            self.run_discarded("on_disconnect", |code, scope| code.disconnected(scope));
+            self.run_discarded(what, hook);
             self.conns.set_current(None);
-        } else if let Err(err) = self.transact_as(leaving, |code, scope| code.disconnected(scope)) {
-            tracing::warn!(error = %err, "on_disconnect failed");
+        } else if let Err(err) = self.transact_as(leaving, hook) {
+            tracing::warn!(error = %err, "{what} failed");
         }
     }
 
@@ -195,7 +289,8 @@ impl Instance {
                 format!("a connection subscribes to at most {MAX_SUBSCRIPTIONS} events"),
             ));
         }
-        if self.behavior.has_subscribe_hooks() {
+        // Asked again for an event it has, the hook does not run again.
+        if self.behavior.has_subscribe_hooks() && !conn.subscriptions.contains(&event) {
             let allowed = self.transact_as(Some(id.clone()), |code, scope| {
                 code.can_subscribe(scope, &event)
             })?;
@@ -215,12 +310,12 @@ impl Instance {
 /// connection, disconnects by closing the transport (their `onDisconnect` runs next, from
 /// `closing`).
 pub(super) struct Delivery<'a> {
-    conns: &'a ConnTable,
+    conns: &'a mut ConnTable,
     closing: &'a mut Vec<ConnId>,
 }
 
 impl<'a> Delivery<'a> {
-    pub(super) fn new(conns: &'a ConnTable, closing: &'a mut Vec<ConnId>) -> Self {
+    pub(super) fn new(conns: &'a mut ConnTable, closing: &'a mut Vec<ConnId>) -> Self {
         Self { conns, closing }
     }
 }
@@ -250,9 +345,25 @@ impl Deliver for Delivery<'_> {
                     }
                 }
             }
-            Outgoing::Disconnect { conn: id, reason } => {
-                if let Some(conn) = self.conns.get(&id) {
-                    conn.sink.close(&reason);
+            Outgoing::Frame {
+                conn: id,
+                data,
+                binary,
+            } => {
+                if let Some(conn) = self.conns.reachable(&id) {
+                    conn.sink.frame(&data, binary);
+                }
+            }
+            Outgoing::Disconnect {
+                conn: id,
+                code,
+                reason,
+            } => {
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.sink.close_with(code, &reason);
+                    if let Some(socket) = &mut conn.socket {
+                        socket.closed.get_or_insert((code, reason));
+                    }
                     if !self.closing.contains(&id) {
                         self.closing.push(id);
                     }
@@ -353,7 +464,7 @@ mod tests {
         let late = subscribed(&mut table, "late", "news");
         let mut closing = Vec::new();
         for outgoing in effects.events {
-            Delivery::new(&table, &mut closing).deliver(outgoing);
+            Delivery::new(&mut table, &mut closing).deliver(outgoing);
         }
         let seen = early.0.lock().unwrap().clone();
         assert_eq!(seen[0], "news");

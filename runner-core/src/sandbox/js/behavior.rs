@@ -27,6 +27,7 @@ pub(super) const PRELUDE: &str = concat!(
     include_str!("globals.js"),
     include_str!("url.js"),
     include_str!("http.js"),
+    include_str!("sockets.js"),
     include_str!("work.js")
 );
 /// Where the prelude leaves the bridge.
@@ -134,6 +135,8 @@ impl JsBehavior {
         };
         let limit = self.code.limits.call_time;
         let live = self.live()?;
+        // What an earlier call left for the runner is not this call's answer.
+        live.host.bodies().outbound = None;
         *live.host.effects() = std::mem::take(scope.effects);
         *live.host.conns() = std::mem::take(scope.conns);
         {
@@ -160,6 +163,8 @@ impl JsBehavior {
         }
         *scope.effects = std::mem::take(&mut *live.host.effects());
         *scope.conns = std::mem::take(&mut *live.host.conns());
+        // What was left for this call to take is not for the next.
+        live.host.bodies().inbound = None;
         // An instance past a limit may have an inconsistent heap, one that cannot say what it
         // has pending cannot be driven, and one left awaiting a timer too far away would finish
         // the failed call later, in a turn: the next call gets a new instance, and the work
@@ -235,6 +240,8 @@ struct Hooks {
     conn: bool,
     /// A declared event's `canSubscribe`.
     subscribe: bool,
+    /// `onWebSocket`.
+    socket: bool,
 }
 
 impl Live {
@@ -250,6 +257,7 @@ impl Live {
                 state_change: has("hasStateChangeHook")?,
                 conn: has("hasConnHooks")?,
                 subscribe: has("hasSubscribeHooks")?,
+                socket: has("hasSocketHandler")?,
             })
         })?;
         Ok(Self {
@@ -593,6 +601,54 @@ impl Behavior for JsBehavior {
         self.hooks().is_none_or(|hooks| hooks.subscribe)
     }
 
+    // Unknown counts as having one: the call then fails and closes the socket with its error.
+    fn has_socket_handler(&mut self) -> bool {
+        self.hooks().is_none_or(|hooks| hooks.socket)
+    }
+
+    fn socket_opened(
+        &mut self,
+        scope: &mut Scope<'_>,
+        request: &RawRequest,
+    ) -> Result<(), ActionError> {
+        let head = super::http::request_head(request);
+        self.call(scope, "onWebSocket", "socketOpen", (head, String::new()))
+            .map(drop)
+    }
+
+    fn socket_message(
+        &mut self,
+        scope: &mut Scope<'_>,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<bool, ActionError> {
+        self.live()?.host.bodies().inbound = Some(data.to_vec());
+        let output = self.call(
+            scope,
+            "a WebSocket message listener",
+            "socketMessage",
+            (binary.to_string(), String::new()),
+        )?;
+        serde_json::from_str(&output)
+            .map_err(|e| ActionError::internal(format!("socketMessage answered: {e}")))
+    }
+
+    fn socket_closed(
+        &mut self,
+        scope: &mut Scope<'_>,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), ActionError> {
+        let close = serde_json::json!({ "code": code, "reason": reason }).to_string();
+        self.call(
+            scope,
+            "a WebSocket close listener",
+            "socketClose",
+            (close, String::new()),
+        )
+        .map(drop)
+    }
+
     fn can_subscribe(&mut self, scope: &mut Scope<'_>, event: &str) -> Result<bool, ActionError> {
         let output = self.call(
             scope,
@@ -679,9 +735,8 @@ impl Behavior for JsBehavior {
         let head = super::http::request_head(request);
         self.live()?.host.bodies().inbound = Some(request.body.clone());
         let output = self.call(scope, "onRequest", "request", (head, String::new()));
-        // Whatever the call left in the slots is not for the next one.
         let body = match &self.live {
-            Some(live) => std::mem::take(&mut *live.host.bodies()).outbound,
+            Some(live) => live.host.bodies().outbound.take(),
             None => None,
         };
         super::http::response(&output?, body)

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use rquickjs::{Ctx, Function, Object};
+use rquickjs::{Ctx, Function, Object, TypedArray};
 use serde_json::{Value as Json, json};
 
 use crate::actor::{ActionError, ConnTable, cbor_from_json, cbor_to_json};
 
-use super::host::JsHost;
+use super::host::{JsHost, fail};
+use super::http::copy_bytes;
 
 /// Adds the connection functions to the prelude's `host` object.
 pub(super) fn conn_functions<'js>(
@@ -70,7 +71,56 @@ pub(super) fn conn_functions<'js>(
             h.effects().disconnect(id.into(), reason);
         })?,
     )?;
+    socket_functions(ctx, object, host)
+}
+
+/// `socketSend` and `socketClose`, behind a raw WebSocket's `send` and `close`.
+fn socket_functions<'js>(
+    ctx: &Ctx<'js>,
+    object: &Object<'js>,
+    host: &Arc<JsHost>,
+) -> rquickjs::Result<()> {
+    let h = host.clone();
+    object.set(
+        "socketSend",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: String, data: TypedArray<'js, u8>, binary: bool| {
+                let data = copy_bytes(&ctx, &data)?;
+                if let Err(reply) = check_socket(&h, &id) {
+                    return Ok(reply);
+                }
+                let mut effects = h.effects();
+                effects.frame(id.into(), data, binary);
+                Ok::<_, rquickjs::Error>(match &effects.overflow {
+                    Some(err) => fail(&err.group, &err.code, &err.message),
+                    None => OK.to_owned(),
+                })
+            },
+        )?,
+    )?;
+    let h = host.clone();
+    object.set(
+        "socketClose",
+        Function::new(ctx.clone(), move |id: String, code: u16, reason: String| {
+            if let Err(reply) = check_socket(&h, &id) {
+                return reply;
+            }
+            h.effects().close_with(id.into(), code, reason);
+            OK.to_owned()
+        })?,
+    )?;
     Ok(())
+}
+
+const OK: &str = r#"{"ok":null}"#;
+
+/// Refuses an id that is not an open raw WebSocket of the actor's.
+fn check_socket(host: &JsHost, id: &str) -> Result<(), String> {
+    match host.conns().get(id) {
+        Some(conn) if conn.socket.is_some() => Ok(()),
+        _ => Err(fail("actor", "not_a_websocket", "the WebSocket is closed")),
+    }
 }
 
 /// A connection as the prelude builds its `Conn` from: id, params, state (JSON; `null` for

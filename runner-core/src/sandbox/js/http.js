@@ -11,13 +11,23 @@ function installHttp(host, reply) {
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
   const REDIRECT_STATUS = [301, 302, 303, 307, 308];
-  const encodeUtf8 = (text) => new Uint8Array(host.encodeUtf8(String(text)));
+  // Captured now: actor code may replace the globals later.
+  const U8 = Uint8Array;
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const arrayFrom = Array.from;
+  const toWellFormed = String.prototype.toWellFormed;
+  const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+  // A lone surrogate becomes U+FFFD, as UTF-8 encoding does in browsers.
+  const wellFormed = (text) =>
+    typeof toWellFormed === "function" ? toWellFormed.call(text) : text.replace(LONE_SURROGATE, "\uFFFD");
+  const encodeUtf8 = (text) => new U8(host.encodeUtf8(wellFormed(String(text))));
   const decodeUtf8 = (bytes) => host.decodeUtf8(bytes);
 
   const isHttpSpace = (code) => code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
   const headerName = (name) => {
     const text = String(name);
-    if (!TOKEN.test(text)) throw new TypeError(`Invalid header name: ${JSON.stringify(text.slice(0, 100))}`);
+    if (!TOKEN.test(text)) throw new TypeError(`Invalid header name: ${stringify(text.slice(0, 100))}`);
     return text.toLowerCase();
   };
   // Trimmed of HTTP whitespace by index; NUL, CR, LF and characters past U+00FF are refused.
@@ -30,7 +40,7 @@ function installHttp(host, reply) {
     for (let i = start; i < end; i++) {
       const code = text.charCodeAt(i);
       if (code === 0 || code === 0x0a || code === 0x0d || code > 0xff) {
-        throw new TypeError(`Invalid header value: ${JSON.stringify(text.slice(0, 100))}`);
+        throw new TypeError(`Invalid header value: ${stringify(text.slice(0, 100))}`);
       }
     }
     return text.slice(start, end);
@@ -50,7 +60,7 @@ function installHttp(host, reply) {
         for (const [name, values] of listOf(init)) listOf(this).set(name, values.slice());
       } else if (typeof init === "object" && typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
-          const entry = Array.from(pair);
+          const entry = arrayFrom(pair);
           if (entry.length !== 2) throw new TypeError("Headers: each pair must have a name and a value");
           this.append(entry[0], entry[1]);
         }
@@ -87,17 +97,17 @@ function installHttp(host, reply) {
     entries() {
       const list = listOf(this);
       const out = [];
-      for (const name of Array.from(list.keys()).sort()) {
+      for (const name of arrayFrom(list.keys()).sort()) {
         if (name === "set-cookie") for (const value of list.get(name)) out.push([name, value]);
         else out.push([name, list.get(name).join(", ")]);
       }
       return out.values();
     }
     keys() {
-      return Array.from(this.entries(), ([name]) => name).values();
+      return arrayFrom(this.entries(), ([name]) => name).values();
     }
     values() {
-      return Array.from(this.entries(), ([, value]) => value).values();
+      return arrayFrom(this.entries(), ([, value]) => value).values();
     }
     forEach(callback, thisArg) {
       for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this);
@@ -152,11 +162,14 @@ function installHttp(host, reply) {
     if (init instanceof URLSearchParams) {
       return { bytes: encodeUtf8(init.toString()), type: "application/x-www-form-urlencoded;charset=UTF-8" };
     }
-    if (init instanceof ArrayBuffer) return { bytes: new Uint8Array(init.slice(0)), type: null };
+    if (init instanceof ArrayBuffer) return { bytes: new U8(init.slice(0)), type: null };
     if (ArrayBuffer.isView(init)) {
-      return { bytes: new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), type: null };
+      return { bytes: new U8(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), type: null };
     }
     if (streamTakes.has(init)) return { bytes: streamTakes.get(init)(), type: null };
+    if (typeof init === "object" && (typeof init.getReader === "function" || typeof init.stream === "function")) {
+      throw new TypeError("this body type is not supported here (no ReadableStream or Blob): pass a string or bytes");
+    }
     return { bytes: encodeUtf8(String(init)), type: "text/plain;charset=UTF-8" };
   };
 
@@ -172,7 +185,7 @@ function installHttp(host, reply) {
     body.take = () => {
       if (body.used) throw new TypeError("Body is unusable: Body has already been read");
       body.used = true;
-      return body.bytes === null ? new Uint8Array(0) : body.bytes;
+      return body.bytes === null ? new U8(0) : body.bytes;
     };
     bodies.set(holder, body);
   };
@@ -198,7 +211,7 @@ function installHttp(host, reply) {
       return decodeUtf8(await consume(this));
     }
     async json() {
-      return JSON.parse(await this.text());
+      return parse(await this.text());
     }
   }
   const cloneBody = (from, to) => {
@@ -209,14 +222,18 @@ function installHttp(host, reply) {
 
   const FORBIDDEN_METHODS = ["CONNECT", "TRACE", "TRACK"];
   const NORMALIZED_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
-  const normalizeMethod = (method) => {
+  // `incoming`: a request a client sent may use a method a script may not.
+  const normalizeMethod = (method, incoming) => {
     const text = String(method);
-    if (!TOKEN.test(text)) throw new TypeError(`Invalid method: ${JSON.stringify(text.slice(0, 100))}`);
+    if (!TOKEN.test(text)) throw new TypeError(`Invalid method: ${stringify(text.slice(0, 100))}`);
     const upper = text.toUpperCase();
-    if (FORBIDDEN_METHODS.includes(upper)) throw new TypeError(`Forbidden method: ${text}`);
+    if (!incoming && FORBIDDEN_METHODS.includes(upper)) throw new TypeError(`Forbidden method: ${text}`);
     return NORMALIZED_METHODS.includes(upper) ? upper : text;
   };
 
+  // Passed as a third argument by the runner alone, for what a script cannot construct: an
+  // error response, a fetched response's URL and type, a request a client sent.
+  const INTERNAL = {};
   const requests = new WeakMap();
   const requestOf = (request) => {
     const fields = requests.get(request);
@@ -224,12 +241,14 @@ function installHttp(host, reply) {
     return fields;
   };
   class Request extends Body {
-    constructor(input, init = {}) {
+    constructor(input, init = {}, internal = undefined) {
       super();
       const options = init === null || init === undefined ? {} : init;
+      const incoming = internal !== undefined && internal.token === INTERNAL;
       const source = input instanceof Request ? input : null;
       const url = source ? source.url : new URL(String(input)).href;
-      const method = options.method !== undefined ? normalizeMethod(options.method) : source ? source.method : "GET";
+      const method =
+        options.method !== undefined ? normalizeMethod(options.method, incoming) : source ? source.method : "GET";
       const headers = new Headers(options.headers !== undefined ? options.headers : source ? source.headers : undefined);
       let bytes = null;
       if (options.body !== undefined && options.body !== null) {
@@ -243,7 +262,8 @@ function installHttp(host, reply) {
         throw new TypeError("Request with GET/HEAD method cannot have body.");
       }
       const signal = options.signal || (source ? source.signal : new AbortController().signal);
-      requests.set(this, { url, method, headers, signal, redirect: options.redirect || "follow" });
+      const redirect = options.redirect || (source ? source.redirect : "follow");
+      requests.set(this, { url, method, headers, signal, redirect });
       setBody(this, bytes);
     }
     get url() {
@@ -263,7 +283,11 @@ function installHttp(host, reply) {
     }
     clone() {
       const fields = requestOf(this);
-      const copy = new Request(fields.url, { method: fields.method, headers: fields.headers, signal: fields.signal });
+      const copy = new Request(
+        fields.url,
+        { method: fields.method, headers: fields.headers, signal: fields.signal, redirect: fields.redirect },
+        { token: INTERNAL },
+      );
       cloneBody(this, copy);
       return copy;
     }
@@ -272,9 +296,6 @@ function installHttp(host, reply) {
     }
   }
 
-  // Passed as a third argument by the runner alone, for what a script cannot construct: an
-  // error response, and a fetched response's URL and type.
-  const INTERNAL = {};
   const responses = new WeakMap();
   const responseOf = (response) => {
     const fields = responses.get(response);
@@ -306,7 +327,7 @@ function installHttp(host, reply) {
       setBody(this, extracted.bytes);
     }
     static json(data, init = {}) {
-      const text = JSON.stringify(data);
+      const text = stringify(data);
       if (text === undefined) throw new TypeError("Response.json: the value cannot be serialized as JSON");
       const headers = new Headers(init && init.headers);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
@@ -360,13 +381,21 @@ function installHttp(host, reply) {
   const fetch = async (input, init) => {
     const request = new Request(input, init);
     if (request.signal.aborted) throw request.signal.reason;
-    const head = reply(
-      host.fetch(
-        JSON.stringify({ method: request.method, url: request.url, headers: Array.from(request.headers.entries()) }),
-        await request.bytes(),
-      ),
+    const sent = host.fetch(
+      stringify({ method: request.method, url: request.url, headers: arrayFrom(request.headers.entries()) }),
+      await request.bytes(),
     );
-    const bytes = new Uint8Array(host.takeBody());
+    let head;
+    try {
+      head = reply(sent);
+    } catch (error) {
+      // A network failure is a `TypeError`, as `fetch` has it; the runner's code stays on it.
+      const failure = new TypeError(error.message);
+      failure.group = error.group;
+      failure.code = error.code;
+      throw failure;
+    }
+    const bytes = new U8(host.takeBody());
     const status = head.status;
     const body = NULL_BODY_STATUS.includes(status) || request.method === "HEAD" ? null : bytes;
     return new Response(body, { status, headers: head.headers }, { token: INTERNAL, url: request.url, type: "basic" });
@@ -382,10 +411,10 @@ function installHttp(host, reply) {
     // The `Request` RivetKit's `onRequest` gets: `{method, url, headers}` from the runner, and
     // the body it holds.
     incoming(head) {
-      const bytes = new Uint8Array(host.takeBody());
+      const bytes = new U8(host.takeBody());
       const method = head.method.toUpperCase();
       const body = method === "GET" || method === "HEAD" || bytes.length === 0 ? null : bytes;
-      return new Request(head.url, { method, headers: head.headers, body });
+      return new Request(head.url, { method, headers: head.headers, body }, { token: INTERNAL });
     },
     // What `onRequest` answered, for the runner: the body handed over as bytes, the rest as
     // JSON. Anything Response-like will do, as in RivetKit (a status, headers with `entries()`
@@ -396,10 +425,10 @@ function installHttp(host, reply) {
         typeof response.arrayBuffer === "function" && response.headers !== null &&
         typeof response.headers === "object" && typeof response.headers.entries === "function";
       if (!like) throw new TypeError("onRequest handler must return a Response");
-      const head = { status: response.status, headers: Array.from(response.headers.entries()) };
+      const head = { status: response.status, headers: arrayFrom(response.headers.entries()) };
       return Promise.resolve(response.arrayBuffer()).then((buffer) => {
-        host.putBody(new Uint8Array(buffer));
-        return JSON.stringify(head);
+        host.putBody(new U8(buffer));
+        return stringify(head);
       });
     },
   };

@@ -41,9 +41,12 @@ pub(super) fn http_functions<'js>(
         "fetch",
         Function::new(
             ctx.clone(),
-            move |request: String, body: Opt<TypedArray<'js, u8>>| {
-                let body = body.0.map(|b| copy_bytes(&b)).unwrap_or_default();
-                fetch(&h, &request, body)
+            move |ctx: Ctx<'js>, request: String, body: Opt<TypedArray<'js, u8>>| {
+                let body = match body.0 {
+                    Some(body) => copy_bytes(&ctx, &body)?,
+                    None => Vec::new(),
+                };
+                Ok::<_, rquickjs::Error>(fetch(&h, &request, body))
             },
         )?,
     )?;
@@ -52,43 +55,62 @@ pub(super) fn http_functions<'js>(
         "takeBody",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
             let bytes = h.bodies().inbound.take().unwrap_or_default();
-            ArrayBuffer::new(ctx, bytes)
+            // A copy QuickJS allocates, so the memory limit counts it (a buffer made from a
+            // Rust allocation is not counted, nor is its growth through `transfer`).
+            ArrayBuffer::new_copy(ctx, bytes)
         })?,
     )?;
     let h = host.clone();
     object.set(
         "putBody",
-        Function::new(ctx.clone(), move |body: TypedArray<'js, u8>| {
-            h.bodies().outbound = Some(copy_bytes(&body));
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, body: TypedArray<'js, u8>| {
+                h.bodies().outbound = Some(copy_bytes(&ctx, &body)?);
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
     )?;
     object.set(
         "encodeUtf8",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| {
-            ArrayBuffer::new(ctx, text.into_bytes())
+            ArrayBuffer::new_copy(ctx, text.as_bytes())
         })?,
     )?;
     object.set(
         "decodeUtf8",
-        Function::new(ctx.clone(), |bytes: TypedArray<'js, u8>| {
-            let bytes = copy_bytes(&bytes);
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>| {
+            let bytes = copy_bytes(&ctx, &bytes)?;
             let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            String::from_utf8_lossy(text).into_owned()
+            Ok::<_, rquickjs::Error>(String::from_utf8_lossy(text).into_owned())
         })?,
     )?;
     Ok(())
 }
 
-/// The bytes of `array`, copied out before any script runs again.
-fn copy_bytes(array: &TypedArray<'_, u8>) -> Vec<u8> {
+/// The bytes of `array`, copied out before any script runs again; a detached one is a
+/// `TypeError`.
+pub(super) fn copy_bytes<'js>(
+    ctx: &Ctx<'js>,
+    array: &TypedArray<'js, u8>,
+) -> rquickjs::Result<Vec<u8>> {
     #[expect(
         unsafe_code,
         reason = "the slice is copied at once, and no JavaScript runs while it lives"
     )]
     // SAFETY: the slice aliases the engine's buffer only until `to_vec` returns; nothing in
     // between runs JavaScript, which alone could detach or resize it.
-    unsafe {
-        array.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()
+    let bytes = unsafe { array.as_bytes().map(<[u8]>::to_vec) };
+    match bytes {
+        Some(bytes) => Ok(bytes),
+        None => {
+            // Reading a detached array left QuickJS's own exception pending: ours replaces it.
+            let _ = ctx.catch();
+            Err(rquickjs::Exception::throw_type(
+                ctx,
+                "the array's buffer is detached",
+            ))
+        }
     }
 }
 
@@ -129,15 +151,42 @@ fn fetch(host: &JsHost, request: &str, body: Vec<u8>) -> String {
 
 /// The JSON `http.js` builds `onRequest`'s `Request` from, as RivetKit builds it: the URL is
 /// the original one a proxy passed in its header, else the path under RivetKit's origin.
+/// Headers `Headers` would refuse (a value past U+00FF, say) are left out, and an original URL
+/// that is not an http(s) URL is ignored: a client cannot make the request fail before the
+/// actor's code sees it.
 pub(super) fn request_head(request: &RawRequest) -> String {
     let mut headers = request.headers.clone();
     let url = headers
         .remove(ORIGINAL_URL_HEADER)
+        .filter(|url| {
+            reqwest::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+        })
         .unwrap_or_else(|| format!("{REQUEST_ORIGIN}{}", request.path));
-    let mut headers: Vec<(String, String)> = headers.into_iter().collect();
+    let mut headers: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(name, value)| valid_header(name, value))
+        .collect();
     headers.sort();
     json!({"method": request.method, "url": url, "headers": headers}).to_string()
 }
+
+/// A header `Headers` accepts: a token for a name, and a value of characters up to U+00FF
+/// without NUL, CR or LF.
+fn valid_header(name: &str, value: &str) -> bool {
+    http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+        && value
+            .chars()
+            .all(|c| c <= '\u{ff}' && !matches!(c, '\0' | '\r' | '\n'))
+}
+
+/// Headers that frame the message or the connection: the runner sets them, not the actor.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+];
 
 /// The response `onRequest` answered: its head as JSON (`null`: none, RivetKit's 404) and the
 /// body it handed over.
@@ -168,19 +217,30 @@ pub(super) fn response(
     let mut headers = HashMap::new();
     for (name, value) in head.headers {
         // A Response-like object of the actor's own can hold what `Headers` would refuse.
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-            || http::HeaderValue::from_str(&value).is_err()
-        {
+        if !valid_header(&name, &value) {
             return Err(invalid(format!(
                 "onRequest answered an invalid header `{}`",
                 name.escape_debug()
             )));
         }
-        headers.insert(name.to_ascii_lowercase(), value);
+        let name = name.to_ascii_lowercase();
+        if FRAMING_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        if let Some(earlier) = headers.insert(name.clone(), value) {
+            // The runner's responses hold one value per name.
+            tracing::warn!(header = %name, dropped = %earlier, "onRequest answered a header twice; the last value is sent");
+        }
     }
+    let status = head.status as u16;
+    // 204, 205 and 304 carry no body.
+    let body = match status {
+        204 | 205 | 304 => Vec::new(),
+        _ => body.unwrap_or_default(),
+    };
     Ok(Some(RawResponse {
-        status: head.status as u16,
+        status,
         headers,
-        body: body.unwrap_or_default(),
+        body,
     }))
 }

@@ -40,6 +40,8 @@ export default function (host) {
 
   // `Headers`, `Request`, `Response` and `fetch` (under the operator's outbound policy).
   const http = installHttp(host, reply);
+  // The actor's ends of raw WebSockets (`onWebSocket`).
+  const sockets = installSockets(host, reply);
 
   const meta = () => JSON.parse(host.meta());
   let definition = null;
@@ -52,6 +54,10 @@ export default function (host) {
   let stateChangeHook = false;
   // Whether a declared event has RivetKit's `canSubscribe`, as read when it was defined.
   let subscribeHooks = false;
+  // Whether the definition has `onWebSocket`, as read when it was defined.
+  let socketHandler = false;
+  // RivetKit's `c.request` during `onWebSocket`: the request that opened the socket.
+  let callRequest = undefined;
   // Marked made only once made: a `createVars` that fails is tried again by the next call.
   const makeVars = () => {
     if (typeof definition.createVars === "function") {
@@ -150,6 +156,10 @@ export default function (host) {
     get conn() {
       const record = JSON.parse(host.conn());
       return record === null ? undefined : connObject(record);
+    },
+    // RivetKit's `c.request`: in `onWebSocket`, the request that opened the socket.
+    get request() {
+      return callRequest;
     },
     get conns() {
       return new Map(JSON.parse(host.conns()).map((record) => [record.id, connObject(record)]));
@@ -318,6 +328,7 @@ export default function (host) {
         throw new TypeError("`run` must be a function, or an object with a `run` function");
       }
       stateChangeHook = typeof value.onStateChange === "function";
+      socketHandler = typeof value.onWebSocket === "function";
       subscribeHooks =
         value.events !== null && typeof value.events === "object" &&
         Object.keys(value.events).some((name) => typeof canSubscribeOf(value.events, name) === "function");
@@ -332,6 +343,7 @@ export default function (host) {
     begin() {
       callStates = new Map();
       callConns = new Map();
+      callRequest = undefined;
     },
     connStates,
     hasConnHooks() {
@@ -339,6 +351,29 @@ export default function (host) {
     },
     hasSubscribeHooks() {
       return subscribeHooks;
+    },
+    hasSocketHandler() {
+      return socketHandler;
+    },
+    // RivetKit's `onWebSocket(c, websocket)` for the connection `c.conn`, `c.request` being the
+    // request that opened it.
+    socketOpen(headJson) {
+      const head = JSON.parse(headJson);
+      const socket = sockets.open(c.conn.id, head.url.replace(/^http/, "ws"));
+      callRequest = http.incoming(head);
+      return withVars(() => then(definition.onWebSocket(c, socket), () => "null"));
+    },
+    // A message from `c.conn`'s client: its bytes wait in the host's body slot.
+    socketMessage(binary) {
+      const bytes = new Uint8Array(host.takeBody());
+      return withVars(() => JSON.stringify(sockets.message(c.conn.id, bytes, binary === "true")));
+    },
+    socketClose(closeJson) {
+      const { code, reason } = JSON.parse(closeJson);
+      return withVars(() => {
+        sockets.close(c.conn.id, code, reason);
+        return "null";
+      });
     },
     // RivetKit 2.3's `events: { name: event({ canSubscribe(c) }) }`: whether `c.conn` may
     // subscribe to `name` ("true"/"false"). Undeclared events, and those without the hook, may.
