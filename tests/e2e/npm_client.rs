@@ -120,6 +120,7 @@ async fn the_actor_api_through_the_npm_client_native_javascript_and_deployed_typ
     }
     for actor in ["lobby", "lobby-js"] {
         passes_in_every_encoding(&engine, "conns.mjs", actor).await?;
+        passes(&engine, "websocket.mjs", actor, "websocket").await?;
     }
     for actor in PROBES {
         passes_in_every_encoding(&engine, "keys-and-errors.mjs", actor).await?;

@@ -205,6 +205,11 @@ pub struct LobbyState {
     /// Who `can_subscribe` last saw asking for `secret`.
     #[serde(default)]
     asked_for_secret: Option<String>,
+    /// Messages raw WebSockets sent, and how the last one closed.
+    #[serde(default)]
+    socket_messages: u32,
+    #[serde(default)]
+    last_socket_close: Option<(u16, String)>,
 }
 
 /// The native lobby: RivetKit's connections. `onBeforeConnect` refuses the token `bad`, each
@@ -230,6 +235,12 @@ fn find(ctx: &Ctx<'_, Lobby>, name: &str) -> Option<String> {
                 .is_some_and(|m| m.name == name)
         })
         .map(|conn| conn.id().to_owned())
+}
+
+fn socket_id(ctx: &Ctx<'_, Lobby>) -> Result<String, ActionError> {
+    ctx.conn()
+        .map(|conn| conn.id().to_owned())
+        .ok_or_else(|| ActionError::user("no_conn", "no connection"))
 }
 
 fn announce(ctx: &mut Ctx<'_, Lobby>, event: &str) -> Result<(), ActionError> {
@@ -275,6 +286,45 @@ impl Actor for Lobby {
     fn on_disconnect(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
         ctx.state_mut().disconnects += 1;
         announce(ctx, "left")
+    }
+
+    const HAS_ON_WEBSOCKET: bool = true;
+
+    /// A raw WebSocket: welcomed with its path, then echoed (binary reversed); `close` has the
+    /// actor close it with 4001.
+    fn on_websocket(
+        ctx: &mut Ctx<'_, Self>,
+        request: &runner_core::actor::RawRequest,
+    ) -> Result<(), ActionError> {
+        let id = socket_id(ctx)?;
+        let welcome = json!({ "type": "welcome", "path": request.path, "name": member(ctx)?.name });
+        ctx.socket_send(&id, welcome.to_string().as_bytes(), false)
+    }
+
+    fn on_websocket_message(
+        ctx: &mut Ctx<'_, Self>,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), ActionError> {
+        ctx.state_mut().socket_messages += 1;
+        let id = socket_id(ctx)?;
+        if binary {
+            let reversed: Vec<u8> = data.iter().rev().copied().collect();
+            return ctx.socket_send(&id, &reversed, true);
+        }
+        if data == b"close" {
+            return ctx.socket_close(&id, 4001, "bye");
+        }
+        ctx.socket_send(&id, data, false)
+    }
+
+    fn on_websocket_close(
+        ctx: &mut Ctx<'_, Self>,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), ActionError> {
+        ctx.state_mut().last_socket_close = Some((code, reason.to_owned()));
+        Ok(())
     }
 
     const HAS_CAN_SUBSCRIBE: bool = true;
@@ -351,6 +401,10 @@ impl Actor for Lobby {
             })
             .add("askedForSecret", |ctx: &mut Ctx<'_, Self>, (): ()| {
                 Ok(ctx.state().asked_for_secret.clone())
+            })
+            .add("socketStats", |ctx: &mut Ctx<'_, Self>, (): ()| {
+                let last = &ctx.state().last_socket_close;
+                Ok(json!({ "messages": ctx.state().socket_messages, "lastClose": last }))
             });
     }
 }
@@ -363,7 +417,7 @@ const find = (c, name) => [...c.conns.values()].find((conn) => conn.state.name =
 const announce = (c, event, conn) => c.broadcast(event, { name: conn.state.name, online: c.conns.size });
 
 export default actor({
-  state: { connects: 0, disconnects: 0 },
+  state: { connects: 0, disconnects: 0, socketMessages: 0, lastSocketClose: null },
   onBeforeConnect: (c, params) => {
     if (params && params.token === "bad") {
       throw new UserError("not allowed", { code: "forbidden", metadata: { who: params.name } });
@@ -388,7 +442,23 @@ export default actor({
       },
     },
   },
+  // A raw WebSocket: welcomed with its path, then echoed (binary reversed); `close` has the
+  // actor close it with 4001.
+  onWebSocket: (c, ws) => {
+    const url = new URL(c.request.url);
+    ws.send(JSON.stringify({ type: "welcome", path: url.pathname + url.search, name: c.conn.state.name }));
+    ws.addEventListener("message", (event) => {
+      c.state.socketMessages += 1;
+      if (event.data instanceof ArrayBuffer) return ws.send(new Uint8Array(event.data).reverse());
+      if (event.data === "close") return ws.close(4001, "bye");
+      ws.send(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      c.state.lastSocketClose = [event.code, event.reason];
+    });
+  },
   actions: {
+    socketStats: (c) => ({ messages: c.state.socketMessages, lastClose: c.state.lastSocketClose }),
     tellSecret: (c, text) => c.broadcast("secret", text),
     askedForSecret: (c) => (c.state.askedForSecret === undefined ? null : c.state.askedForSecret),
     me: (c) => ({

@@ -101,11 +101,7 @@ impl Instance {
     /// connection. A handler's failure is logged; a socket the code no longer knows (its
     /// sandbox was replaced after a limit) is closed.
     pub(super) fn socket_message(&mut self, id: ConnId, data: &[u8], binary: bool) {
-        if !self
-            .conns
-            .get(&id)
-            .is_some_and(|conn| conn.socket.is_some())
-        {
+        if self.conns.get(&id).is_none_or(|conn| conn.socket.is_none()) {
             return;
         }
         let handled = self.transact_as(Some(id.clone()), |code, scope| {
