@@ -17,6 +17,7 @@ mod gate;
 mod instance;
 mod key;
 mod mailbox;
+mod queue;
 mod schedule;
 
 pub use conns::{ConnParams, ConnRef};
@@ -27,7 +28,9 @@ pub use factory::{
     ActorControl, ActorFactory, ActorInit, ActorResolver, NativeFactory, Registry, ResolveFuture,
 };
 pub use files::Files;
-pub use mailbox::{ActorHandle, ConnId, ConnSink, StopError, StopOutcome};
+pub(crate) use mailbox::MAX_QUEUE_WAIT;
+pub use mailbox::{ActorHandle, ConnId, ConnSink, QueueSendOutcome, StopError, StopOutcome};
+pub use queue::QueueMessage;
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
 pub(crate) use conns::MAX_CONN_PARAMS_BYTES;
@@ -37,6 +40,9 @@ pub(crate) use cron::{
     delete as cron_delete, get as cron_get, history as cron_history, list as cron_list,
     set as cron_set,
 };
+pub(crate) use queue::QUEUE_SCHEMA;
+#[cfg(feature = "js")]
+pub(crate) use queue::{complete as queue_complete, receive as queue_receive, send as queue_send};
 
 // What the sandboxed runtimes (crate::sandbox) build on.
 #[cfg(any(feature = "wasmtime", feature = "js"))]

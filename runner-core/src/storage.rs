@@ -164,6 +164,7 @@ fn open_database(
          );",
     )?;
     db.execute_batch(crate::actor::CRON_SCHEMA)?;
+    db.execute_batch(crate::actor::QUEUE_SCHEMA)?;
     Ok(db)
 }
 

@@ -9,6 +9,7 @@ mod connect;
 mod deploy;
 mod js;
 mod js_http;
+mod js_queue;
 mod js_work;
 mod lambda;
 mod lifecycle;

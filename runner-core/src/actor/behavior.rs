@@ -33,6 +33,8 @@ pub(crate) struct Pending {
     pub(crate) keep_awake: bool,
     /// Work a stop waits for, up to its grace period (`keepAwake`, `waitUntil`, `run`).
     pub(crate) tracked: bool,
+    /// Code waits for queue messages (`c.queue.next` and its kin).
+    pub(crate) queue_waiting: bool,
 }
 
 /// What fired a scheduled action: RivetKit's `ScheduledFireInfo`, which it passes after the
@@ -144,6 +146,20 @@ pub(crate) trait Behavior: Send + 'static {
         _code: u16,
         _reason: &str,
     ) -> Result<(), ActionError> {
+        Ok(())
+    }
+    /// Whether the code declares queue `name` (RivetKit's `queues`), and, through its
+    /// `canPublish`, lets the connection `scope.conns.current()` send to it: `Ok(false)` for a
+    /// queue it does not declare (the message is ignored, as in RivetKit), an error to refuse.
+    fn accepts_queue(&mut self, _scope: &mut Scope<'_>, _name: &str) -> Result<bool, ActionError> {
+        Ok(false)
+    }
+    /// Whether code waits for queue messages now, so new ones call for [`Behavior::queue_ready`].
+    fn wants_queue_ready(&mut self) -> bool {
+        false
+    }
+    /// New queue messages: hands them to the code waiting for them.
+    fn queue_ready(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
         Ok(())
     }
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.

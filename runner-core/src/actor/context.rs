@@ -81,6 +81,11 @@ pub(crate) struct Effects {
     pub(crate) destroy_requested: bool,
     /// The action looked at the files directory, so it may have changed files in it.
     pub(crate) files_touched: std::cell::Cell<bool>,
+    /// The call sent queue messages: code waiting for them may now get them.
+    pub(crate) queue_sent: bool,
+    /// Queue messages the call took out for good (received, or completed with a response):
+    /// a client waiting on one hears it once the call commits.
+    pub(crate) queue_done: Vec<(i64, Option<Vec<u8>>)>,
 }
 
 /// A point in a call's [`Effects`] to undo back to.
@@ -90,6 +95,8 @@ pub(crate) struct EffectsMark {
     schedule_changed: bool,
     sleep_requested: bool,
     destroy_requested: bool,
+    queue_sent: bool,
+    queue_done: usize,
 }
 
 /// Events one call may broadcast, and their total size: they are held in memory until the
@@ -106,6 +113,8 @@ impl Effects {
             schedule_changed: self.schedule_changed,
             sleep_requested: self.sleep_requested,
             destroy_requested: self.destroy_requested,
+            queue_sent: self.queue_sent,
+            queue_done: self.queue_done.len(),
         }
     }
 
@@ -117,6 +126,8 @@ impl Effects {
         self.schedule_changed = mark.schedule_changed;
         self.sleep_requested = mark.sleep_requested;
         self.destroy_requested = mark.destroy_requested;
+        self.queue_sent = mark.queue_sent;
+        self.queue_done.truncate(mark.queue_done);
     }
 
     /// Queues an event for every subscribed connection, for after the commit; past the limits

@@ -275,8 +275,11 @@ impl ActionError {
     /// The HTTP status this error is answered with.
     pub fn http_status(&self) -> u16 {
         match (self.group.as_str(), self.code.as_str()) {
+            ("auth", "forbidden") => 403,
             ("actor", "action_not_found") => 404,
-            ("actor", "invalid_request") | ("user", _) => 400,
+            ("actor", "action_timed_out") => 408,
+            ("actor", "invalid_request") | ("user" | "queue", _) => 400,
+            ("message", code) if code.ends_with("_too_long") => 400,
             ("actor", "stopping" | "not_durable") => 503,
             _ => 500,
         }

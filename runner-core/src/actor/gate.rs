@@ -37,7 +37,18 @@ pub(crate) enum Output {
     ),
     /// Events and disconnects, in the order the call made them.
     Events(Vec<Outgoing>),
+    /// A client's queue message was taken (or ignored); a waiting sender gets its completion
+    /// through the receiver.
+    Queued(
+        oneshot::Sender<Result<Option<CompletionWait>, ActionError>>,
+        Result<Option<CompletionWait>, ActionError>,
+    ),
+    /// A message a client waits on was completed (with the actor's response) or received.
+    QueueDone(oneshot::Sender<Option<Vec<u8>>>, Option<Vec<u8>>),
 }
+
+/// Where a client waiting on its queue message hears it was completed.
+pub(crate) type CompletionWait = oneshot::Receiver<Option<Vec<u8>>>;
 
 impl Output {
     /// Sends the output; events and disconnects go through `out`.
@@ -59,6 +70,12 @@ impl Output {
                     out.deliver(outgoing);
                 }
             }
+            Self::Queued(reply, result) => {
+                let _ = reply.send(result);
+            }
+            Self::QueueDone(waiter, response) => {
+                let _ = waiter.send(response);
+            }
         }
     }
 
@@ -76,7 +93,11 @@ impl Output {
                 let _ = reply.send(Err(error.clone()));
                 return opened.ok();
             }
-            Self::Events(_) => {}
+            Self::Queued(reply, _) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            // The waiting client is told nothing; its wait times out.
+            Self::Events(_) | Self::QueueDone(..) => {}
         }
         None
     }

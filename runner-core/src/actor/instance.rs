@@ -6,6 +6,7 @@
 //! wait for the commit to be durable in the object store ([`OutputGate`]).
 
 mod connections;
+mod queue;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,10 @@ pub(crate) struct Instance {
     booted: bool,
     replica: Replica,
     gate: OutputGate,
+    /// Clients waiting for their queue message to be completed.
+    queue_waiters: queue::QueueWaiters,
+    /// A commit sent queue messages: the code waiting for them is to get a turn.
+    queue_kick: bool,
 }
 
 /// Loads the actor, runs its start hooks with `behavior` and spawns its task.
@@ -130,6 +135,8 @@ impl Instance {
             last_activity: Instant::now(),
             sleep_requested: false,
             destroy_requested: false,
+            queue_waiters: Default::default(),
+            queue_kick: false,
             booted: false,
             replica,
             gate: OutputGate::default(),
@@ -159,6 +166,8 @@ impl Instance {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Mail>) {
         loop {
+            // What the last step sent to the queue reaches the code waiting for it first.
+            self.run_queue_kick();
             let wake_at = self.next_wake();
             tokio::select! {
                 mail = rx.recv() => match mail {
@@ -256,6 +265,18 @@ impl Instance {
                 let _ = reply.send(());
             }
             Work::SocketClose { conn, code, reason } => self.close_socket(conn, code, reason),
+            Work::QueueSend {
+                name,
+                body,
+                wait,
+                params,
+                reply,
+            } => {
+                let result = self.as_caller(Caller::Http { params }, |this, conn| {
+                    this.queue_send(conn, &name, &body, wait)
+                });
+                self.deliver(Output::Queued(reply, result));
+            }
         }
     }
 
@@ -389,6 +410,8 @@ impl Instance {
     }
 
     fn apply(&mut self, mut effects: Effects) {
+        let done = std::mem::take(&mut effects.queue_done);
+        self.after_queue_commit(done, effects.queue_sent);
         if !effects.events.is_empty() {
             connections::address(&self.conns, &mut effects.events);
             self.deliver(Output::Events(effects.events));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::definition::{ActionError, RawRequest, RawResponse};
+use super::gate::CompletionWait;
 
 pub use super::conns::ConnId;
 
@@ -112,7 +113,27 @@ pub(crate) enum Work {
         code: u16,
         reason: String,
     },
+    QueueSend {
+        name: String,
+        body: Vec<u8>,
+        wait: bool,
+        params: Vec<u8>,
+        reply: oneshot::Sender<Result<Option<CompletionWait>, ActionError>>,
+    },
 }
+
+/// What a client's queue send came to (RivetKit's `QueueSendResult`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueSendOutcome {
+    /// Taken, or ignored (the actor declares no such queue); for a sender that waited, with
+    /// the response (CBOR) the actor completed it with, if any.
+    Completed(Option<Vec<u8>>),
+    /// The sender waited, and the message was not completed in time.
+    TimedOut,
+}
+
+/// The longest a client waits for its queue message to be completed.
+pub(crate) const MAX_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A handle to one running actor instance. Cloning it is cheap.
 #[derive(Clone, Debug)]
@@ -289,6 +310,37 @@ impl ActorHandle {
         };
         if self.send(work).await.is_ok() {
             let _ = rx.await;
+        }
+    }
+
+    /// A client's message for queue `name` (body CBOR), on a connection of its own with
+    /// `params` as an HTTP action has: taken if the actor declares the queue (and its
+    /// `canPublish` allows it), ignored otherwise, as in RivetKit. With `wait`, resolves once
+    /// the actor completes or receives it, or after `timeout` (at most [`MAX_QUEUE_WAIT`]).
+    pub async fn queue_send(
+        &self,
+        name: String,
+        body: Vec<u8>,
+        wait: Option<std::time::Duration>,
+        params: Vec<u8>,
+    ) -> Result<QueueSendOutcome, ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Work::QueueSend {
+            name,
+            body,
+            wait: wait.is_some(),
+            params,
+            reply,
+        })
+        .await?;
+        let Some(completion) = rx.await.map_err(|_| stopped())?? else {
+            return Ok(QueueSendOutcome::Completed(None));
+        };
+        let timeout = wait.unwrap_or(MAX_QUEUE_WAIT).min(MAX_QUEUE_WAIT);
+        match crate::rt::timeout(timeout, completion).await {
+            Ok(Ok(response)) => Ok(QueueSendOutcome::Completed(response)),
+            // Stopped before it was completed, or not in time.
+            Ok(Err(_)) | Err(_) => Ok(QueueSendOutcome::TimedOut),
         }
     }
 

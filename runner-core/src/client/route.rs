@@ -7,6 +7,8 @@ pub(crate) enum ActorRoute {
     Action(String),
     /// `GET /connect` (WebSocket).
     Connect,
+    /// `POST /queue/{name}`: a message for the actor's queue.
+    Queue(String),
     /// `/request/*`: raw HTTP for the actor's own handler; the path has `/request` removed.
     Request(String),
     /// `GET /health`.
@@ -37,6 +39,12 @@ pub(crate) fn route_path(path: &str) -> ActorRoute {
         .filter(|name| !name.is_empty() && !name.contains('/'))
     {
         return ActorRoute::Action(percent_decode(name));
+    }
+    if let Some(name) = bare
+        .strip_prefix("/queue/")
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+    {
+        return ActorRoute::Queue(percent_decode(name));
     }
     match bare {
         "/connect" | "/connect/" => ActorRoute::Connect,

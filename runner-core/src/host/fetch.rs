@@ -1,13 +1,14 @@
-//! Tunnelled HTTP requests to an actor: actions and raw `/request/*`.
+//! Tunnelled HTTP requests to an actor: actions, queue sends and raw `/request/*`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use rivet_envoy_client::config::{HttpRequest, HttpResponse};
 
-use crate::actor::{ActionError, ActorHandle, RawRequest};
+use crate::actor::{ActionError, ActorHandle, MAX_QUEUE_WAIT, RawRequest};
 use crate::client::{
-    ActorRoute, ActorSpec, Encoding, decode_action_args, encode_action_output, encode_http_error,
-    route_path,
+    ActorRoute, ActorSpec, Encoding, decode_action_args, decode_queue_send, encode_action_output,
+    encode_http_error, encode_queue_outcome, route_path,
 };
 
 /// Largest action request body (and `/connect` frame) accepted: RivetKit's default
@@ -44,6 +45,15 @@ pub(super) async fn handle(actor: Option<ActorHandle>, request: HttpRequest) -> 
             &spec,
         ),
         ActorRoute::Request(path) => raw_request(&actor, path, request, encoding, &spec).await,
+        ActorRoute::Queue(name) if request.method == "POST" => {
+            queue_send(&actor, name, encoding, &request, &spec).await
+        }
+        ActorRoute::Queue(_) => error_response(
+            encoding,
+            &ActionError::new("actor", "method_not_allowed", "queue sends take POST"),
+            405,
+            &spec,
+        ),
         ActorRoute::Health => plain(200, "ok"),
         ActorRoute::Connect | ActorRoute::NotFound => error_response(
             encoding,
@@ -96,6 +106,61 @@ async fn action(
         Err(error) => return error_response(encoding, &error, error.http_status(), spec),
     };
     match encode_action_output(encoding, &output) {
+        Ok(body) => HttpResponse {
+            status: 200,
+            headers: HashMap::from([(
+                "content-type".to_owned(),
+                encoding.content_type().to_owned(),
+            )]),
+            body: Some(body),
+            body_stream: None,
+        },
+        Err(detail) => error_response(encoding, &ActionError::internal(detail), 500, spec),
+    }
+}
+
+/// A client's message for the actor's queue (RivetKit's `handle.send(name, body, {wait,
+/// timeout})`).
+async fn queue_send(
+    actor: &ActorHandle,
+    name: String,
+    encoding: Encoding,
+    request: &HttpRequest,
+    spec: &ActorSpec,
+) -> HttpResponse {
+    let body = request.body.as_deref().unwrap_or_default();
+    if body.len() > MAX_INCOMING_MESSAGE {
+        let error = ActionError::new(
+            "message",
+            "incoming_too_long",
+            format!("the request body is larger than {MAX_INCOMING_MESSAGE} bytes"),
+        );
+        return error_response(encoding, &error, 400, spec);
+    }
+    let send = match decode_queue_send(encoding, body) {
+        Ok(send) => send,
+        Err(detail) => {
+            let error = ActionError::new(
+                "actor",
+                "invalid_request",
+                format!("could not decode queue send: {detail}"),
+            );
+            return error_response(encoding, &error, 400, spec);
+        }
+    };
+    let params = match http_params(request) {
+        Ok(params) => params,
+        Err(error) => return error_response(encoding, &error, 400, spec),
+    };
+    let wait = send.wait.then(|| {
+        send.timeout_ms
+            .map_or(MAX_QUEUE_WAIT, Duration::from_millis)
+    });
+    let outcome = match actor.queue_send(name, send.body, wait, params).await {
+        Ok(outcome) => outcome,
+        Err(error) => return error_response(encoding, &error, error.http_status(), spec),
+    };
+    match encode_queue_outcome(encoding, &outcome) {
         Ok(body) => HttpResponse {
             status: 200,
             headers: HashMap::from([(

@@ -28,6 +28,7 @@ mod cron;
 mod event_loop;
 mod host;
 mod http;
+mod queue;
 
 use std::sync::Arc;
 

@@ -28,6 +28,7 @@ pub(super) const PRELUDE: &str = concat!(
     include_str!("url.js"),
     include_str!("http.js"),
     include_str!("sockets.js"),
+    include_str!("queue.js"),
     include_str!("work.js")
 );
 /// Where the prelude leaves the bridge.
@@ -645,6 +646,32 @@ impl Behavior for JsBehavior {
             "a WebSocket close listener",
             "socketClose",
             (close, String::new()),
+        )
+        .map(drop)
+    }
+
+    fn accepts_queue(&mut self, scope: &mut Scope<'_>, name: &str) -> Result<bool, ActionError> {
+        let output = self.call(
+            scope,
+            "canPublish",
+            "acceptsQueue",
+            (name.to_owned(), String::new()),
+        )?;
+        serde_json::from_str(&output)
+            .map_err(|e| ActionError::internal(format!("acceptsQueue answered {output:?}: {e}")))
+    }
+
+    fn wants_queue_ready(&mut self) -> bool {
+        self.live.is_some() && self.pending.queue_waiting
+    }
+
+    fn queue_ready(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.call_as(
+            scope,
+            Drive::Turn,
+            "a queue receive",
+            "queueReady",
+            Default::default(),
         )
         .map(drop)
     }

@@ -109,6 +109,7 @@ pub(super) fn pending<'js>(bridge: &Object<'js>) -> Option<Pending> {
         next_turn_ms: next.map(|ms| ms.ceil() as i64),
         keep_awake: status.get("awake").ok()?,
         tracked: status.get("tracked").ok()?,
+        queue_waiting: status.get("queue").ok()?,
     })
 }
 

@@ -132,6 +132,7 @@ pub(super) fn host_object<'js>(
     )?;
     schedule_functions(ctx, &object, host)?;
     super::cron::cron_functions(ctx, &object, host)?;
+    super::queue::queue_functions(ctx, &object, host)?;
     object.set("randomHex", Function::new(ctx.clone(), random_hex)?)?;
     super::conns::conn_functions(ctx, &object, host)?;
     let h = host.clone();

@@ -42,6 +42,8 @@ export default function (host) {
   const http = installHttp(host, reply);
   // The actor's ends of raw WebSockets (`onWebSocket`).
   const sockets = installSockets(host, reply);
+  // RivetKit's `c.queue`.
+  const queue = installQueue(host, reply, work);
 
   const meta = () => JSON.parse(host.meta());
   let definition = null;
@@ -237,6 +239,7 @@ export default function (host) {
     destroy: () => host.destroy(),
     log: logger,
     fetch: http.fetch,
+    queue: queue.api,
   };
 
   // An event declaration's `canSubscribe`, if any (a schema such as zod's has none).
@@ -344,6 +347,7 @@ export default function (host) {
       callStates = new Map();
       callConns = new Map();
       callRequest = undefined;
+      queue.begin();
     },
     connStates,
     hasConnHooks() {
@@ -354,6 +358,27 @@ export default function (host) {
     },
     hasSocketHandler() {
       return socketHandler;
+    },
+    // RivetKit 2.3's `queues: { name: queue({ canPublish(c) }) }`: "false" for a queue not
+    // declared (a client's message to it is ignored); a `canPublish` answering falsy refuses
+    // with `auth.forbidden`.
+    acceptsQueue(name) {
+      const queues = definition.queues;
+      if (queues === null || typeof queues !== "object" || !Object.prototype.hasOwnProperty.call(queues, name)) {
+        return "false";
+      }
+      const declared = queues[name];
+      const check = declared !== null && typeof declared === "object" ? declared.canPublish : undefined;
+      if (typeof check !== "function") return "true";
+      return withVars(() => then(check(c), (allowed) => {
+        if (!allowed) throw kit.load("rivetkit/errors").forbiddenError();
+        return "true";
+      }));
+    },
+    // New queue messages: the receives waiting for them get them, in this turn.
+    queueReady() {
+      queue.deliver();
+      return "null";
     },
     // RivetKit's `onWebSocket(c, websocket)` for the connection `c.conn`, `c.request` being the
     // request that opened it.

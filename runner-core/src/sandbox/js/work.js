@@ -99,6 +99,9 @@ function backgroundWork(logger) {
   // also keep the actor from sleeping when idle (`keepAwake`).
   let tracked = 0;
   let awake = 0;
+  // Running `run` handlers, and receives waiting for queue messages.
+  let runs = 0;
+  let queueWaits = 0;
   const track = (promise, keepsAwake, what) => {
     tracked++;
     if (keepsAwake) awake++;
@@ -135,11 +138,16 @@ function backgroundWork(logger) {
     // abort signal fired.
     startRun(run, c) {
       const started = new Promise((resolve) => set(resolve, 0, [], false));
+      runs++;
       track(
-        started.then(() => run(c)),
-        true,
+        started.then(() => run(c)).finally(() => runs--),
+        false,
         "the run handler",
       );
+    },
+    // Set by the queue: how many receives wait for messages.
+    set queueWaits(count) {
+      queueWaits = count;
     },
     get signal() {
       return controller.signal;
@@ -176,9 +184,16 @@ function backgroundWork(logger) {
       const top = peek();
       return top === undefined ? null : top[0];
     },
+    // A `run` handler keeps the actor awake unless it waits for queue messages, as in
+    // RivetKit 2.3 (a stop aborts that wait, and the next start runs it again).
     status() {
       const top = peek();
-      return { next: top === undefined ? null : top[0], awake: awake > 0, tracked: tracked > 0 };
+      return {
+        next: top === undefined ? null : top[0],
+        awake: awake > 0 || (runs > 0 && queueWaits === 0),
+        tracked: tracked > 0,
+        queue: queueWaits > 0,
+      };
     },
   };
 }
