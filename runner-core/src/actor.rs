@@ -18,6 +18,7 @@ mod instance;
 mod key;
 mod mailbox;
 mod queue;
+mod queue_ctx;
 mod schedule;
 
 pub use conns::{ConnParams, ConnRef};

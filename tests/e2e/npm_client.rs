@@ -80,6 +80,7 @@ async fn deploy_typescript(runner: &TestRunner) -> anyhow::Result<()> {
         "reminder",
         "todoList",
         "notesApi",
+        "jobQueue",
         "workspace",
     ] {
         anyhow::ensure!(stderr.contains(&format!("published `{name}`")), "{stderr}");

@@ -1,7 +1,7 @@
 // The official RivetKit client (npm rivetkit@2.3.19) against RivetKit actors written in
 // TypeScript (examples/rivetkit) and deployed with `rivet-runner deploy`: a counter with
 // connection state, a chat room, a scheduled reminder, a to-do list on rivetkit/db, a raw HTTP
-// handler; in every encoding.
+// handler, a job queue with a run loop; in every encoding.
 //
 // Usage: node rivetkit-app.mjs ENGINE_URL
 import assert from "node:assert/strict";
@@ -97,6 +97,23 @@ for (const encoding of ["bare", "cbor", "json"]) {
   assert.equal(await notes.count(), 1, `${encoding}: an action sees what the handler wrote`);
   await until(`${encoding}: noteAdded events`, () => added.length === 2);
   await listener.dispose();
+
+  // Job queue: sends to a declared queue, one that waits for the run loop's completion, a
+  // refused token, an undeclared queue ignored.
+  const jobs = client.jobQueue.getOrCreate(key);
+  assert.equal(await jobs.send("jobs", { task: "wash" }), undefined, `${encoding}: a send resolves`);
+  const waited = await jobs.send("jobs", { task: "dry" }, { wait: true, timeout: 10000 });
+  assert.deepEqual(waited, { status: "completed", response: { ok: true, position: 2 } }, `${encoding}: completed`);
+  assert.deepEqual(await jobs.done(), ["wash", "dry"], `${encoding}: the run loop took both, in order`);
+  const bannedSend = await client.jobQueue
+    .getOrCreate(key, { params: { token: "banned" } })
+    .send("jobs", { task: "steal" })
+    .then(() => assert.fail(`${encoding}: canPublish let a banned token send`), (error) => error);
+  assert.equal(bannedSend.code, "forbidden", `${encoding}: canPublish refusal`);
+  assert.equal(await jobs.send("nowhere", { task: "lost" }), undefined, `${encoding}: undeclared queue`);
+  const ignored = await jobs.send("nowhere", {}, { wait: true, timeout: 50 });
+  assert.equal(ignored.status, "completed", `${encoding}: an undeclared queue completes at once`);
+  assert.deepEqual(await jobs.done(), ["wash", "dry"]);
 
   await client.dispose();
   console.log(`rivetkit-app ${encoding}: ok`);

@@ -290,6 +290,25 @@ impl<A: Actor> Behavior for Native<A> {
         A::HAS_ON_WEBSOCKET
     }
 
+    fn accepts_queue(&mut self, scope: &mut Scope<'_>, name: &str) -> Result<bool, ActionError> {
+        if !A::QUEUES.contains(&name) {
+            return Ok(false);
+        }
+        if self.with_ctx(scope, |ctx| A::can_publish(ctx, name))? {
+            Ok(true)
+        } else {
+            Err(ActionError::new("auth", "forbidden", "Forbidden"))
+        }
+    }
+
+    fn wants_queue_ready(&mut self) -> bool {
+        A::HAS_ON_QUEUE
+    }
+
+    fn queue_ready(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
+        self.with_ctx(scope, A::on_queue)
+    }
+
     fn socket_opened(
         &mut self,
         scope: &mut Scope<'_>,

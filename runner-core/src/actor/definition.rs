@@ -108,6 +108,26 @@ pub trait Actor: Sized + Send + 'static {
         Ok(true)
     }
 
+    /// The queues clients may send to (RivetKit's `queues`); a client's message to another is
+    /// ignored, as in RivetKit.
+    const QUEUES: &'static [&'static str] = &[];
+
+    /// RivetKit's `canPublish`: whether [`Ctx::conn`] (the sender's connection) may send to
+    /// declared queue `name`; `false` refuses with `auth.forbidden`.
+    fn can_publish(_ctx: &mut Ctx<'_, Self>, _name: &str) -> Result<bool, ActionError> {
+        Ok(true)
+    }
+
+    /// Set to `true` where [`Actor::on_queue`] is defined.
+    const HAS_ON_QUEUE: bool = false;
+
+    /// New queue messages arrived (a client's, or the actor's own [`Ctx::queue_send`]): take
+    /// them with [`Ctx::queue_receive`]. Runs in a transaction of its own after the call that
+    /// sent them; a failure is logged and its writes undone (the messages stay).
+    fn on_queue(_ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        Ok(())
+    }
+
     /// Set to `true` where [`Actor::on_websocket`] is defined: raw WebSockets reach the actor
     /// only then (without it they are refused with `actor.not_found`).
     const HAS_ON_WEBSOCKET: bool = false;

@@ -1,11 +1,16 @@
-//! RivetKit 2.3's actor queue in a JavaScript actor, started directly (no engine): client sends
-//! to declared queues only (`canPublish` with the sender's connection), a `run` loop consuming
+//! RivetKit 2.3's actor queue, started directly (no engine). In JavaScript: client sends to
+//! declared queues only (`canPublish` with the sender's connection), a `run` loop consuming
 //! with `c.queue.iter`, `tryNext`/batches/timeouts, completable messages answering a waiting
-//! sender, and messages that outlive a restart.
+//! sender, and messages that outlive a restart. In native Rust: the same through `QUEUES`,
+//! `can_publish` and `on_queue`.
 
 use std::time::Duration;
 
-use runner_core::actor::{ActorHandle, QueueSendOutcome};
+use std::sync::Arc;
+
+use runner_core::actor::{
+    ActionError, Actions, Actor, ActorHandle, Ctx, NativeFactory, QueueSendOutcome,
+};
 use runner_core::sandbox::SandboxLimits;
 use runner_core::sandbox::js::JsRuntime;
 use runner_core::storage::ActorStore;
@@ -190,6 +195,96 @@ async fn clients_send_to_declared_queues_and_the_actor_receives_completes_and_ke
     assert_eq!(
         call(&actor, "processed", json!([])).await?,
         json!(["a", "b", "c"])
+    );
+    actor.stop(false).await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// A native worker: takes `jobs` as they come and completes each with its position.
+#[derive(Debug)]
+struct Worker;
+
+impl Actor for Worker {
+    const NAME: &'static str = "worker";
+    type State = Vec<String>;
+    type Input = ();
+
+    fn create_state(_: Option<()>) -> Vec<String> {
+        Vec::new()
+    }
+
+    const QUEUES: &'static [&'static str] = &["jobs"];
+
+    fn can_publish(ctx: &mut Ctx<'_, Self>, _name: &str) -> Result<bool, ActionError> {
+        let params: Option<Value> = ctx.conn().map(|c| c.params()).transpose()?.flatten();
+        Ok(params.is_none_or(|p| p["deny"] != json!(true)))
+    }
+
+    const HAS_ON_QUEUE: bool = true;
+
+    fn on_queue(ctx: &mut Ctx<'_, Self>) -> Result<(), ActionError> {
+        for message in ctx.queue_receive_completable(Some(&["jobs"]), 100)? {
+            let task: String = message.body()?;
+            ctx.state_mut().push(task);
+            let position = ctx.state().len();
+            ctx.queue_complete(&message, Some(&json!({ "ok": true, "position": position })))?;
+        }
+        Ok(())
+    }
+
+    fn actions(actions: &mut Actions<Self>) {
+        actions.add("done", |ctx: &mut Ctx<'_, Self>, (): ()| {
+            Ok(ctx.state().clone())
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_actor_declares_queues_and_takes_messages_as_they_come() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let actor = start_actor(
+        Arc::new(NativeFactory::<Worker>::default()),
+        &ActorStore::new(dir.path()),
+        "w1",
+    )
+    .await?;
+    assert_eq!(
+        send(&actor, "elsewhere", json!("x"), None, None).await?,
+        QueueSendOutcome::Completed(None),
+        "an undeclared queue is ignored"
+    );
+    let refused = send(
+        &actor,
+        "jobs",
+        json!("x"),
+        None,
+        Some(json!({"deny": true})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code, "forbidden");
+    assert_eq!(
+        send(&actor, "jobs", json!("wash"), None, None).await?,
+        QueueSendOutcome::Completed(None)
+    );
+    let waited = send(
+        &actor,
+        "jobs",
+        json!("dry"),
+        Some(Duration::from_secs(5)),
+        None,
+    )
+    .await?;
+    let QueueSendOutcome::Completed(Some(response)) = waited else {
+        anyhow::bail!("the waiting sender got {waited:?}");
+    };
+    assert_eq!(
+        from_cbor::<Value>(&response)?,
+        json!({"ok": true, "position": 2})
+    );
+    assert_eq!(
+        call(&actor, "done", json!([])).await?,
+        json!(["wash", "dry"])
     );
     actor.stop(false).await.map_err(anyhow::Error::msg)?;
     Ok(())
