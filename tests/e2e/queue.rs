@@ -38,6 +38,11 @@ export default actor({
     processed: (c) => c.state.processed,
     lastPublisher: (c) => c.state.lastPublisher,
     enqueue: async (c, name, body) => (await c.queue.send(name, body)).id,
+    enqueueThenFail: async (c, body) => {
+      await c.queue.send("work", body);
+      await null;
+      throw new UserError("changed my mind", { code: "undone" });
+    },
     take: async (c, names) => {
       const message = await c.queue.tryNext({ names });
       return message === undefined ? null : message.body;
@@ -124,6 +129,17 @@ async fn clients_send_to_declared_queues_and_the_actor_receives_completes_and_ke
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(processed, json!(["a", "b", "c"]));
+    // A send in a call that fails sends nothing: the waiting run loop never sees it.
+    let undone = call(&actor, "enqueueThenFail", json!(["ghost"]))
+        .await
+        .unwrap_err();
+    assert_eq!(undone.code, "undone");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        call(&actor, "processed", json!([])).await?,
+        json!(["a", "b", "c"])
+    );
+    assert_eq!(call(&actor, "takeBatch", json!([10])).await?, json!([]));
 
     // A sender that waits hears the actor's completion, with its response.
     let waiting = {

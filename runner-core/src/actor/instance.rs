@@ -68,8 +68,11 @@ pub(crate) struct Instance {
     gate: OutputGate,
     /// Clients waiting for their queue message to be completed.
     queue_waiters: queue::QueueWaiters,
-    /// A commit sent queue messages: the code waiting for them is to get a turn.
+    /// A commit sent queue messages (or the actor started with some): the code waiting for
+    /// them is to get a turn.
     queue_kick: bool,
+    /// When it last got one: turns for the queue are spaced like timer turns.
+    last_kick: Option<Instant>,
 }
 
 /// Loads the actor, runs its start hooks with `behavior` and spawns its task.
@@ -137,6 +140,7 @@ impl Instance {
             destroy_requested: false,
             queue_waiters: Default::default(),
             queue_kick: false,
+            last_kick: None,
             booted: false,
             replica,
             gate: OutputGate::default(),
@@ -160,6 +164,8 @@ impl Instance {
             .transact(|code, scope| code.wake(scope))
             .map_err(|err| ActorStartError::Hook(err.to_string()))?;
         instance.refresh_schedule();
+        // Messages left from before a sleep go to the code waiting for them.
+        instance.queue_kick = !crate::actor::queue::is_empty(&instance.db).unwrap_or(true);
         instance.booted = true;
         Ok(instance)
     }
@@ -492,7 +498,10 @@ impl Instance {
         let idle = self
             .may_idle()
             .then(|| self.last_activity + self.idle_sleep);
-        [due, turn, idle].into_iter().flatten().min()
+        [due, turn, idle, self.next_kick()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// When the code's next turn is due: its earliest timer, at least [`MIN_TURN_GAP`] after

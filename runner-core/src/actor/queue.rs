@@ -16,6 +16,11 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 65_536;
 pub(crate) const MAX_NAME_BYTES: usize = 256;
 /// Messages one receive returns at most.
 pub(crate) const MAX_BATCH: usize = 1_000;
+/// Body bytes one receive returns at most (past the first message): a batch is copied into
+/// the actor's runtime, and a full queue of large messages is not.
+pub(crate) const MAX_BATCH_BYTES: usize = 1 << 20;
+/// Names one receive filters on at most.
+pub(crate) const MAX_NAMES: usize = 64;
 
 /// The queue's table, created with the actor's database.
 pub(crate) const QUEUE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _rivet_queue (
@@ -23,7 +28,8 @@ pub(crate) const QUEUE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _rivet_queue (
     name TEXT NOT NULL,
     body BLOB NOT NULL,
     created_at INTEGER NOT NULL
-);";
+);
+CREATE INDEX IF NOT EXISTS _rivet_queue_by_name ON _rivet_queue (name, id);";
 
 /// One message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,7 +86,8 @@ pub(crate) fn send(
     })
 }
 
-/// Up to `count` of the oldest messages, of `names` if given. Unless `completable`, they are
+/// Up to `count` of the oldest messages, of `names` if given (none or an empty list: any),
+/// and at most [`MAX_BATCH_BYTES`] of bodies past the first. Unless `completable`, they are
 /// removed; a completable one stays until [`complete`] removes it.
 pub(crate) fn receive(
     db: &Connection,
@@ -88,30 +95,40 @@ pub(crate) fn receive(
     count: usize,
     completable: bool,
 ) -> Result<Vec<QueueMessage>, ActionError> {
-    let count = count.clamp(1, MAX_BATCH);
-    let mut statement = db
-        .prepare_cached("SELECT id, name, body, created_at FROM _rivet_queue ORDER BY id")
-        .map_err(ActionError::internal)?;
-    let rows = statement
-        .query_map([], |row| {
-            Ok(QueueMessage {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                body: row.get(2)?,
-                created_at: row.get(3)?,
-            })
-        })
-        .map_err(ActionError::internal)?;
-    let mut taken = Vec::new();
-    for row in rows {
-        let message = row.map_err(ActionError::internal)?;
-        if names.is_none_or(|names| names.contains(&message.name)) {
-            taken.push(message);
-            if taken.len() == count {
-                break;
-            }
-        }
+    let names = names.filter(|names| !names.is_empty());
+    if names.is_some_and(|names| names.len() > MAX_NAMES) {
+        return Err(ActionError::new(
+            "queue",
+            "too_many_names",
+            format!("a receive names at most {MAX_NAMES} queues"),
+        ));
     }
+    let count = count.clamp(1, MAX_BATCH);
+    let filter = names.map_or(String::new(), |names| {
+        format!("WHERE name IN ({})", vec!["?"; names.len()].join(", "))
+    });
+    let sql = format!(
+        "SELECT id, name, body, created_at FROM _rivet_queue {filter} ORDER BY id LIMIT {count}"
+    );
+    let mut statement = db.prepare_cached(&sql).map_err(ActionError::internal)?;
+    let params = rusqlite::params_from_iter(names.unwrap_or_default());
+    let mut rows = statement.query(params).map_err(ActionError::internal)?;
+    let mut taken: Vec<QueueMessage> = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next().map_err(ActionError::internal)? {
+        let body: Vec<u8> = row.get(2).map_err(ActionError::internal)?;
+        bytes += body.len();
+        if !taken.is_empty() && bytes > MAX_BATCH_BYTES {
+            break;
+        }
+        taken.push(QueueMessage {
+            id: row.get(0).map_err(ActionError::internal)?,
+            name: row.get(1).map_err(ActionError::internal)?,
+            body,
+            created_at: row.get(3).map_err(ActionError::internal)?,
+        });
+    }
+    drop(rows);
     if !completable {
         for message in &taken {
             db.execute("DELETE FROM _rivet_queue WHERE id = ?1", [message.id])
@@ -119,6 +136,16 @@ pub(crate) fn receive(
         }
     }
     Ok(taken)
+}
+
+/// Whether any message waits.
+pub(crate) fn is_empty(db: &Connection) -> Result<bool, ActionError> {
+    db.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM _rivet_queue)",
+        [],
+        |row| row.get(0),
+    )
+    .map_err(ActionError::internal)
 }
 
 /// Removes completed message `id`; `false` if it is gone already. A message of another name is
@@ -191,6 +218,28 @@ mod tests {
         assert!(receive(&db, None, 10, false).unwrap().is_empty());
         let next = send(&db, "a", &[4], 11).unwrap();
         assert!(next.id > held[1].id, "ids are not reused");
+        let any = receive(&db, Some(&[]), 5, false).unwrap();
+        assert_eq!(
+            any.len(),
+            1,
+            "an empty list of names is any name, as in RivetKit"
+        );
+        assert!(is_empty(&db).unwrap());
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_byte_budget_but_always_takes_one() {
+        let db = db();
+        for _ in 0..40 {
+            send(&db, "big", &vec![7; MAX_MESSAGE_BYTES], 0).unwrap();
+        }
+        let batch = receive(&db, None, 1_000, false).unwrap();
+        assert_eq!(batch.len(), MAX_BATCH_BYTES / MAX_MESSAGE_BYTES);
+        let too_many: Vec<String> = (0..=MAX_NAMES).map(|i| i.to_string()).collect();
+        assert_eq!(
+            receive(&db, Some(&too_many), 1, false).unwrap_err().code,
+            "too_many_names"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl<A: Actor> Ctx<'_, A> {
         body: &T,
     ) -> Result<QueueMessage, ActionError> {
         let body = to_cbor(body).map_err(ActionError::internal)?;
-        let message = queue::send(self.db, name, &body, super::now_ms())?;
+        let message = queue::send(self.db, name, &body, super::schedule::now_ms())?;
         self.effects.queue_sent = true;
         Ok(message)
     }

@@ -13,7 +13,7 @@ use crate::actor::{ActionError, ActorHandle, RawRequest};
 use crate::client::Encoding;
 
 /// The largest message a client may send on a raw WebSocket; past it the socket closes with
-/// 1009 (message too big).
+/// 1009 (message too big). A text message that is not UTF-8 closes it with 1007.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// Opens a raw WebSocket on `path` to `actor`; a refusal (its connection hooks, no handler,
@@ -51,8 +51,17 @@ pub(super) async fn open(
                     let sink = on_message_sink.clone();
                     let conn = on_message_conn.clone();
                     Box::pin(async move {
-                        if message.data.len() > MAX_MESSAGE_BYTES {
-                            sink.close_with(1009, "actor.message_too_large".to_owned());
+                        let refusal = if message.data.len() > MAX_MESSAGE_BYTES {
+                            Some((1009, "message.incoming_too_long"))
+                        } else if !message.binary && std::str::from_utf8(&message.data).is_err() {
+                            Some((1007, "message.invalid_utf8"))
+                        } else {
+                            None
+                        };
+                        if let Some((code, reason)) = refusal {
+                            sink.close_with(code, reason.to_owned());
+                            // Gone for the actor at once, not when the gateway echoes the close.
+                            actor.close_socket(conn, code, reason.to_owned()).await;
                             return;
                         }
                         actor

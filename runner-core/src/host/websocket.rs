@@ -17,6 +17,9 @@ use crate::client::{
 /// calls may send to the connection before then). Past it the connection closes.
 const MAX_FRAMES_BEFORE_OPEN: usize = 1024;
 
+/// The longest close reason a close frame holds.
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
 /// A close frame: code and reason.
 type Close = (u16, String);
 
@@ -102,8 +105,16 @@ impl WsSink {
         }
     }
 
-    /// Closes the socket, after what was sent before; at once if it is open.
-    pub(super) fn close_with(&self, code: u16, reason: String) {
+    /// Closes the socket, after what was sent before; at once if it is open. The reason is cut
+    /// to what a close frame holds.
+    pub(super) fn close_with(&self, code: u16, mut reason: String) {
+        if reason.len() > MAX_CLOSE_REASON_BYTES {
+            let mut end = MAX_CLOSE_REASON_BYTES;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Opening { close, .. } => {

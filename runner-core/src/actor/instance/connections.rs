@@ -51,7 +51,9 @@ impl Instance {
                 "the connection was closed",
             )),
             Caller::Http { params } => {
-                let id = self.open_conn(Arc::new(NoTransport), params)?;
+                // Outside the connection limit: it lives for this call alone, and sockets held
+                // open by strangers must not lock out every HTTP call.
+                let id = self.admit(Conn::new(Arc::new(NoTransport), params), false)?;
                 let result = f(self, Some(id.clone()));
                 self.drop_conn(&id, false);
                 result
@@ -67,7 +69,7 @@ impl Instance {
         sink: Arc<dyn ConnSink>,
         params: Vec<u8>,
     ) -> Result<ConnId, ActionError> {
-        self.admit(Conn::new(sink, params))
+        self.admit(Conn::new(sink, params), true)
     }
 
     /// Opens a raw WebSocket: a connection as [`Self::open_conn`] opens one, then RivetKit's
@@ -86,7 +88,7 @@ impl Instance {
                 "this actor has no WebSocket handler (onWebSocket)",
             ));
         }
-        let id = self.admit(Conn::socket(sink, params))?;
+        let id = self.admit(Conn::socket(sink, params), true)?;
         let opened = self.transact_as(Some(id.clone()), |code, scope| {
             code.socket_opened(scope, request)
         });
@@ -131,9 +133,10 @@ impl Instance {
         self.drop_conn(&id, false);
     }
 
-    /// Lists `conn` through the connection hooks (see [`Self::open_conn`]).
-    fn admit(&mut self, conn: Conn) -> Result<ConnId, ActionError> {
-        if self.conns.len() >= MAX_CONNECTIONS {
+    /// Lists `conn` through the connection hooks (see [`Self::open_conn`]); `counted` against
+    /// the connection limit.
+    fn admit(&mut self, conn: Conn, counted: bool) -> Result<ConnId, ActionError> {
+        if counted && self.conns.len() >= MAX_CONNECTIONS {
             return Err(ActionError::new(
                 "actor",
                 "too_many_connections",

@@ -11,7 +11,8 @@ use crate::actor::definition::ActionError;
 use crate::actor::gate::{CompletionWait, Output};
 use crate::actor::queue;
 
-use super::Instance;
+use super::{Instance, MIN_TURN_GAP};
+use crate::rt::Instant;
 
 /// Clients waiting for their queue message, by message id.
 pub(super) type QueueWaiters = HashMap<i64, oneshot::Sender<Option<Vec<u8>>>>;
@@ -31,7 +32,7 @@ impl Instance {
             if !code.accepts_queue(scope, name)? {
                 return Ok(None);
             }
-            let message = queue::send(scope.db, name, body, crate::actor::now_ms())?;
+            let message = queue::send(scope.db, name, body, crate::actor::schedule::now_ms())?;
             scope.effects.queue_sent = true;
             Ok(Some(message.id))
         })?;
@@ -59,13 +60,30 @@ impl Instance {
         self.queue_kick |= sent;
     }
 
+    /// When the code waiting for messages is due its turn: [`MIN_TURN_GAP`] after the last.
+    pub(super) fn next_kick(&self) -> Option<Instant> {
+        if !self.queue_kick {
+            return None;
+        }
+        Some(
+            self.last_kick
+                .map_or_else(Instant::now, |last| last + MIN_TURN_GAP),
+        )
+    }
+
     /// Hands new messages to the code waiting for them (`c.queue.next`, a native `on_queue`),
-    /// in a transaction of its own.
+    /// in a transaction of its own, once its turn is due.
     pub(super) fn run_queue_kick(&mut self) {
-        if !std::mem::take(&mut self.queue_kick) || !self.behavior.wants_queue_ready() {
+        if self.next_kick().is_none_or(|at| at > Instant::now()) {
             return;
         }
-        if let Err(err) = self.transact(|code, scope| code.queue_ready(scope)) {
+        self.queue_kick = false;
+        if !self.behavior.wants_queue_ready() {
+            return;
+        }
+        let result = self.transact(|code, scope| code.queue_ready(scope));
+        self.last_kick = Some(Instant::now());
+        if let Err(err) = result {
             tracing::warn!(error = %err, "handing queue messages to the actor failed; its writes are undone");
         }
     }

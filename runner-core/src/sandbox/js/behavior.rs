@@ -666,14 +666,19 @@ impl Behavior for JsBehavior {
     }
 
     fn queue_ready(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
-        self.call_as(
+        let result = self.call_as(
             scope,
             Drive::Turn,
             "a queue receive",
             "queueReady",
             Default::default(),
-        )
-        .map(drop)
+        );
+        if result.is_err() {
+            // Its transaction is undone, so the messages it handed out are back in the queue:
+            // the runtime holding them goes too.
+            self.live = None;
+        }
+        result.map(drop)
     }
 
     fn can_subscribe(&mut self, scope: &mut Scope<'_>, event: &str) -> Result<bool, ActionError> {

@@ -79,11 +79,18 @@ pub(super) fn http_functions<'js>(
     )?;
     object.set(
         "decodeUtf8",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>| {
-            let bytes = copy_bytes(&ctx, &bytes)?;
-            let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            Ok::<_, rquickjs::Error>(String::from_utf8_lossy(text).into_owned())
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, keep_bom: Opt<bool>| {
+                let bytes = copy_bytes(&ctx, &bytes)?;
+                // `text()` drops a leading BOM, as the Encoding standard's UTF-8 decode does.
+                let text = match keep_bom.0 {
+                    Some(true) => &bytes[..],
+                    _ => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes),
+                };
+                Ok::<_, rquickjs::Error>(String::from_utf8_lossy(text).into_owned())
+            },
+        )?,
     )?;
     Ok(())
 }

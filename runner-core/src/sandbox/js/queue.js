@@ -5,13 +5,20 @@
 // waits is resolved when a message arrives: sent by this actor (at once), or by a client (the
 // runner gives the actor a turn). The actor's stop rejects waiting receives with
 // `actor.aborted`, which ends `iter`. Appended to the prelude when it is compiled.
+//
+// A message reaches a receive waiting in another call only in a turn after the call that sent
+// it committed, and a turn that fails replaces the runtime: JavaScript never holds a message
+// whose receive was undone.
 function installQueue(host, reply, work) {
   // Captured now: actor code may replace the globals later.
   const stringify = JSON.stringify;
   const { setTimeout, clearTimeout } = work.globals;
-  const later = globalThis.queueMicrotask;
   const queueError = (group, code, message) => Object.assign(new Error(message), { group, code });
-  const namesOf = (names) => (names === undefined || names === null ? null : Array.from(names, String));
+  // None, or an empty list, is any name, as in RivetKit.
+  const namesOf = (names) => {
+    const list = names === undefined || names === null ? [] : Array.from(names, String);
+    return list.length === 0 ? null : list;
+  };
   const receive = (names, count, completable) =>
     reply(host.queueReceive(stringify({ names, count, completable })));
 
@@ -112,9 +119,9 @@ function installQueue(host, reply, work) {
 
   const api = {
     async send(name, body) {
-      const message = reply(host.queueSend(String(name), stringify(body === undefined ? null : body)));
-      later(deliver);
-      return message;
+      // Receives waiting in other calls get it in a turn after this call commits (a call
+      // that fails then takes nothing with it).
+      return reply(host.queueSend(String(name), stringify(body === undefined ? null : body)));
     },
     nextBatch,
     async next(options = {}) {

@@ -79,8 +79,8 @@ function installSockets(host, reply) {
       if (host.encodeUtf8(text).byteLength > MAX_REASON_BYTES) {
         throw new SyntaxError(`a close reason is at most ${MAX_REASON_BYTES} bytes of UTF-8`);
       }
+      // `readyState` changes with the close event: a call that fails closes nothing.
       reply(host.socketClose(socket.id, code === undefined ? 1000 : code, text));
-      socket.readyState = CLOSING;
     }
     get [Symbol.toStringTag]() {
       return "WebSocket";
@@ -106,7 +106,8 @@ function installSockets(host, reply) {
     message(id, bytes, binary) {
       const socket = sockets.get(id);
       if (socket === undefined) return false;
-      const data = binary ? bytes.buffer : host.decodeUtf8(bytes);
+      // A text frame is UTF-8 (the runner checked it); a leading BOM is content here.
+      const data = binary ? bytes.buffer : host.decodeUtf8(bytes, true);
       socket.dispatchEvent(new MessageEvent("message", { data }));
       return true;
     },
