@@ -77,46 +77,20 @@ async fn action(
     request: &HttpRequest,
     spec: &ActorSpec,
 ) -> HttpResponse {
-    let body = request.body.as_deref().unwrap_or_default();
-    if body.len() > MAX_INCOMING_MESSAGE {
-        let error = ActionError::new(
-            "message",
-            "incoming_too_long",
-            format!("the request body is larger than {MAX_INCOMING_MESSAGE} bytes"),
-        );
-        return error_response(encoding, &error, 400, spec);
-    }
-    let args = match decode_action_args(encoding, body) {
-        Ok(args) => args,
-        Err(detail) => {
-            let error = ActionError::new(
-                "actor",
-                "invalid_request",
-                format!("could not decode action request: {detail}"),
-            );
-            return error_response(encoding, &error, 400, spec);
-        }
+    let (args, params) = match decoded(
+        request,
+        encoding,
+        spec,
+        "action request",
+        decode_action_args,
+    ) {
+        Ok(decoded) => decoded,
+        Err(refusal) => return refusal,
     };
-    let params = match http_params(request) {
-        Ok(params) => params,
-        Err(error) => return error_response(encoding, &error, 400, spec),
-    };
-    let output = match actor.http_action(name, args, params).await {
-        Ok(output) => output,
-        Err(error) => return error_response(encoding, &error, error.http_status(), spec),
-    };
-    match encode_action_output(encoding, &output) {
-        Ok(body) => HttpResponse {
-            status: 200,
-            headers: HashMap::from([(
-                "content-type".to_owned(),
-                encoding.content_type().to_owned(),
-            )]),
-            body: Some(body),
-            body_stream: None,
-        },
-        Err(detail) => error_response(encoding, &ActionError::internal(detail), 500, spec),
-    }
+    let output = actor.http_action(name, args, params).await;
+    encoded(encoding, spec, output, |encoding, output| {
+        encode_action_output(encoding, output)
+    })
 }
 
 /// A client's message for the actor's queue (RivetKit's `handle.send(name, body, {wait,
@@ -128,6 +102,27 @@ async fn queue_send(
     request: &HttpRequest,
     spec: &ActorSpec,
 ) -> HttpResponse {
+    let (send, params) = match decoded(request, encoding, spec, "queue send", decode_queue_send) {
+        Ok(decoded) => decoded,
+        Err(refusal) => return refusal,
+    };
+    let wait = send.wait.then(|| {
+        send.timeout_ms
+            .map_or(MAX_QUEUE_WAIT, Duration::from_millis)
+    });
+    let outcome = actor.queue_send(name, send.body, wait, params).await;
+    encoded(encoding, spec, outcome, encode_queue_outcome)
+}
+
+/// A framework call's body decoded with `decode`, and its connection params; or the response
+/// refusing it (too large, undecodable, bad params).
+fn decoded<T>(
+    request: &HttpRequest,
+    encoding: Encoding,
+    spec: &ActorSpec,
+    what: &str,
+    decode: impl FnOnce(Encoding, &[u8]) -> Result<T, String>,
+) -> Result<(T, Vec<u8>), HttpResponse> {
     let body = request.body.as_deref().unwrap_or_default();
     if body.len() > MAX_INCOMING_MESSAGE {
         let error = ActionError::new(
@@ -135,32 +130,33 @@ async fn queue_send(
             "incoming_too_long",
             format!("the request body is larger than {MAX_INCOMING_MESSAGE} bytes"),
         );
-        return error_response(encoding, &error, 400, spec);
+        return Err(error_response(encoding, &error, 400, spec));
     }
-    let send = match decode_queue_send(encoding, body) {
-        Ok(send) => send,
-        Err(detail) => {
-            let error = ActionError::new(
-                "actor",
-                "invalid_request",
-                format!("could not decode queue send: {detail}"),
-            );
-            return error_response(encoding, &error, 400, spec);
-        }
-    };
-    let params = match http_params(request) {
-        Ok(params) => params,
-        Err(error) => return error_response(encoding, &error, 400, spec),
-    };
-    let wait = send.wait.then(|| {
-        send.timeout_ms
-            .map_or(MAX_QUEUE_WAIT, Duration::from_millis)
-    });
-    let outcome = match actor.queue_send(name, send.body, wait, params).await {
-        Ok(outcome) => outcome,
+    let value = decode(encoding, body).map_err(|detail| {
+        let error = ActionError::new(
+            "actor",
+            "invalid_request",
+            format!("could not decode {what}: {detail}"),
+        );
+        error_response(encoding, &error, 400, spec)
+    })?;
+    let params =
+        http_params(request).map_err(|error| error_response(encoding, &error, 400, spec))?;
+    Ok((value, params))
+}
+
+/// A framework call's result, encoded with `encode`, or its error.
+fn encoded<T>(
+    encoding: Encoding,
+    spec: &ActorSpec,
+    result: Result<T, ActionError>,
+    encode: impl FnOnce(Encoding, &T) -> Result<Vec<u8>, String>,
+) -> HttpResponse {
+    let value = match result {
+        Ok(value) => value,
         Err(error) => return error_response(encoding, &error, error.http_status(), spec),
     };
-    match encode_queue_outcome(encoding, &outcome) {
+    match encode(encoding, &value) {
         Ok(body) => HttpResponse {
             status: 200,
             headers: HashMap::from([(
