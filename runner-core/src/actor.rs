@@ -35,6 +35,7 @@ pub use queue::QueueMessage;
 
 pub(crate) use cbor::{cbor_from_json, cbor_to_json};
 pub(crate) use conns::MAX_CONN_PARAMS_BYTES;
+pub(crate) use context::cut_close_reason;
 pub(crate) use cron::SCHEMA as CRON_SCHEMA;
 #[cfg(feature = "js")]
 pub(crate) use cron::{

@@ -215,6 +215,11 @@ impl ConnTable {
         self.leaving.as_ref().map(|(id, _)| id.clone())
     }
 
+    /// Whether `id` is an open raw WebSocket.
+    pub(crate) fn is_socket(&self, id: &str) -> bool {
+        self.open.get(id).is_some_and(|conn| conn.socket.is_some())
+    }
+
     /// The socket side of the connection that is leaving, if it is a raw WebSocket.
     pub(crate) fn leaving_socket(&self) -> Option<&SocketEnd> {
         self.leaving

@@ -65,6 +65,17 @@ pub(crate) enum Outgoing {
 /// The longest close reason a WebSocket carries (its close frame holds 123 bytes of reason).
 const MAX_CLOSE_REASON_BYTES: usize = 123;
 
+/// Cuts `reason` to what a close frame carries, at a character boundary.
+pub(crate) fn cut_close_reason(reason: &mut String) {
+    if reason.len() > MAX_CLOSE_REASON_BYTES {
+        let mut end = MAX_CLOSE_REASON_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+}
+
 /// Effects an action requests; they take effect only if its transaction commits.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
@@ -149,13 +160,7 @@ impl Effects {
 
     /// [`Self::disconnect`] with a close code (a raw WebSocket's `close(code, reason)`).
     pub(crate) fn close_with(&mut self, conn: ConnId, code: u16, mut reason: String) {
-        if reason.len() > MAX_CLOSE_REASON_BYTES {
-            let mut end = MAX_CLOSE_REASON_BYTES;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
+        cut_close_reason(&mut reason);
         let bytes = conn.len() + reason.len();
         self.push(bytes, Outgoing::Disconnect { conn, code, reason });
     }
@@ -479,14 +484,14 @@ impl<A: Actor> Ctx<'_, A> {
     }
 
     fn check_socket(&self, conn: &str) -> Result<(), ActionError> {
-        match self.conns.get(conn) {
-            Some(found) if found.socket.is_some() => Ok(()),
-            _ => Err(ActionError::new(
-                "actor",
-                "not_a_websocket",
-                format!("`{conn}` is not an open raw WebSocket of this actor"),
-            )),
+        if self.conns.is_socket(conn) {
+            return Ok(());
         }
+        Err(ActionError::new(
+            "actor",
+            "not_a_websocket",
+            format!("`{conn}` is not an open raw WebSocket of this actor"),
+        ))
     }
 
     /// Asks the engine to destroy this actor once the action commits (RivetKit's `c.destroy()`):

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use rivet_envoy_client::config::{WebSocketHandler, WebSocketMessage, WebSocketSender};
 
-use crate::actor::{ActionError, ActorHandle, ConnId, ConnSink};
+use crate::actor::{ActionError, ActorHandle, ConnId, ConnSink, cut_close_reason};
 use crate::client::params;
 use crate::client::{
     ActorRoute, ConnectMessage, Encoding, ToClient, decode_to_server, encode_to_client, route_path,
@@ -16,9 +16,6 @@ use crate::client::{
 /// Frames the sink holds until the connection is open, at most (the connect hooks and other
 /// calls may send to the connection before then). Past it the connection closes.
 const MAX_FRAMES_BEFORE_OPEN: usize = 1024;
-
-/// The longest close reason a close frame holds.
-const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// A close frame: code and reason.
 type Close = (u16, String);
@@ -108,13 +105,7 @@ impl WsSink {
     /// Closes the socket, after what was sent before; at once if it is open. The reason is cut
     /// to what a close frame holds.
     pub(super) fn close_with(&self, code: u16, mut reason: String) {
-        if reason.len() > MAX_CLOSE_REASON_BYTES {
-            let mut end = MAX_CLOSE_REASON_BYTES;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
+        cut_close_reason(&mut reason);
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Opening { close, .. } => {

@@ -103,7 +103,7 @@ impl Instance {
     /// connection. A handler's failure is logged; a socket the code no longer knows (its
     /// sandbox was replaced after a limit) is closed.
     pub(super) fn socket_message(&mut self, id: ConnId, data: &[u8], binary: bool) {
-        if self.conns.get(&id).is_none_or(|conn| conn.socket.is_none()) {
+        if !self.conns.is_socket(&id) {
             return;
         }
         let handled = self.transact_as(Some(id.clone()), |code, scope| {

@@ -117,9 +117,10 @@ const OK: &str = r#"{"ok":null}"#;
 
 /// Refuses an id that is not an open raw WebSocket of the actor's.
 fn check_socket(host: &JsHost, id: &str) -> Result<(), String> {
-    match host.conns().get(id) {
-        Some(conn) if conn.socket.is_some() => Ok(()),
-        _ => Err(fail("actor", "not_a_websocket", "the WebSocket is closed")),
+    if host.conns().is_socket(id) {
+        Ok(())
+    } else {
+        Err(fail("actor", "not_a_websocket", "the WebSocket is closed"))
     }
 }
 
