@@ -162,6 +162,9 @@ pub(crate) trait Behavior: Send + 'static {
     fn queue_ready(&mut self, _scope: &mut Scope<'_>) -> Result<(), ActionError> {
         Ok(())
     }
+    /// A [`Behavior::queue_ready`] turn was undone (by the code or at its commit): the messages
+    /// it handed out are back in the queue, so code that may still hold them is dropped.
+    fn queue_turn_undone(&mut self) {}
     /// Runs action `name` with CBOR positional `args`; returns its CBOR output.
     fn action(
         &mut self,

@@ -107,11 +107,17 @@ pub(crate) fn receive(
     let filter = names.map_or(String::new(), |names| {
         format!("WHERE name IN ({})", vec!["?"; names.len()].join(", "))
     });
-    let sql = format!(
-        "SELECT id, name, body, created_at FROM _rivet_queue {filter} ORDER BY id LIMIT {count}"
-    );
+    // Only placeholders are spliced in: one statement per number of names.
+    let sql =
+        format!("SELECT id, name, body, created_at FROM _rivet_queue {filter} ORDER BY id LIMIT ?");
     let mut statement = db.prepare_cached(&sql).map_err(ActionError::internal)?;
-    let params = rusqlite::params_from_iter(names.unwrap_or_default());
+    let mut params: Vec<rusqlite::types::Value> = names
+        .unwrap_or_default()
+        .iter()
+        .map(|name| rusqlite::types::Value::Text(name.clone()))
+        .collect();
+    params.push(rusqlite::types::Value::Integer(count as i64));
+    let params = rusqlite::params_from_iter(params);
     let mut rows = statement.query(params).map_err(ActionError::internal)?;
     let mut taken: Vec<QueueMessage> = Vec::new();
     let mut bytes = 0usize;

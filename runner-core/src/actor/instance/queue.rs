@@ -85,6 +85,9 @@ impl Instance {
         self.last_kick = Some(Instant::now());
         if let Err(err) = result {
             tracing::warn!(error = %err, "handing queue messages to the actor failed; its writes are undone");
+            // Undone by the code or at the commit alike: nothing may keep what it received.
+            self.behavior.queue_turn_undone();
+            self.refresh_pending();
         }
     }
 }

@@ -666,19 +666,22 @@ impl Behavior for JsBehavior {
     }
 
     fn queue_ready(&mut self, scope: &mut Scope<'_>) -> Result<(), ActionError> {
-        let result = self.call_as(
+        self.call_as(
             scope,
             Drive::Turn,
             "a queue receive",
             "queueReady",
             Default::default(),
-        );
-        if result.is_err() {
-            // Its transaction is undone, so the messages it handed out are back in the queue:
-            // the runtime holding them goes too.
-            self.live = None;
-        }
-        result.map(drop)
+        )
+        .map(drop)
+    }
+
+    // The runtime holding the messages goes, with what it had pending.
+    fn queue_turn_undone(&mut self) {
+        tracing::warn!("a queue turn was undone; its JavaScript instance is replaced");
+        self.live = None;
+        self.live_has_state = false;
+        self.pending = Pending::default();
     }
 
     fn can_subscribe(&mut self, scope: &mut Scope<'_>, event: &str) -> Result<bool, ActionError> {

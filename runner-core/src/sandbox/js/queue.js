@@ -2,8 +2,9 @@
 // message of the given `names`), `tryNext`/`tryNextBatch` (not waiting), `waitForNames`,
 // `iter`, completable messages (`complete(response)`), and `enqueueAndWait`. Messages live in
 // the actor's database; a receive takes them out in its call's transaction. A receive that
-// waits is resolved when a message arrives: sent by this actor (at once), or by a client (the
-// runner gives the actor a turn). The actor's stop rejects waiting receives with
+// waits is resolved in a turn the runner gives the actor after a message arrives (a client's,
+// or this actor's from a call that committed): a call cannot wait for a message it sends
+// itself after it started waiting. The actor's stop rejects waiting receives with
 // `actor.aborted`, which ends `iter`. Appended to the prelude when it is compiled.
 //
 // A message reaches a receive waiting in another call only in a turn after the call that sent
